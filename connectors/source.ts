@@ -1,0 +1,38 @@
+import { ChangeEvent } from '../core/event/change-event';
+
+/** Changes of one or more committed transactions, and where to resume after them. */
+export interface SourceBatch {
+  events: ChangeEvent[];
+  /**
+   * Serialized source position to acknowledge once `events` are durable in the
+   * log: a restart from it neither skips nor repeats whole transactions.
+   */
+  checkpoint: string;
+  /** Commit time of the last transaction in the batch, ms since epoch. */
+  commitTimeMs: number;
+}
+
+export interface SourceStreamOptions {
+  /** Last durable checkpoint, or null on first start. */
+  from: string | null;
+  /** Hands a batch to the runtime; awaiting it applies backpressure. */
+  emit(batch: SourceBatch): Promise<void>;
+  signal: AbortSignal;
+  /** Called once the source is streaming (its slot or binlog position is pinned). */
+  onStreaming(): void;
+}
+
+/**
+ * The Source contract. A source reads changes in commit order; it never
+ * persists positions itself (the runtime does, after the log is durable).
+ * One instance serves one connection attempt: the runtime makes a new one
+ * for each retry.
+ */
+export interface Source {
+  readonly name: string;
+  /** Resolves when the signal aborts; rejects when the stream fails. */
+  stream(options: SourceStreamOptions): Promise<void>;
+  /** Everything up to `checkpoint` is durable: the database may discard it. */
+  acknowledge(checkpoint: string): Promise<void>;
+  close(): Promise<void>;
+}

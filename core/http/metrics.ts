@@ -1,0 +1,42 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+
+/** The service's Prometheus metrics; names are a contract with operators (DESIGN §6). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly sourceEvents = new Counter({
+    name: 'cdc_source_events_total',
+    help: 'Change events read from a source and made durable in the log',
+    labelNames: ['source', 'table', 'op'] as const,
+    registers: [this.registry],
+  });
+  readonly sourceLagSeconds = new Gauge({
+    name: 'cdc_source_lag_seconds',
+    help: 'Now minus the commit time of the last event read from the source',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly logEndOffset = new Gauge({
+    name: 'cdc_log_end_offset',
+    help: 'Offset the next record appended to a log partition will get',
+    labelNames: ['partition'] as const,
+    registers: [this.registry],
+  });
+  readonly sinkLagEvents = new Gauge({
+    name: 'cdc_sink_lag_events',
+    help: 'Log records not yet applied by a sink, over all partitions',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+  readonly sinkLagSeconds = new Gauge({
+    name: 'cdc_sink_lag_seconds',
+    help: 'Now minus the commit time of the last event a sink applied',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+  readonly sinkEvents = new Counter({
+    name: 'cdc_sink_events_total',
+    help: 'Log records processed by a sink, by result (applied or skipped: filtered out or not newer)',
+    labelNames: ['sink', 'result'] as const,
+    registers: [this.registry],
+  });
+}

@@ -1,0 +1,89 @@
+import * as path from 'node:path';
+import { readJsonIfExists, writeFileAtomic } from './durable-fs';
+
+const CONSUMER_NAME = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * Committed offsets of the file log's consumers: one JSON file per consumer,
+ * `<dir>/<consumer>.json` = { "offsets": [next offset per partition] },
+ * replaced atomically on each commit. Operations on one consumer run one at a
+ * time so two commits can never write the file concurrently.
+ */
+export class ConsumerOffsets {
+  private readonly cache = new Map<string, number[]>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly partitions: number,
+  ) {}
+
+  static validateName(consumer: string): void {
+    if (typeof consumer !== 'string' || !CONSUMER_NAME.test(consumer) || consumer === '.' || consumer === '..') {
+      throw new Error(
+        `file-log: invalid consumer name ${JSON.stringify(consumer)}: it names a file, so use only letters, digits, '.', '_' and '-'`,
+      );
+    }
+  }
+
+  get(consumer: string): Promise<number[]> {
+    ConsumerOffsets.validateName(consumer);
+    return this.serialize(consumer, async () => [...(await this.load(consumer))]);
+  }
+
+  set(consumer: string, partition: number, nextOffset: number): Promise<void> {
+    ConsumerOffsets.validateName(consumer);
+    return this.serialize(consumer, async () => {
+      const offsets = [...(await this.load(consumer))];
+      offsets[partition] = nextOffset;
+      await writeFileAtomic(this.fileOf(consumer), `${JSON.stringify({ offsets })}\n`);
+      // Only after the file is durable, so a failed write leaves the old view.
+      this.cache.set(consumer, offsets);
+    });
+  }
+
+  /** Resolves once every started operation has finished. */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.chains.values()]);
+  }
+
+  private serialize<T>(consumer: string, op: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(consumer) ?? Promise.resolve();
+    const next = previous.then(op, op);
+    const tail = next.catch(() => undefined);
+    this.chains.set(consumer, tail);
+    // Drop the chain once it is idle so the map does not grow with every consumer ever seen.
+    void tail.then(() => {
+      if (this.chains.get(consumer) === tail) this.chains.delete(consumer);
+    });
+    return next;
+  }
+
+  private async load(consumer: string): Promise<number[]> {
+    const cached = this.cache.get(consumer);
+    if (cached) return cached;
+    const file = this.fileOf(consumer);
+    const data = (await readJsonIfExists(file)) as { offsets?: unknown } | undefined;
+    let offsets: number[];
+    if (data === undefined) {
+      offsets = new Array<number>(this.partitions).fill(0);
+    } else if (
+      Array.isArray(data.offsets) &&
+      data.offsets.length === this.partitions &&
+      data.offsets.every((o) => Number.isInteger(o) && o >= 0)
+    ) {
+      offsets = data.offsets as number[];
+    } else {
+      throw new Error(
+        `file-log: ${file} does not hold ${this.partitions} committed offsets ({"offsets": [..]}); ` +
+          `fix or delete the file (deleting makes consumer "${consumer}" start again from offset 0)`,
+      );
+    }
+    this.cache.set(consumer, offsets);
+    return offsets;
+  }
+
+  private fileOf(consumer: string): string {
+    return path.join(this.dir, `${consumer}.json`);
+  }
+}

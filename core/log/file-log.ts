@@ -1,0 +1,185 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { ChangeEvent } from '../event/change-event';
+import { ChangeLog, LogRecord } from './change-log';
+import { ConsumerOffsets } from './consumer-offsets';
+import { fsyncDir, readJsonIfExists, writeFileAtomic } from './durable-fs';
+import { PartitionFile } from './partition-file';
+import { partitionsOf } from './partitioner';
+import { encodeRecord } from './record-codec';
+import { GroupCommitWriter } from './group-commit-writer';
+
+export interface FileLogOptions {
+  dir: string;
+  partitions: number;
+}
+
+const FORMAT = 1;
+
+/**
+ * The embedded change-event log (DESIGN §1): one directory holding
+ *   meta.json                                    { "partitions": N, "format": 1 }
+ *   partitions/<n>/00000000000000000000.log      framed records (record-codec.ts)
+ *   consumers/<consumer>.json                    committed offsets
+ * Appends go through one GroupCommitWriter, so their bytes never interleave;
+ * records become readable only once durable.
+ */
+export class FileLog implements ChangeLog {
+  readonly partitions: number;
+  private readonly dir: string;
+  private state: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
+  private files: PartitionFile[] = [];
+  private consumers: ConsumerOffsets;
+  private writer: GroupCommitWriter | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: FileLogOptions) {
+    if (!options.dir) throw new Error('file-log: options.dir is required');
+    if (!Number.isInteger(options.partitions) || options.partitions < 1) {
+      throw new Error(`file-log: partitions must be a positive integer, got ${options.partitions}`);
+    }
+    this.dir = path.resolve(options.dir);
+    this.partitions = options.partitions;
+    this.consumers = new ConsumerOffsets(path.join(this.dir, 'consumers'), this.partitions);
+  }
+
+  async open(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`file-log: ${this.dir} was already opened by this FileLog; create a new FileLog to open it again`);
+    this.state = 'opening';
+    const opened: PartitionFile[] = [];
+    try {
+      await fs.mkdir(this.dir, { recursive: true });
+      await this.checkMeta();
+      const partitionsDir = path.join(this.dir, 'partitions');
+      await fs.mkdir(path.join(this.dir, 'consumers'), { recursive: true });
+      await Promise.all(
+        Array.from({ length: this.partitions }, async (_, p) => {
+          opened[p] = await PartitionFile.open(p, path.join(partitionsDir, String(p)));
+        }),
+      );
+      // New files and directories must survive a crash as much as the data in them.
+      await Promise.all(opened.map((f) => fsyncDir(path.dirname(f.file))));
+      await fsyncDir(partitionsDir);
+      await fsyncDir(this.dir);
+      if (this.closing) throw new Error(`file-log: ${this.dir} was closed while opening`);
+      this.files = opened;
+      this.writer = new GroupCommitWriter(opened, this.dir);
+      this.state = 'open';
+    } catch (err) {
+      await Promise.allSettled(opened.filter(Boolean).map((f) => f.close()));
+      if (!this.closing) this.state = 'new';
+      throw err;
+    }
+  }
+
+  /** The partition count is fixed at creation: changing it would move rows between partitions. */
+  private async checkMeta(): Promise<void> {
+    const file = path.join(this.dir, 'meta.json');
+    const meta = (await readJsonIfExists(file)) as { partitions?: unknown; format?: unknown } | undefined;
+    if (meta === undefined) {
+      await writeFileAtomic(file, `${JSON.stringify({ partitions: this.partitions, format: FORMAT })}\n`);
+      return;
+    }
+    if (meta.format !== FORMAT) {
+      throw new Error(`file-log: ${file} has format ${JSON.stringify(meta.format)}; this version reads format ${FORMAT} only`);
+    }
+    if (meta.partitions !== this.partitions) {
+      throw new Error(
+        `file-log: ${this.dir} was created with ${meta.partitions} partitions but is being opened with ${this.partitions}; ` +
+          `changing the count would move rows between partitions and break per-row order. ` +
+          `Configure partitions: ${meta.partitions}, or rebuild into a new directory`,
+      );
+    }
+  }
+
+  async append(events: readonly ChangeEvent[]): Promise<void> {
+    this.assertOpen();
+    this.writer!.assertHealthy();
+    // Encoded now, so a bad event fails only its own append and later mutation of the objects is harmless.
+    const frames = new Map<number, Buffer[]>();
+    let bytes = 0;
+    for (const event of events) {
+      const frame = encodeRecord(event);
+      for (const p of partitionsOf(event, this.partitions)) {
+        const list = frames.get(p) ?? [];
+        if (list.length === 0) frames.set(p, list);
+        list.push(frame);
+        bytes += frame.length;
+      }
+    }
+    return this.writer!.submit(frames, bytes);
+  }
+
+  async read(partition: number, offset: number, maxRecords: number): Promise<LogRecord[]> {
+    this.assertOpen();
+    this.checkPartition(partition);
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw new Error(`file-log: cannot read partition ${partition} at offset ${offset}: offsets are integers from 0`);
+    }
+    if (!Number.isInteger(maxRecords) || maxRecords < 0) {
+      throw new Error(`file-log: maxRecords must be a non-negative integer, got ${maxRecords}`);
+    }
+    return this.files[partition].read(offset, maxRecords);
+  }
+
+  async endOffsets(): Promise<number[]> {
+    this.assertOpen();
+    return this.files.map((f) => f.endOffset);
+  }
+
+  async waitForAppend(partition: number, offset: number, signal: AbortSignal): Promise<void> {
+    this.assertOpen();
+    this.checkPartition(partition);
+    return this.files[partition].waitFor(offset, signal);
+  }
+
+  async committedOffsets(consumer: string): Promise<number[]> {
+    this.assertOpen();
+    return this.consumers.get(consumer);
+  }
+
+  async commit(consumer: string, partition: number, nextOffset: number): Promise<void> {
+    this.assertOpen();
+    ConsumerOffsets.validateName(consumer);
+    this.checkPartition(partition);
+    const end = this.files[partition].endOffset;
+    if (!Number.isInteger(nextOffset) || nextOffset < 0 || nextOffset > end) {
+      throw new Error(
+        `file-log: consumer "${consumer}" cannot commit offset ${nextOffset} on partition ${partition}: ` +
+          `it must be an integer from 0 to the partition's end offset ${end} (the next offset to read)`,
+      );
+    }
+    return this.consumers.set(consumer, partition, nextOffset);
+  }
+
+  /** Waits for queued appends and commits, then closes the files. Calling it again waits for the same close. */
+  close(): Promise<void> {
+    this.closing ??= this.closeFiles();
+    return this.closing;
+  }
+
+  private async closeFiles(): Promise<void> {
+    const wasOpen = this.state === 'open';
+    this.state = 'closing';
+    if (wasOpen) {
+      await this.writer!.idle();
+      await this.consumers.idle();
+      await Promise.all(this.files.map((f) => f.close()));
+    }
+    this.state = 'closed';
+  }
+
+  private assertOpen(): void {
+    if (this.state === 'open') return;
+    if (this.state === 'closing' || this.state === 'closed') {
+      throw new Error(`file-log: ${this.dir} is closed; create a new FileLog and open() it to use the log again`);
+    }
+    throw new Error(`file-log: ${this.dir} is not open; call open() first`);
+  }
+
+  private checkPartition(partition: number): void {
+    if (!Number.isInteger(partition) || partition < 0 || partition >= this.partitions) {
+      throw new Error(`file-log: partition ${partition} does not exist in ${this.dir}; partitions are 0 to ${this.partitions - 1}`);
+    }
+  }
+}

@@ -1,0 +1,133 @@
+import { Source, SourceBatch } from '../../connectors/source';
+import { Metrics } from '../http/metrics';
+import { ChangeLog } from '../log/change-log';
+import { Backoff, sleep } from './backoff';
+import { JsonStateFile } from './json-state';
+import { Logger } from './logger';
+
+interface SourceState {
+  position: string;
+  updatedAt: string;
+}
+
+export interface SourceRunnerOptions {
+  name: string;
+  createSource: () => Source;
+  log: ChangeLog;
+  state: JsonStateFile<SourceState>;
+  metrics: Metrics;
+  logger: Logger;
+  /** Events queued between the source and the log before the source is paused. */
+  maxQueuedEvents?: number;
+}
+
+/**
+ * Moves a source's batches into the log: append (durable), then save the
+ * position, then acknowledge it to the database. Nothing is acknowledged
+ * before it is durable, so a crash replays and never loses (DESIGN §1).
+ * Batches queued while an append is in flight are appended together: one
+ * fsync for many small transactions. On failure it reconnects with backoff,
+ * using a fresh Source from the last durable position.
+ */
+export class SourceRunner {
+  ready = false;
+  private lastCommitTimeMs = 0;
+
+  constructor(private readonly options: SourceRunnerOptions) {}
+
+  async run(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff();
+    const { logger } = this.options;
+    while (!signal.aborted) {
+      const source = this.options.createSource();
+      try {
+        await this.streamOnce(source, signal, () => backoff.reset());
+      } catch (error) {
+        this.ready = false;
+        if (signal.aborted) break;
+        const delayMs = backoff.nextDelayMs();
+        logger.error(`${(error as Error).message}; retrying`, { inMs: delayMs });
+        await sleep(delayMs, signal);
+      } finally {
+        await source.close().catch(() => undefined);
+      }
+    }
+    this.ready = false;
+  }
+
+  lagSeconds(): number {
+    return this.lastCommitTimeMs === 0 ? 0 : Math.max(0, (Date.now() - this.lastCommitTimeMs) / 1000);
+  }
+
+  private async streamOnce(source: Source, outer: AbortSignal, onProgress: () => void): Promise<void> {
+    const { state, log, metrics, name } = this.options;
+    const maxQueued = this.options.maxQueuedEvents ?? 20_000;
+    const saved = await state.read();
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    outer.addEventListener('abort', abort, { once: true });
+
+    let queue: SourceBatch[] = [];
+    let queuedEvents = 0;
+    let wakeWriter: (() => void) | null = null;
+    let wakeEmitters: Array<() => void> = [];
+    let writerError: Error | null = null;
+    let streamDone = false;
+    const notifyWriter = () => {
+      const wake = wakeWriter;
+      wakeWriter = null;
+      wake?.();
+    };
+
+    const writer = (async () => {
+      while (true) {
+        if (queue.length === 0) {
+          if (streamDone) return;
+          await new Promise<void>((resolve) => (wakeWriter = resolve));
+          continue;
+        }
+        const batches = queue;
+        queue = [];
+        const events = batches.flatMap((b) => b.events);
+        await log.append(events);
+        const last = batches[batches.length - 1];
+        await state.write({ position: last.checkpoint, updatedAt: new Date().toISOString() });
+        await source.acknowledge(last.checkpoint);
+        for (const e of events) metrics.sourceEvents.inc({ source: name, table: `${e.source.schema}.${e.source.table}`, op: e.op });
+        this.lastCommitTimeMs = last.commitTimeMs;
+        metrics.sourceLagSeconds.set({ source: name }, this.lagSeconds());
+        queuedEvents -= events.length;
+        onProgress();
+        const waiting = wakeEmitters;
+        wakeEmitters = [];
+        waiting.forEach((wake) => wake());
+      }
+    })().catch((error: Error) => {
+      writerError = error;
+      stop.abort();
+      wakeEmitters.forEach((wake) => wake());
+    });
+
+    const emit = async (batch: SourceBatch): Promise<void> => {
+      if (writerError) throw writerError;
+      queue.push(batch);
+      queuedEvents += batch.events.length;
+      notifyWriter();
+      while (queuedEvents > maxQueued && !writerError) await new Promise<void>((resolve) => wakeEmitters.push(resolve));
+    };
+
+    try {
+      const onStreaming = () => {
+        this.ready = true;
+      };
+      await source.stream({ from: saved?.position ?? null, emit, signal: stop.signal, onStreaming });
+    } finally {
+      // Whatever the source handed over is still appended and acknowledged: a clean stop loses nothing.
+      streamDone = true;
+      notifyWriter();
+      await writer;
+      outer.removeEventListener('abort', abort);
+    }
+    if (writerError) throw writerError;
+  }
+}

@@ -1,0 +1,87 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from './kafka';
+import { waitFor } from './wait';
+
+const CLI = join(packageRoot(), 'dist', 'cli', 'main.js');
+
+/** The `cdc` service running as a child process, as an operator runs it. */
+export class ServiceProcess {
+  private child: ChildProcess | null = null;
+  readonly output: string[] = [];
+  private exitCode: number | null = null;
+
+  constructor(readonly configPath: string, readonly httpPort: number, private readonly env: NodeJS.ProcessEnv = {}) {}
+
+  async start(args: string[] = []): Promise<void> {
+    this.exitCode = null;
+    const child = spawn(process.execPath, [CLI, 'run', '-c', this.configPath, ...args], {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const collect = (chunk: Buffer) => this.output.push(...chunk.toString().split('\n').filter(Boolean));
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    child.on('exit', (code, signal) => {
+      this.exitCode = code ?? (signal ? 128 : 0);
+      if (this.child === child) this.child = null;
+    });
+    await waitFor(async () => this.exitCode !== null || (await this.isReady()), {
+      timeoutMs: 30_000,
+      what: 'the service to become ready (/readyz)',
+      describe: () => this.recentOutput(),
+    });
+    if (this.exitCode !== null) throw new Error(`the service exited with code ${this.exitCode}: ${this.recentOutput()}`);
+  }
+
+  async isReady(): Promise<boolean> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`);
+      return response.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  async metrics(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${this.httpPort}/metrics`)).text();
+  }
+
+  /** SIGTERM and wait for a clean exit; returns the exit code. */
+  async stop(timeoutMs = 20_000): Promise<number> {
+    const child = this.child;
+    if (!child) return this.exitCode ?? 0;
+    const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 128)));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  /** kill -9: no chance to clean up. */
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  recentOutput(lines = 30): string {
+    return this.output.slice(-lines).join('\n');
+  }
+}
+
+/** Runs the `cdc` CLI to completion (e.g. `validate`). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 30_000 });
+  return { code: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function writeConfig(path: string, yaml: string): string {
+  writeFileSync(path, yaml);
+  return path;
+}
