@@ -69,13 +69,10 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
       return `${path}: expected ${issue.expected}, got ${describeValue(actual)}`;
     }
     case 'invalid_union': {
-      const discriminator = (issue as { note?: string }).note;
-      const type = valueAt(input, [...issue.path, 'type']);
+      // A `type` that no registered component has: list the ones that exist.
+      const typePath = issue.path[issue.path.length - 1] === 'type' ? issue.path : [...issue.path, 'type'];
       const list = issue.path[0] === 'sources' ? knownTypes.sources : issue.path[0] === 'sinks' ? knownTypes.sinks : knownTypes.log;
-      if (discriminator !== undefined || type !== undefined || issue.path.length > 0) {
-        return `${formatPath([...issue.path, 'type'])}: expected one of ${list.map((t) => `"${t}"`).join(', ')}, got ${describeValue(type)}`;
-      }
-      return `${path}: ${issue.message}`;
+      return `${formatPath(typePath)}: expected one of ${list.map((t) => `"${t}"`).join(', ')}, got ${describeValue(valueAt(input, typePath))}`;
     }
     case 'invalid_format':
       return `${path}: expected ${issue.message}, got ${describeValue(valueAt(input, issue.path))}`;

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { readJsonIfExists, writeFileAtomic } from './durable-fs';
+import { readJsonIfExists, writeFileAtomic } from '../fs/durable-fs';
 
 const CONSUMER_NAME = /^[A-Za-z0-9._-]+$/;
 

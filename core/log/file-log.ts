@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { ChangeEvent } from '../event/change-event';
 import { ChangeLog, LogRecord } from './change-log';
 import { ConsumerOffsets } from './consumer-offsets';
-import { fsyncDir, readJsonIfExists, writeFileAtomic } from './durable-fs';
+import { fsyncDir, readJsonIfExists, writeFileAtomic } from '../fs/durable-fs';
 import { PartitionFile } from './partition-file';
 import { partitionsOf } from './partitioner';
 import { encodeRecord } from './record-codec';

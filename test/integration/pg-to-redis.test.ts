@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileLog } from '../../core/log/file-log';
 import { PgRedisFixture } from '../support/pg-redis-fixture';
@@ -112,5 +113,34 @@ describe('Postgres → embedded log → Redis, end to end', function () {
       for (let n = 0; n <= lastN; n++) assert.ok(seen.get(id)?.has(n), `customer ${id}: the change that set n=${n} is missing from the log`);
     }
     assert.ok(committed.size > 0);
+  });
+
+  it('leaves Redis unchanged when the whole log is replayed into it again', async () => {
+    await fixture.service.start();
+    for (let i = 1; i <= 30; i++) await fixture.sql(`INSERT INTO customers (id, name) VALUES ($1, $2)`, [i, `customer ${i}`]);
+    await fixture.sql(`UPDATE customers SET n = n + 1 WHERE id % 3 = 0`);
+    await fixture.sql(`DELETE FROM customers WHERE id % 5 = 0`);
+    await fixture.sql(`TRUNCATE order_items`);
+    await converge('Redis to equal Postgres');
+    await fixture.service.stop();
+    const everyKey = async () => {
+      const keys = (await fixture.redis.keys(`${fixture.prefix}*`)).sort();
+      return Promise.all(keys.map(async (k) => [k, (await fixture.redis.type(k)) === 'hash' ? await fixture.redis.hgetall(k) : await fixture.redis.get(k)]));
+    };
+    const beforeReplay = await everyKey();
+
+    // Forget the sink's committed offsets: on restart it replays the log from offset zero.
+    const consumerFile = join(fixture.dataDir, 'var', 'log', 'consumers', 'sink-cache.json');
+    rmSync(consumerFile);
+    const log = new FileLog({ dir: join(fixture.dataDir, 'var', 'log'), partitions: 4 });
+    await log.open();
+    const ends = await log.endOffsets();
+    await log.close();
+    await fixture.service.start();
+    await waitFor(() => existsSync(consumerFile) && JSON.stringify(JSON.parse(readFileSync(consumerFile, 'utf8')).offsets) === JSON.stringify(ends), {
+      timeoutMs: 20_000,
+      what: `the sink to replay the log up to ${ends.join(',')}`,
+    });
+    assert.deepEqual(await everyKey(), beforeReplay);
   });
 });
