@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { ChangeEvent } from '../event/change-event';
 import { ChangeLog, LogRecord } from './change-log';
 import { ConsumerOffsets } from './consumer-offsets';
+import { lockDirectory } from '../fs/dir-lock';
 import { fsyncDir, readJsonIfExists, writeFileAtomic } from '../fs/durable-fs';
 import { PartitionFile } from './partition-file';
 import { partitionsOf } from './partitioner';
@@ -32,6 +33,7 @@ export class FileLog implements ChangeLog {
   private consumers: ConsumerOffsets;
   private writer: GroupCommitWriter | undefined;
   private closing: Promise<void> | undefined;
+  private unlock: (() => Promise<void>) | undefined;
 
   constructor(options: FileLogOptions) {
     if (!options.dir) throw new Error('file-log: options.dir is required');
@@ -49,6 +51,7 @@ export class FileLog implements ChangeLog {
     const opened: PartitionFile[] = [];
     try {
       await fs.mkdir(this.dir, { recursive: true });
+      this.unlock = await lockDirectory(this.dir, 'file-log:');
       await this.checkMeta();
       const partitionsDir = path.join(this.dir, 'partitions');
       await fs.mkdir(path.join(this.dir, 'consumers'), { recursive: true });
@@ -67,6 +70,8 @@ export class FileLog implements ChangeLog {
       this.state = 'open';
     } catch (err) {
       await Promise.allSettled(opened.filter(Boolean).map((f) => f.close()));
+      await this.unlock?.();
+      this.unlock = undefined;
       if (!this.closing) this.state = 'new';
       throw err;
     }
@@ -166,6 +171,8 @@ export class FileLog implements ChangeLog {
       await this.consumers.idle();
       await Promise.all(this.files.map((f) => f.close()));
     }
+    await this.unlock?.();
+    this.unlock = undefined;
     this.state = 'closed';
   }
 

@@ -12,7 +12,13 @@ export class ServiceProcess {
   readonly output: string[] = [];
   private exitCode: number | null = null;
 
-  constructor(readonly configPath: string, readonly httpPort: number, private readonly env: NodeJS.ProcessEnv = {}) {}
+  constructor(
+    readonly configPath: string,
+    readonly httpPort: number,
+    private readonly env: NodeJS.ProcessEnv = {},
+    /** Sees every line the service prints (the demo echoes them). */
+    private readonly onLine?: (line: string) => void,
+  ) {}
 
   async start(args: string[] = []): Promise<void> {
     this.exitCode = null;
@@ -21,7 +27,12 @@ export class ServiceProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    const collect = (chunk: Buffer) => this.output.push(...chunk.toString().split('\n').filter(Boolean));
+    const collect = (chunk: Buffer) => {
+      const lines = chunk.toString().split('\n').filter(Boolean);
+      this.output.push(...lines);
+      if (this.output.length > 5000) this.output.splice(0, this.output.length - 5000);
+      lines.forEach((line) => this.onLine?.(line));
+    };
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
     child.on('exit', (code, signal) => {

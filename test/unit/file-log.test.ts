@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { getEventListeners } from 'node:events';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -317,5 +317,20 @@ describe('FileLog', () => {
     console.log(`      100k events, batches of 1000 awaited one by one: ${sequential.toFixed(2)} s (${rate(100_000, sequential)})`);
     console.log(`      100k events, 100 concurrent appends of 1000 (group commit): ${concurrent.toFixed(2)} s (${rate(100_000, concurrent)})`);
     console.log(`      read back ${read} events: ${readSeconds.toFixed(2)} s (${rate(read, readSeconds)})`);
+  });
+});
+
+describe('FileLog directory lock', () => {
+  it('refuses a second open of the same directory while the first is open, and allows it after close', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'file-log-lock-'));
+    const first = new FileLog({ dir, partitions: 2 });
+    await first.open();
+    const script = `new (require(${JSON.stringify(require.resolve('../../core/log/file-log'))}).FileLog)({ dir: ${JSON.stringify(dir)}, partitions: 2 }).open().then(() => console.log('opened'), (e) => console.log(e.message))`;
+    const other = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.match(other.stdout, new RegExp(`${dir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is in use by process ${process.pid}`));
+    await first.close();
+    const again = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(again.stdout.trim(), 'opened');
+    await fs.rm(dir, { recursive: true, force: true });
   });
 });
