@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../support/kafka';
@@ -9,11 +9,13 @@ describe('the demo (README command one)', function () {
   this.timeout(120_000);
 
   it('starts its own servers, streams the write load into Redis and stops cleanly', () => {
+    const demoDir = mkdtempSync(join(tmpdir(), 'cdc-demo-'));
     const result = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'demo', 'run-demo.js')], {
-      env: { ...process.env, DEMO_SECONDS: '4', DEMO_DIR: mkdtempSync(join(tmpdir(), 'cdc-demo-')) },
+      env: { ...process.env, DEMO_SECONDS: '4', DEMO_DIR: demoDir },
       encoding: 'utf8',
       timeout: 100_000,
     });
+    rmSync(demoDir, { recursive: true, force: true });
     assert.equal(result.status, 0, `demo exit code; output:\n${result.stdout}\n${result.stderr}`);
     const progress = [...result.stdout.matchAll(/postgres: (\d+) customers, (\d+) orders \| redis: (\d+) customers, (\d+) orders/g)];
     assert.ok(progress.length >= 2, `progress lines:\n${result.stdout}`);
