@@ -12,4 +12,11 @@ export interface Sink {
   /** Resolves once everything written so far is durable in the target. */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * For sinks that store log offsets in the same transaction as their data
+   * (exactly-once in effect): the next offset to read per partition, as
+   * stored in the target, or null when the target holds none yet. The runner
+   * resumes from these instead of the log's consumer offsets.
+   */
+  storedOffsets?(): Promise<Map<number, number> | null>;
 }
