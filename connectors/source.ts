@@ -20,6 +20,15 @@ export interface SourceStreamOptions {
   signal: AbortSignal;
   /** Called once the source is streaming (its slot or binlog position is pinned). */
   onStreaming(): void;
+  /** Where the source reports progress that operators watch (metrics, status). */
+  progress: SourceProgress;
+}
+
+export interface SourceProgress {
+  /** A snapshot of `table` (schema.table) has read `rowsRead` more rows; about `rowsRemaining` are left. */
+  snapshotRows(table: string, rowsRead: number, rowsRemaining: number): void;
+  /** Source log not yet acknowledged (Postgres WAL after confirmed_flush_lsn, MySQL binlog), in bytes. */
+  backlogBytes(bytes: number): void;
 }
 
 /**

@@ -1,17 +1,37 @@
 import { z } from 'zod';
 
+const identifier = z.string().regex(/^[a-z0-9_]+$/, 'lower-case letters, digits and "_"');
+
 /** Config of a Postgres source, declared next to the connector that reads it. */
-export const postgresSourceConfig = z
-  .strictObject({
-    name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
-    type: z.literal('postgres'),
-    url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL'),
-    tables: z.array(z.string().regex(/^[^.\s]+\.[^.\s]+$/, 'SCHEMA.TABLE')).min(1),
-    /** Replication slot; default tidewater_<name> (dashes become underscores). */
-    slot: z.string().regex(/^[a-z0-9_]+$/, 'lower-case letters, digits and "_"').optional(),
-    /** Publication; default tidewater_<name>. */
-    publication: z.string().regex(/^[a-z0-9_]+$/, 'lower-case letters, digits and "_"').optional(),
-  });
+export const postgresSourceConfig = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
+  type: z.literal('postgres'),
+  url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL'),
+  /** SCHEMA.TABLE names, or SCHEMA.* for every table of a schema. */
+  tables: z.array(z.string().regex(/^[^.\s]+\.[^.\s]+$/, 'SCHEMA.TABLE or SCHEMA.*')).min(1),
+  /** Replication slot; default tidewater_<name> (dashes become underscores). */
+  slot: identifier.optional(),
+  /** Publication; default tidewater_<name>. */
+  publication: identifier.optional(),
+  snapshot: z
+    .strictObject({
+      /**
+       * initial: snapshot on first start (no saved position); never: stream only;
+       * always: re-snapshot on every start; when_needed: also when the slot is gone.
+       */
+      mode: z.enum(['initial', 'never', 'always', 'when_needed']).default('initial'),
+      /** Rows read per primary-key chunk. */
+      chunkSize: z.number().int().min(1).max(1_000_000).default(10_000),
+      /** Tables read at the same time, each on its own connection. */
+      parallelism: z.number().int().min(1).max(16).default(2),
+    })
+    .default({ mode: 'initial', chunkSize: 10_000, parallelism: 2 }),
+  /**
+   * Milliseconds between heartbeats (a logical message written to the WAL), so
+   * the slot advances and lag reads true on an idle or filtered database. 0 turns them off.
+   */
+  heartbeatIntervalMs: z.number().int().min(0).default(5_000),
+});
 
 export type PostgresSourceConfig = z.infer<typeof postgresSourceConfig>;
 

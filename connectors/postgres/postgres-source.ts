@@ -1,43 +1,33 @@
 import { Client } from 'pg';
-import { LogicalReplicationService, Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import { Logger } from '../../core/runtime/logger';
 import { Source, SourceStreamOptions } from '../source';
+import { parseCheckpoint, PostgresCheckpoint, SnapshotProgress } from './checkpoint';
 import { defaultObjectName, PostgresSourceConfig } from './config';
-import { formatLsn, Lsn, parseLsn, ZERO_LSN } from './lsn';
-import { ensureReplicationSetup, splitTableName } from './slot';
-import { TransactionAssembler } from './transaction-assembler';
+import { formatLsn, Lsn, ZERO_LSN } from './lsn';
+import { rawTextClient } from './pg-session';
+import { readPrimaryKeys } from './primary-keys';
+import { createSlot, createSlotWithSnapshot, dropSlot, prepareServer, slotPlugin } from './slot';
+import { runSnapshot } from './snapshot';
+import { TypeCatalog } from './type-catalog';
+import { WalStream } from './wal-stream';
 
-/** Session settings that fix the text forms types.ts parses. */
-const SESSION_OPTIONS = '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3';
-
-/**
- * pgoutput plugin that keeps every column value as the raw text Postgres sent:
- * the library's default parsers turn timestamps into JS Dates (losing
- * microseconds) and bigints into Numbers.
- */
-class RawTextPgoutputPlugin extends PgoutputPlugin {
-  override parse(buffer: Buffer): Pgoutput.Message {
-    const message = super.parse(buffer) as Pgoutput.Message;
-    if (message.tag === 'relation') for (const column of message.columns) column.parser = (raw: unknown) => raw;
-    return message;
-  }
-}
+/** What a start must do before streaming, decided from the saved checkpoint, the slot and the snapshot mode. */
+type StartPlan =
+  | { kind: 'stream'; from: Lsn }
+  | { kind: 'new-snapshot'; dropSlot: boolean; reason: string }
+  | { kind: 'resume-snapshot'; progress: SnapshotProgress }
+  | { kind: 'create-slot-and-stream' };
 
 /**
- * Streams a Postgres database's changes through a logical replication slot.
- *
- * Traps of pg-logical-replication avoided here (DESIGN §7): automatic
- * acknowledgement is off (it would confirm LSNs before they are durable), the
- * periodic status timer is off (it confirms the last *received* LSN), keepalives
- * are answered with the last *durable* LSN, and every connection attempt uses a
- * fresh instance started from the saved LSN.
+ * A Postgres source: bootstraps with a consistent snapshot taken at exactly
+ * the slot's consistent point, then streams the slot (DESIGN §3).
  */
 export class PostgresSource implements Source {
   readonly name: string;
   private readonly slot: string;
   private readonly publication: string;
-  private service: LogicalReplicationService | null = null;
-  private lastAcknowledged: Lsn = ZERO_LSN;
+  private walStream: WalStream | null = null;
+  private admin: Client | null = null;
 
   constructor(private readonly config: PostgresSourceConfig, private readonly logger: Logger) {
     this.name = config.name;
@@ -45,87 +35,118 @@ export class PostgresSource implements Source {
     this.publication = config.publication ?? defaultObjectName(config.name);
   }
 
-  async stream({ from, emit, signal, onStreaming }: SourceStreamOptions): Promise<void> {
-    const { db, primaryKeys } = await this.prepare();
-    if (signal.aborted) return;
-    const startLsn = from ? parseLsn(from) : ZERO_LSN;
-    this.lastAcknowledged = startLsn;
-    const assembler = new TransactionAssembler({ sourceName: this.name, db, primaryKeys, maxBatchEvents: 1000 }, startLsn);
-    const service = new LogicalReplicationService(
-      { connectionString: this.config.url, options: SESSION_OPTIONS } as never,
-      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
-    );
-    this.service = service;
-    service.on('data', async (lsn: string, message: Pgoutput.Message) => {
-      const batch = assembler.onMessage(lsn, message);
-      if (batch) await emit(batch);
-    });
-    service.on('heartbeat', async (_lsn: string, _timestamp: number, shouldRespond: boolean) => {
-      if (shouldRespond) await this.sendFeedback();
-    });
+  async stream(options: SourceStreamOptions): Promise<void> {
+    try {
+      await this.run(options);
+    } catch (error) {
+      throw this.describe(error as Error);
+    }
+  }
 
-    await new Promise<void>((resolve, reject) => {
-      const stop = () => void service.stop().then(() => resolve(), reject);
-      signal.addEventListener('abort', stop, { once: true });
-      service.on('error', (error: Error) => {
-        signal.removeEventListener('abort', stop);
-        void service.stop().finally(() => reject(this.describe(error)));
-      });
-      service.on('start', () => {
-        this.logger.info('streaming', { slot: this.slot, from: formatLsn(startLsn) });
-        onStreaming();
-      });
-      service.subscribe(new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [this.publication] }), this.slot, formatLsn(startLsn)).then(
-        () => (signal.aborted ? resolve() : reject(new Error(`source ${this.name}: the replication stream from slot ${this.slot} ended unexpectedly`))),
-        (error: Error) => (signal.aborted ? resolve() : reject(this.describe(error))),
-      );
+  private async run({ from, emit, signal, onStreaming, progress }: SourceStreamOptions): Promise<void> {
+    const admin = rawTextClient(this.config.url);
+    this.admin = admin;
+    await admin.connect();
+    const tables = await prepareServer(admin, { sourceName: this.name, tables: this.config.tables, publication: this.publication, logger: this.logger });
+    const { rows } = await admin.query<{ db: string }>('SELECT current_database() AS db');
+    const db = rows[0].db;
+    const primaryKeys = await readPrimaryKeys(admin, tables);
+    const catalog = new TypeCatalog((sql, params) => admin.query(sql, params));
+
+    const plan = await this.plan(admin, from ? parseCheckpoint(from) : null);
+    let startLsn: Lsn;
+    if (plan.kind === 'stream') {
+      startLsn = plan.from;
+    } else if (plan.kind === 'create-slot-and-stream') {
+      startLsn = await createSlot(admin, this.slot);
+      this.logger.info('created replication slot (snapshot mode never: no snapshot)', { slot: this.slot, lsn: formatLsn(startLsn) });
+    } else {
+      if (plan.kind === 'new-snapshot' && plan.dropSlot) await dropSlot(admin, this.slot);
+      const snapshotPlan = plan.kind === 'new-snapshot' ? await this.exportSnapshot(plan.reason) : { progress: plan.progress, snapshotName: undefined, release: async () => undefined };
+      const snapshotOptions = { url: this.config.url, sourceName: this.name, db, tables, primaryKeys, catalog, emit, report: progress, signal, logger: this.logger };
+      await runSnapshot({ ...snapshotOptions, ...this.config.snapshot, progress: snapshotPlan.progress, snapshotName: snapshotPlan.snapshotName, onImported: snapshotPlan.release });
+      await snapshotPlan.release();
+      if (signal.aborted) return;
+      startLsn = snapshotPlan.progress.lsn;
+      // The snapshot is complete once this checkpoint is durable: later starts stream.
+      await emit({ events: [], checkpoint: formatLsn(startLsn), commitTimeMs: Date.now() });
+      this.logger.info('snapshot complete; streaming from its consistent point', { lsn: formatLsn(startLsn) });
+    }
+    if (signal.aborted) return;
+    const stream = new WalStream({
+      url: this.config.url,
+      sourceName: this.name,
+      slot: this.slot,
+      publication: this.publication,
+      db,
+      primaryKeys,
+      catalog,
+      admin,
+      heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      startLsn,
+      emit,
+      onStreaming,
+      report: progress,
+      signal,
+      logger: this.logger,
     });
+    this.walStream = stream;
+    await stream.run();
   }
 
   async acknowledge(checkpoint: string): Promise<void> {
-    const lsn = parseLsn(checkpoint);
-    if (lsn <= this.lastAcknowledged) return;
-    this.lastAcknowledged = lsn;
-    await this.sendFeedback();
+    const { lsn } = parseCheckpoint(checkpoint);
+    await this.walStream?.acknowledge(lsn);
   }
 
   async close(): Promise<void> {
-    await this.service?.destroy();
-    this.service = null;
+    await this.walStream?.close();
+    this.walStream = null;
+    await this.admin?.end().catch(() => undefined);
+    this.admin = null;
   }
 
-  /** Reports the last durable LSN as written and flushed: the slot may advance to it. */
-  private async sendFeedback(): Promise<void> {
-    if (!this.service || this.lastAcknowledged === ZERO_LSN) return;
-    // The library reports lsn + 1; we want the commit end LSN itself, so that a
-    // transaction whose commit record starts exactly there is not skipped.
-    await this.service.acknowledge(formatLsn(this.lastAcknowledged - 1n));
-  }
-
-  /** Checks the server, creates the publication and slot when missing, reads key columns. */
-  private async prepare(): Promise<{ db: string; primaryKeys: Map<string, string[]> }> {
-    const client = new Client({ connectionString: this.config.url });
-    try {
-      await client.connect();
-      await ensureReplicationSetup(client, {
-        sourceName: this.name,
-        tables: this.config.tables,
-        publication: this.publication,
-        slot: this.slot,
-        logger: this.logger,
-      });
-      const { rows } = await client.query<{ db: string }>('SELECT current_database() AS db');
-      const primaryKeys = new Map<string, string[]>();
-      for (const name of this.config.tables) {
-        const key = await readPrimaryKey(client, name);
-        if (key.length > 0) primaryKeys.set(name, key);
-      }
-      return { db: rows[0].db, primaryKeys };
-    } catch (error) {
-      throw this.describe(error as Error);
-    } finally {
-      await client.end().catch(() => undefined);
+  private async plan(admin: Client, checkpoint: PostgresCheckpoint | null): Promise<StartPlan> {
+    const mode = this.config.snapshot.mode;
+    const plugin = await slotPlugin(admin, this.slot);
+    if (plugin !== null && plugin !== 'pgoutput') {
+      throw new Error(`replication slot ${this.slot} exists with plugin "${plugin}", expected "pgoutput": drop it (SELECT pg_drop_replication_slot('${this.slot}')) or configure another slot name`);
     }
+    const slotExists = plugin !== null;
+    if (!checkpoint) {
+      if (mode === 'never') return slotExists ? { kind: 'stream', from: ZERO_LSN } : { kind: 'create-slot-and-stream' };
+      return { kind: 'new-snapshot', dropSlot: slotExists, reason: slotExists ? 'first start with a leftover slot (no saved position): recreating it' : 'first start' };
+    }
+    if (checkpoint.snapshot) {
+      return slotExists
+        ? { kind: 'resume-snapshot', progress: checkpoint.snapshot }
+        : { kind: 'new-snapshot', dropSlot: false, reason: `slot ${this.slot} disappeared during the snapshot: starting the snapshot again` };
+    }
+    if (!slotExists) {
+      if (mode === 'when_needed') return { kind: 'new-snapshot', dropSlot: false, reason: `slot ${this.slot} is missing (snapshot mode when_needed)` };
+      throw new Error(
+        `replication slot ${this.slot} is missing, so the changes after ${formatLsn(checkpoint.lsn)} can no longer be streamed ` +
+          `(was it dropped, or invalidated by max_slot_wal_keep_size?): set snapshot.mode: when_needed to re-snapshot, ` +
+          `or delete the saved position to start over with a new snapshot`,
+      );
+    }
+    if (mode === 'always') return { kind: 'new-snapshot', dropSlot: true, reason: 'snapshot mode always' };
+    return { kind: 'stream', from: checkpoint.lsn };
+  }
+
+  private async exportSnapshot(reason: string): Promise<{ progress: SnapshotProgress; snapshotName: string; release(): Promise<void> }> {
+    const exported = await createSlotWithSnapshot(this.config.url, this.slot);
+    this.logger.info('created replication slot with an exported snapshot', { slot: this.slot, lsn: formatLsn(exported.consistentPoint), reason });
+    let released = false;
+    return {
+      progress: { lsn: exported.consistentPoint, tables: {} },
+      snapshotName: exported.snapshotName,
+      release: async () => {
+        if (released) return;
+        released = true;
+        await exported.release();
+      },
+    };
   }
 
   private describe(error: Error): Error {
@@ -134,19 +155,4 @@ export class PostgresSource implements Source {
     described.cause = error;
     return described;
   }
-}
-
-async function readPrimaryKey(client: Client, tableName: string): Promise<string[]> {
-  const { schema, table } = splitTableName(tableName);
-  const { rows } = await client.query<{ attname: string }>(
-    `SELECT a.attname
-       FROM pg_index i
-       JOIN pg_class c ON c.oid = i.indrelid
-       JOIN pg_namespace n ON n.oid = c.relnamespace
-       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-      WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
-      ORDER BY array_position(i.indkey::int2[], a.attnum)`,
-    [schema, table],
-  );
-  return rows.map((r) => r.attname);
 }

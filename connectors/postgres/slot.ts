@@ -1,98 +1,168 @@
 import { Client } from 'pg';
 import { Logger } from '../../core/runtime/logger';
+import { Lsn, parseLsn } from './lsn';
 
 export interface CapturedTable {
   schema: string;
   table: string;
 }
 
-/** What must hold before streaming: logical WAL, capturable tables, our publication and slot. */
-export async function ensureReplicationSetup(
-  client: Client,
-  options: { sourceName: string; tables: string[]; publication: string; slot: string; logger: Logger },
-): Promise<{ slotCreated: boolean }> {
-  const { rows: walRows } = await client.query<{ wal_level: string }>('SHOW wal_level');
-  if (walRows[0].wal_level !== 'logical') {
-    throw new Error(
-      `source ${options.sourceName}: wal_level is "${walRows[0].wal_level}", logical replication needs "logical": ` +
-        `set wal_level = logical in postgresql.conf and restart Postgres`,
-    );
-  }
-  const tables = options.tables.map(splitTableName);
-  await checkTablesCapturable(client, options.sourceName, tables);
-  await ensurePublication(client, options.publication, tables, options.logger);
-  const slotCreated = await ensureSlot(client, options.slot, options.logger);
-  return { slotCreated };
-}
+export const tableName = (t: CapturedTable): string => `${t.schema}.${t.table}`;
 
 export function splitTableName(name: string): CapturedTable {
   const dot = name.indexOf('.');
   return { schema: name.slice(0, dot), table: name.slice(dot + 1) };
 }
 
-function quoteIdent(name: string): string {
+export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-function quoteTable(t: CapturedTable): string {
+export function quoteTable(t: CapturedTable): string {
   return `${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
 }
 
-async function checkTablesCapturable(client: Client, sourceName: string, tables: CapturedTable[]): Promise<void> {
-  for (const t of tables) {
-    const { rows } = await client.query<{ relreplident: string; has_pk: boolean }>(
-      `SELECT c.relreplident,
-              EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk
+/** What must hold before streaming: logical WAL, the right grants, capturable tables, our publication. */
+export async function prepareServer(
+  client: Client,
+  options: { sourceName: string; tables: string[]; publication: string; logger: Logger },
+): Promise<CapturedTable[]> {
+  const prefix = `source ${options.sourceName}`;
+  const { rows: walRows } = await client.query<{ wal_level: string }>('SHOW wal_level');
+  if (walRows[0].wal_level !== 'logical') {
+    throw new Error(`${prefix}: wal_level is "${walRows[0].wal_level}", logical replication needs "logical": set wal_level = logical in postgresql.conf and restart Postgres`);
+  }
+  const { rows: roles } = await client.query<{ role: string; allowed: boolean }>(
+    'SELECT current_user AS role, rolreplication OR rolsuper AS allowed FROM pg_roles WHERE rolname = current_user',
+  );
+  if (!roles[0].allowed) {
+    throw new Error(`${prefix}: role ${roles[0].role} may not replicate: as a superuser run ALTER ROLE ${quoteIdent(roles[0].role)} REPLICATION`);
+  }
+  const tables = await resolveTables(client, prefix, options.tables);
+  for (const t of tables) await checkTableCapturable(client, prefix, roles[0].role, t);
+  await ensurePublication(client, prefix, options.publication, tables, options.logger);
+  return tables;
+}
+
+/** Expands `schema.*` and checks that every named table exists. Partitions are captured through their root. */
+async function resolveTables(client: Client, prefix: string, patterns: string[]): Promise<CapturedTable[]> {
+  const found = new Map<string, CapturedTable>();
+  for (const pattern of patterns) {
+    const { schema, table } = splitTableName(pattern);
+    const { rows } = await client.query<{ schema: string; table: string }>(
+      `SELECT n.nspname AS schema, c.relname AS table
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
-      [t.schema, t.table],
+        WHERE n.nspname = $1 AND ($2 = '*' OR c.relname = $2) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+        ORDER BY c.relname`,
+      [schema, table],
     );
     if (rows.length === 0) {
-      throw new Error(`source ${sourceName}: table ${t.schema}.${t.table} does not exist (check "tables" in the config, or create it first)`);
-    }
-    const { relreplident, has_pk } = rows[0];
-    const keyless = relreplident === 'n' || (relreplident === 'd' && !has_pk);
-    if (keyless) {
       throw new Error(
-        `source ${sourceName}: table ${t.schema}.${t.table} has no primary key or replica identity, so its updates and deletes ` +
-          `cannot be told apart: add a primary key, or run ALTER TABLE ${quoteTable(t)} REPLICA IDENTITY FULL`,
+        table === '*'
+          ? `${prefix}: schema ${schema} has no tables (check "tables" in the config)`
+          : `${prefix}: table ${pattern} does not exist, or is a partition (capture its partitioned root instead); check "tables" in the config`,
       );
     }
+    for (const r of rows) found.set(`${r.schema}.${r.table}`, r);
+  }
+  return [...found.values()];
+}
+
+async function checkTableCapturable(client: Client, prefix: string, role: string, t: CapturedTable): Promise<void> {
+  const { rows } = await client.query<{ relreplident: string; has_pk: boolean; can_select: boolean }>(
+    `SELECT c.relreplident,
+            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk,
+            has_table_privilege(c.oid, 'SELECT') AS can_select
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2`,
+    [t.schema, t.table],
+  );
+  const { relreplident, has_pk, can_select } = rows[0];
+  if (!can_select) {
+    throw new Error(`${prefix}: role ${role} cannot read ${tableName(t)}: run GRANT SELECT ON ${quoteTable(t)} TO ${quoteIdent(role)}`);
+  }
+  if (relreplident === 'n' || (relreplident === 'd' && !has_pk)) {
+    throw new Error(
+      `${prefix}: table ${tableName(t)} has no primary key or replica identity, so its updates and deletes ` +
+        `cannot be told apart: add a primary key, or run ALTER TABLE ${quoteTable(t)} REPLICA IDENTITY FULL`,
+    );
   }
 }
 
-async function ensurePublication(client: Client, publication: string, tables: CapturedTable[], logger: Logger): Promise<void> {
-  const { rows } = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication]);
+async function ensurePublication(client: Client, prefix: string, publication: string, tables: CapturedTable[], logger: Logger): Promise<void> {
   const tableList = tables.map(quoteTable).join(', ');
-  if (rows.length === 0) {
-    await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList}`);
-    logger.info('created publication', { publication, tables: tables.map((t) => `${t.schema}.${t.table}`) });
-    return;
-  }
-  const { rows: current } = await client.query<{ schemaname: string; tablename: string }>(
-    'SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1',
-    [publication],
-  );
-  const want = new Set(tables.map((t) => `${t.schema}.${t.table}`));
-  const have = new Set(current.map((r) => `${r.schemaname}.${r.tablename}`));
-  if (want.size !== have.size || [...want].some((t) => !have.has(t))) {
-    await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}`);
-    logger.info('altered publication to match the configured tables', { publication, tables: [...want] });
+  const { rows } = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication]);
+  try {
+    if (rows.length === 0) {
+      await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList} WITH (publish_via_partition_root = true)`);
+      logger.info('created publication', { publication, tables: tables.map(tableName) });
+      return;
+    }
+    const { rows: current } = await client.query<{ schemaname: string; tablename: string }>(
+      'SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1',
+      [publication],
+    );
+    const want = new Set(tables.map(tableName));
+    const have = new Set(current.map((r) => `${r.schemaname}.${r.tablename}`));
+    if (want.size !== have.size || [...want].some((t) => !have.has(t))) {
+      await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}`);
+      await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = true)`);
+      logger.info('altered publication to match the configured tables', { publication, tables: [...want] });
+    }
+  } catch (error) {
+    if ((error as { code?: string }).code === '42501') {
+      throw new Error(
+        `${prefix}: not allowed to create or alter publication ${publication} (${(error as Error).message}): ` +
+          `connect as the tables' owner or a superuser, or have one run CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList} WITH (publish_via_partition_root = true)`,
+      );
+    }
+    throw error;
   }
 }
 
-async function ensureSlot(client: Client, slot: string, logger: Logger): Promise<boolean> {
+/** The slot's plugin, or null when it does not exist. */
+export async function slotPlugin(client: Client, slot: string): Promise<string | null> {
   const { rows } = await client.query<{ plugin: string }>('SELECT plugin FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-  if (rows.length > 0) {
-    if (rows[0].plugin !== 'pgoutput') {
-      throw new Error(`replication slot ${slot} exists with plugin "${rows[0].plugin}", expected "pgoutput": drop it (SELECT pg_drop_replication_slot('${slot}')) or configure another slot name`);
-    }
-    return false;
+  return rows[0]?.plugin ?? null;
+}
+
+export async function dropSlot(client: Client, slot: string): Promise<void> {
+  await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+}
+
+/** A slot created without a snapshot: streaming starts at its consistent point. */
+export async function createSlot(client: Client, slot: string): Promise<Lsn> {
+  const { rows } = await client.query<{ lsn: string }>(`SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+  return parseLsn(rows[0].lsn);
+}
+
+export interface ExportedSnapshot {
+  consistentPoint: Lsn;
+  snapshotName: string;
+  /** Ends the replication connection; the snapshot stays valid in transactions that imported it. */
+  release(): Promise<void>;
+}
+
+/**
+ * Creates the slot and exports the snapshot that matches its consistent point
+ * exactly: rows read in that snapshot plus changes streamed from that point
+ * are the table, with no gap and no overlap. The replication connection must
+ * run nothing else until the snapshot is imported (DESIGN §7).
+ */
+export async function createSlotWithSnapshot(url: string, slot: string): Promise<ExportedSnapshot> {
+  const connection = new Client({ connectionString: url, replication: 'database' } as never);
+  await connection.connect();
+  try {
+    const { rows } = await connection.query<{ consistent_point: string; snapshot_name: string }>(
+      `CREATE_REPLICATION_SLOT ${quoteIdent(slot)} LOGICAL pgoutput EXPORT_SNAPSHOT`,
+    );
+    return {
+      consistentPoint: parseLsn(rows[0].consistent_point),
+      snapshotName: rows[0].snapshot_name,
+      release: () => connection.end(),
+    };
+  } catch (error) {
+    await connection.end().catch(() => undefined);
+    throw error;
   }
-  const { rows: created } = await client.query<{ lsn: string }>(
-    `SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')`,
-    [slot],
-  );
-  logger.info('created replication slot', { slot, lsn: created[0].lsn });
-  return true;
 }

@@ -22,6 +22,8 @@ export interface AssemblerOptions {
   primaryKeys: Map<string, string[]>;
   /** A transaction larger than this is handed over in parts, so memory stays bounded. */
   maxBatchEvents: number;
+  /** Decodes a column's text value by type OID; defaults to the built-in types only. */
+  decode?: (typeOid: number, text: string) => unknown;
 }
 
 /**
@@ -35,8 +37,11 @@ export class TransactionAssembler {
   /** End LSN of the last complete transaction: where a restart resumes. */
   private lastCommitEnd: Lsn;
 
+  private readonly decode: (typeOid: number, text: string) => unknown;
+
   constructor(private readonly options: AssemblerOptions, resumeFrom: Lsn) {
     this.lastCommitEnd = resumeFrom;
+    this.decode = options.decode ?? decodeValue;
   }
 
   get inTransaction(): boolean {
@@ -131,7 +136,7 @@ export class TransactionAssembler {
         if (column.name in tuple) unchanged.push(column.name);
         continue;
       }
-      row[column.name] = raw === null ? null : decodeValue(column.typeOid, raw as string);
+      row[column.name] = raw === null ? null : this.decode(column.typeOid, raw as string);
     }
     return { row, unchanged };
   }

@@ -1,3 +1,5 @@
+import { isSafeNumber, parse as parseLossless } from 'lossless-json';
+
 /**
  * Lossless decoding of Postgres text-format values (DESIGN §2). The
  * replication connection runs with DateStyle=ISO, TimeZone=UTC and
@@ -21,7 +23,7 @@ export const PgType = {
   jsonb: 3802,
 } as const;
 
-type Decoder = (text: string) => unknown;
+export type Decoder = (text: string) => unknown;
 
 const integer: Decoder = (text) => Number(text);
 const asText: Decoder = (text) => text;
@@ -41,8 +43,8 @@ const decoders = new Map<number, Decoder>([
   [PgType.numeric, asText],
   [PgType.float4, float],
   [PgType.float8, float],
-  [PgType.json, (text) => JSON.parse(text)],
-  [PgType.jsonb, (text) => JSON.parse(text)],
+  [PgType.json, parseJsonLosslessly],
+  [PgType.jsonb, parseJsonLosslessly],
   [PgType.date, asText],
   [PgType.timestamp, (text) => isoTimestamp(text)],
   [PgType.timestamptz, (text) => isoTimestamp(text)],
@@ -52,6 +54,27 @@ const decoders = new Map<number, Decoder>([
 export function decodeValue(typeOid: number, text: string): unknown {
   const decoder = decoders.get(typeOid);
   return decoder ? decoder(text) : text;
+}
+
+/** The decoder of a built-in type, or undefined when the type needs the catalog (arrays, domains, enums ...). */
+export function builtinDecoder(typeOid: number): Decoder | undefined {
+  return decoders.get(typeOid) ?? (TEXT_LIKE.has(typeOid) ? asText : undefined);
+}
+
+/** Built-in types whose text form is already the JSON value we want. */
+const TEXT_LIKE = new Set([
+  18, 19, 25, 1042, 1043, // char, name, text, bpchar, varchar
+  2950, 1083, 1266, 1186, // uuid, time, timetz, interval (ISO 8601 with IntervalStyle=iso_8601)
+  790, 650, 869, 829, 774, 1560, 1562, // money, cidr, inet, macaddr, macaddr8, bit, varbit
+  3614, 3615, 142, 28, 1700, 20, // tsvector, tsquery, xml, xid, numeric, int8
+]);
+
+/**
+ * JSON numbers beyond double precision (e.g. 12345678901234567890) would be
+ * rounded by JSON.parse: they are kept as strings holding their exact digits.
+ */
+export function parseJsonLosslessly(text: string): unknown {
+  return parseLossless(text, null, (digits: string) => (isSafeNumber(digits) ? Number(digits) : digits));
 }
 
 /** `\x0a0b` → base64. */

@@ -15,6 +15,24 @@ export class Metrics {
     labelNames: ['source'] as const,
     registers: [this.registry],
   });
+  readonly sourceBacklogBytes = new Gauge({
+    name: 'cdc_source_backlog_bytes',
+    help: 'Source log (WAL / binlog) not yet acknowledged by the service, in bytes',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly snapshotRows = new Counter({
+    name: 'cdc_snapshot_rows_total',
+    help: 'Rows read by snapshots (bootstrap and resync)',
+    labelNames: ['source', 'table'] as const,
+    registers: [this.registry],
+  });
+  readonly snapshotRemainingRows = new Gauge({
+    name: 'cdc_snapshot_remaining_rows',
+    help: 'Estimated rows a running snapshot has still to read (0 when done)',
+    labelNames: ['source', 'table'] as const,
+    registers: [this.registry],
+  });
   readonly logEndOffset = new Gauge({
     name: 'cdc_log_end_offset',
     help: 'Offset the next record appended to a log partition will get',

@@ -1,4 +1,4 @@
-import { Source, SourceBatch } from '../../connectors/source';
+import { Source, SourceBatch, SourceProgress } from '../../connectors/source';
 import { Metrics } from '../http/metrics';
 import { ChangeLog } from '../log/change-log';
 import { Backoff, sleep } from './backoff';
@@ -55,6 +55,14 @@ export class SourceRunner {
     this.ready = false;
   }
 
+  private readonly progress: SourceProgress = {
+    snapshotRows: (table, rowsRead, rowsRemaining) => {
+      this.options.metrics.snapshotRows.inc({ source: this.options.name, table }, rowsRead);
+      this.options.metrics.snapshotRemainingRows.set({ source: this.options.name, table }, rowsRemaining);
+    },
+    backlogBytes: (bytes) => this.options.metrics.sourceBacklogBytes.set({ source: this.options.name }, bytes),
+  };
+
   lagSeconds(): number {
     return this.lastCommitTimeMs === 0 ? 0 : Math.max(0, (Date.now() - this.lastCommitTimeMs) / 1000);
   }
@@ -89,7 +97,7 @@ export class SourceRunner {
         const batches = queue;
         queue = [];
         const events = batches.flatMap((b) => b.events);
-        await log.append(events);
+        if (events.length > 0) await log.append(events);
         const last = batches[batches.length - 1];
         await state.write({ position: last.checkpoint, updatedAt: new Date().toISOString() });
         await source.acknowledge(last.checkpoint);
@@ -120,7 +128,7 @@ export class SourceRunner {
       const onStreaming = () => {
         this.ready = true;
       };
-      await source.stream({ from: saved?.position ?? null, emit, signal: stop.signal, onStreaming });
+      await source.stream({ from: saved?.position ?? null, emit, signal: stop.signal, onStreaming, progress: this.progress });
     } finally {
       // Whatever the source handed over is still appended and acknowledged: a clean stop loses nothing.
       streamDone = true;

@@ -1,0 +1,48 @@
+import { formatLsn, Lsn, parseLsn } from './lsn';
+
+/** Progress of one table's snapshot. `afterKey` holds the text values of the last key read. */
+export interface TableSnapshotProgress {
+  done: boolean;
+  rows: number;
+  afterKey?: string[];
+}
+
+/** A snapshot in progress: its consistent point and what is read already. */
+export interface SnapshotProgress {
+  /** The slot's consistent point: every snapshot row carries this position. */
+  lsn: Lsn;
+  tables: Record<string, TableSnapshotProgress>;
+}
+
+/**
+ * Where the Postgres source resumes. While streaming it is the plain LSN text
+ * (`0/16B3748`): the end of the last complete transaction in the log. During
+ * the bootstrap snapshot it is JSON that also says which tables and keys are
+ * read, so a crash resumes the snapshot instead of starting over.
+ */
+export interface PostgresCheckpoint {
+  lsn: Lsn;
+  snapshot?: SnapshotProgress;
+}
+
+export function serializeCheckpoint(checkpoint: PostgresCheckpoint): string {
+  if (!checkpoint.snapshot) return formatLsn(checkpoint.lsn);
+  return JSON.stringify({
+    lsn: formatLsn(checkpoint.lsn),
+    snapshot: { lsn: formatLsn(checkpoint.snapshot.lsn), tables: checkpoint.snapshot.tables },
+  });
+}
+
+export function parseCheckpoint(text: string): PostgresCheckpoint {
+  if (!text.startsWith('{')) return { lsn: parseLsn(text) };
+  let raw: { lsn: string; snapshot?: { lsn: string; tables: Record<string, TableSnapshotProgress> } };
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`malformed Postgres source checkpoint ${JSON.stringify(text.slice(0, 80))}: ${(error as Error).message}`);
+  }
+  return {
+    lsn: parseLsn(raw.lsn),
+    snapshot: raw.snapshot ? { lsn: parseLsn(raw.snapshot.lsn), tables: raw.snapshot.tables } : undefined,
+  };
+}

@@ -1,0 +1,12 @@
+import { Client } from 'pg';
+
+/** Session settings that fix the text forms types.ts parses. */
+export const SESSION_OPTIONS = '-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3';
+
+/** Every value arrives as the text Postgres sent; type-catalog.ts decodes it losslessly. */
+const rawText = { getTypeParser: () => (value: string) => value };
+
+/** A plain connection whose values stay raw text, with the session settings above. */
+export function rawTextClient(url: string): Client {
+  return new Client({ connectionString: url, options: SESSION_OPTIONS, types: rawText } as never);
+}
