@@ -18,7 +18,10 @@ export interface SourceStreamOptions {
   /** Hands a batch to the runtime; awaiting it applies backpressure. */
   emit(batch: SourceBatch): Promise<void>;
   signal: AbortSignal;
-  /** Called once the source is streaming (its slot or binlog position is pinned). */
+  /**
+   * Called once every change committed from now on is sure to be captured
+   * (slot created / binlog position pinned), even while a snapshot still runs.
+   */
   onStreaming(): void;
   /** Where the source reports progress that operators watch (metrics, status). */
   progress: SourceProgress;

@@ -55,6 +55,11 @@ export class PostgresSource implements Source {
 
     const plan = await this.plan(admin, from ? parseCheckpoint(from) : null);
     let startLsn: Lsn;
+    let captureStarted = false;
+    const capturing = () => {
+      if (!captureStarted) onStreaming();
+      captureStarted = true;
+    };
     if (plan.kind === 'stream') {
       startLsn = plan.from;
     } else if (plan.kind === 'create-slot-and-stream') {
@@ -63,6 +68,7 @@ export class PostgresSource implements Source {
     } else {
       if (plan.kind === 'new-snapshot' && plan.dropSlot) await dropSlot(admin, this.slot);
       const snapshotPlan = plan.kind === 'new-snapshot' ? await this.exportSnapshot(plan.reason) : { progress: plan.progress, snapshotName: undefined, release: async () => undefined };
+      capturing(); // the slot exists: every later change reaches the log
       const snapshotOptions = { url: this.config.url, sourceName: this.name, db, tables, primaryKeys, catalog, emit, report: progress, signal, logger: this.logger };
       await runSnapshot({ ...snapshotOptions, ...this.config.snapshot, progress: snapshotPlan.progress, snapshotName: snapshotPlan.snapshotName, onImported: snapshotPlan.release });
       await snapshotPlan.release();
@@ -85,7 +91,7 @@ export class PostgresSource implements Source {
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
       startLsn,
       emit,
-      onStreaming,
+      onStreaming: capturing,
       report: progress,
       signal,
       logger: this.logger,

@@ -1,8 +1,14 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
 /** The service's Prometheus metrics; names are a contract with operators (DESIGN §6). */
 export class Metrics {
   readonly registry = new Registry();
+
+  constructor() {
+    // Process memory, CPU, event-loop lag and GC: what an operator checks first.
+    collectDefaultMetrics({ register: this.registry });
+  }
+
   readonly sourceEvents = new Counter({
     name: 'cdc_source_events_total',
     help: 'Change events read from a source and made durable in the log',
@@ -55,6 +61,12 @@ export class Metrics {
     name: 'cdc_sink_events_total',
     help: 'Log records processed by a sink, by result (applied or skipped: filtered out or not newer)',
     labelNames: ['sink', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly sinkDeadLetters = new Counter({
+    name: 'cdc_sink_dead_letters_total',
+    help: 'Events a sink could not apply (e.g. a mapping or type error) and recorded in its dead-letter file instead',
+    labelNames: ['sink', 'table'] as const,
     registers: [this.registry],
   });
 }

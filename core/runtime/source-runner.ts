@@ -69,7 +69,7 @@ export class SourceRunner {
 
   private async streamOnce(source: Source, outer: AbortSignal, onProgress: () => void): Promise<void> {
     const { state, log, metrics, name } = this.options;
-    const maxQueued = this.options.maxQueuedEvents ?? 20_000;
+    const maxQueued = this.options.maxQueuedEvents ?? 5_000;
     const saved = await state.read();
     const stop = new AbortController();
     const abort = () => stop.abort();

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import { ChangeEvent } from '../../core/event/change-event';
+import { FileLog } from '../../core/log/file-log';
 import { freePort } from './free-port';
 import { PgServer } from './postgres';
 import { RedisServer } from './redis';
@@ -29,16 +31,36 @@ export const EXPECTED_ROWS: Record<string, string> = {
   order_items: `SELECT order_id || ':' || line_no AS k, json_build_object('order_id', order_id::text, 'line_no', line_no, 'qty', qty)::text AS doc FROM order_items`,
 };
 
+export interface FixtureOptions {
+  /** DDL run in the fresh database before the service starts. */
+  schema?: string;
+  /** Per table: a query returning `k` (key suffix) and `doc` (expected JSON text). */
+  expectedRows?: Record<string, string>;
+  /** Extra YAML keys of the source's flow mapping, e.g. `snapshot: { chunkSize: 100 }`. */
+  sourceOptions?: string;
+  /** Omit the Redis sink (sources only). */
+  noSinks?: boolean;
+}
+
 /** A fresh database, Redis prefix and data dir per test, so tests never see each other's rows. */
 export class PgRedisFixture {
   readonly dataDir = mkdtempSync(join(tmpdir(), 'cdc-e2e-'));
   readonly prefix: string;
+  readonly tables: string[];
+  private readonly expectedRows: Record<string, string>;
   pgUrl = '';
   service!: ServiceProcess;
   redis!: Redis;
 
-  constructor(private readonly pg: PgServer, private readonly redisServer: RedisServer, readonly name: string) {
+  constructor(
+    private readonly pg: PgServer,
+    private readonly redisServer: RedisServer,
+    readonly name: string,
+    private readonly options: FixtureOptions = {},
+  ) {
     this.prefix = `${name}:`;
+    this.expectedRows = options.expectedRows ?? EXPECTED_ROWS;
+    this.tables = Object.keys(this.expectedRows);
   }
 
   async setUp(): Promise<void> {
@@ -47,7 +69,7 @@ export class PgRedisFixture {
     await admin.query(`CREATE DATABASE ${this.name}`);
     await admin.end();
     this.pgUrl = this.pg.url.replace(/\/[^/]*$/, `/${this.name}`);
-    await this.sql(SHOP_SCHEMA);
+    await this.sql(this.options.schema ?? SHOP_SCHEMA);
     this.redis = new Redis(this.redisServer.url);
     const httpPort = await freePort();
     const config = writeConfig(
@@ -55,9 +77,8 @@ export class PgRedisFixture {
       `service: { name: ${this.name}, dataDir: ./var, http: { port: ${httpPort} } }
 log: { type: embedded, partitions: 4 }
 sources:
-  - { name: ${this.name}-pg, type: postgres, url: "\${PG_URL}", tables: [public.customers, public.orders, public.order_items] }
-sinks:
-  - { name: cache, type: redis, url: "\${REDIS_URL}", keyPrefix: "${this.prefix}", tables: ["*"] }
+  - { name: ${this.name}-pg, type: postgres, url: "\${PG_URL}", tables: [${this.tables.map((t) => `public.${t}`).join(', ')}]${this.options.sourceOptions ? `, ${this.options.sourceOptions}` : ''} }
+${this.options.noSinks ? 'sinks: []' : `sinks:\n  - { name: cache, type: redis, url: "\${REDIS_URL}", keyPrefix: "${this.prefix}", tables: ["*"] }`}
 `,
     );
     this.service = new ServiceProcess(config, httpPort, { PG_URL: this.pgUrl, REDIS_URL: this.redisServer.url });
@@ -76,7 +97,7 @@ sinks:
   /** Rows in Postgres, as Redis should hold them: `<schema>.<table>:<pk>` → document. */
   async expected(): Promise<Map<string, unknown>> {
     const rows = new Map<string, unknown>();
-    for (const [table, query] of Object.entries(EXPECTED_ROWS)) {
+    for (const [table, query] of Object.entries(this.expectedRows)) {
       for (const r of await this.sql(query)) rows.set(`public.${table}:${r.k}`, JSON.parse(r.doc as string));
     }
     return rows;
@@ -107,5 +128,30 @@ sinks:
     await this.service?.stop().catch(() => undefined);
     this.redis?.disconnect();
     rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Every record of every partition of the service's log (after the service stopped). */
+export async function readWholeLog(dataDir: string, partitions = 4): Promise<ChangeEvent[]> {
+  const events: ChangeEvent[] = [];
+  await forEachLogEvent(dataDir, (event) => events.push(event), partitions);
+  return events;
+}
+
+/** Visits every event of the service's log without holding them all in memory. */
+export async function forEachLogEvent(dataDir: string, visit: (event: ChangeEvent) => void, partitions = 4): Promise<void> {
+  const log = new FileLog({ dir: join(dataDir, 'var', 'log'), partitions });
+  await log.open();
+  try {
+    const ends = await log.endOffsets();
+    for (let partition = 0; partition < ends.length; partition++) {
+      for (let offset = 0; offset < ends[partition]; ) {
+        const records = await log.read(partition, offset, 5000);
+        for (const r of records) visit(r.event);
+        offset = records[records.length - 1].offset + 1;
+      }
+    }
+  } finally {
+    await log.close();
   }
 }

@@ -47,6 +47,10 @@ export class ServiceProcess {
     if (this.exitCode !== null) throw new Error(`the service exited with code ${this.exitCode}: ${this.recentOutput()}`);
   }
 
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   async isReady(): Promise<boolean> {
     try {
       const response = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`);
