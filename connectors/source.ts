@@ -47,4 +47,16 @@ export interface Source {
   /** Everything up to `checkpoint` is durable: the database may discard it. */
   acknowledge(checkpoint: string): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Re-reads tables (`schema.table`) while streaming goes on, without locks.
+   * Resolves once the request is durable (it survives restarts); the copy runs
+   * in the background of the stream.
+   */
+  resync?(request: ResyncRequest): Promise<{ requestId: string }>;
+}
+
+export interface ResyncRequest {
+  tables: string[];
+  /** Optional SQL condition limiting the rows re-read. */
+  where?: string;
 }

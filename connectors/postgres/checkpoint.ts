@@ -23,26 +23,40 @@ export interface SnapshotProgress {
 export interface PostgresCheckpoint {
   lsn: Lsn;
   snapshot?: SnapshotProgress;
+  /** Tables queued for a lock-free resync, the first one in progress. */
+  resync?: ResyncTask[];
+}
+
+/** One table to re-read while streaming goes on (DBLog watermarks, see resync.ts). */
+export interface ResyncTask {
+  requestId: string;
+  table: string;
+  /** Optional SQL condition limiting the rows re-read. */
+  where?: string;
+  rows: number;
+  afterKey?: string[];
 }
 
 export function serializeCheckpoint(checkpoint: PostgresCheckpoint): string {
-  if (!checkpoint.snapshot) return formatLsn(checkpoint.lsn);
+  const resync = checkpoint.resync?.length ? checkpoint.resync : undefined;
+  if (!checkpoint.snapshot && !resync) return formatLsn(checkpoint.lsn);
   return JSON.stringify({
     lsn: formatLsn(checkpoint.lsn),
-    snapshot: { lsn: formatLsn(checkpoint.snapshot.lsn), tables: checkpoint.snapshot.tables },
+    snapshot: checkpoint.snapshot ? { lsn: formatLsn(checkpoint.snapshot.lsn), tables: checkpoint.snapshot.tables } : undefined,
+    resync,
   });
 }
 
 export function parseCheckpoint(text: string): PostgresCheckpoint {
   if (!text.startsWith('{')) return { lsn: parseLsn(text) };
-  let raw: { lsn: string; snapshot?: { lsn: string; tables: Record<string, TableSnapshotProgress> } };
+  let raw: { lsn: string; snapshot?: { lsn: string; tables: Record<string, TableSnapshotProgress> }; resync?: ResyncTask[] };
   try {
     raw = JSON.parse(text);
   } catch (error) {
     throw new Error(`malformed Postgres source checkpoint ${JSON.stringify(text.slice(0, 80))}: ${(error as Error).message}`);
   }
-  return {
-    lsn: parseLsn(raw.lsn),
-    snapshot: raw.snapshot ? { lsn: parseLsn(raw.snapshot.lsn), tables: raw.snapshot.tables } : undefined,
-  };
+  const checkpoint: PostgresCheckpoint = { lsn: parseLsn(raw.lsn) };
+  if (raw.snapshot) checkpoint.snapshot = { lsn: parseLsn(raw.snapshot.lsn), tables: raw.snapshot.tables };
+  if (raw.resync?.length) checkpoint.resync = raw.resync;
+  return checkpoint;
 }

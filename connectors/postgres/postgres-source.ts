@@ -1,12 +1,13 @@
 import { Client } from 'pg';
 import { Logger } from '../../core/runtime/logger';
-import { Source, SourceStreamOptions } from '../source';
+import { Backoff, sleep } from '../../core/runtime/backoff';
+import { ResyncRequest, Source, SourceStreamOptions } from '../source';
 import { parseCheckpoint, PostgresCheckpoint, SnapshotProgress } from './checkpoint';
 import { defaultObjectName, PostgresSourceConfig } from './config';
 import { formatLsn, Lsn, ZERO_LSN } from './lsn';
-import { rawTextClient } from './pg-session';
 import { readPrimaryKeys } from './primary-keys';
 import { createSlot, createSlotWithSnapshot, dropSlot, prepareServer, slotPlugin } from './slot';
+import { ResyncCoordinator } from './resync';
 import { runSnapshot } from './snapshot';
 import { TypeCatalog } from './type-catalog';
 import { WalStream } from './wal-stream';
@@ -27,6 +28,8 @@ export class PostgresSource implements Source {
   private readonly slot: string;
   private readonly publication: string;
   private walStream: WalStream | null = null;
+  private resyncCoordinator: ResyncCoordinator | null = null;
+  private emit: SourceStreamOptions['emit'] | null = null;
   private admin: Client | null = null;
 
   constructor(private readonly config: PostgresSourceConfig, private readonly logger: Logger) {
@@ -44,8 +47,14 @@ export class PostgresSource implements Source {
   }
 
   private async run({ from, emit, signal, onStreaming, progress }: SourceStreamOptions): Promise<void> {
-    const admin = rawTextClient(this.config.url);
+    // Catalog and control queries use pg's normal parsers (booleans, ints); only row data is read as raw text.
+    const admin = new Client({ connectionString: this.config.url });
     this.admin = admin;
+    admin.on('error', (error: Error) => {
+      // Lost the control connection (server restart, network cut): end this attempt; the runner reconnects.
+      this.logger.warn('control connection lost', { error: error.message });
+      void this.walStream?.close();
+    });
     await admin.connect();
     const tables = await prepareServer(admin, { sourceName: this.name, tables: this.config.tables, publication: this.publication, logger: this.logger });
     const { rows } = await admin.query<{ db: string }>('SELECT current_database() AS db');
@@ -53,7 +62,8 @@ export class PostgresSource implements Source {
     const primaryKeys = await readPrimaryKeys(admin, tables);
     const catalog = new TypeCatalog((sql, params) => admin.query(sql, params));
 
-    const plan = await this.plan(admin, from ? parseCheckpoint(from) : null);
+    const saved = from ? parseCheckpoint(from) : null;
+    const plan = await this.plan(admin, saved);
     let startLsn: Lsn;
     let captureStarted = false;
     const capturing = () => {
@@ -79,6 +89,20 @@ export class PostgresSource implements Source {
       this.logger.info('snapshot complete; streaming from its consistent point', { lsn: formatLsn(startLsn) });
     }
     if (signal.aborted) return;
+    const resync = new ResyncCoordinator({
+      url: this.config.url,
+      admin,
+      sourceName: this.name,
+      db,
+      primaryKeys,
+      catalog,
+      chunkSize: this.config.snapshot.chunkSize,
+      tasks: plan.kind === 'stream' ? (saved?.resync ?? []) : [],
+      report: progress,
+      logger: this.logger,
+    });
+    this.resyncCoordinator = resync;
+    this.emit = emit;
     const stream = new WalStream({
       url: this.config.url,
       sourceName: this.name,
@@ -90,14 +114,49 @@ export class PostgresSource implements Source {
       admin,
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
       startLsn,
+      resync,
       emit,
-      onStreaming: capturing,
+      onStreaming: () => {
+        capturing();
+        void this.runResync(resync, signal);
+      },
       report: progress,
       signal,
       logger: this.logger,
     });
     this.walStream = stream;
     await stream.run();
+  }
+
+  async resync(request: ResyncRequest): Promise<{ requestId: string }> {
+    const [coordinator, stream, emit] = [this.resyncCoordinator, this.walStream, this.emit];
+    if (!coordinator || !stream || !emit) throw new Error(`source ${this.name} is not streaming yet (snapshot or reconnect in progress); try again shortly`);
+    const requestId = coordinator.request(request.tables, request.where);
+    // An empty batch carries the new queue into a durable checkpoint.
+    await emit({ events: [], checkpoint: stream.checkpoint(), commitTimeMs: Date.now() });
+    this.logger.info('resync requested', { requestId, tables: request.tables, where: request.where });
+    return { requestId };
+  }
+
+  /** Runs queued resync tasks until the stream stops; a bad WHERE drops its task, other failures retry. */
+  private async runResync(coordinator: ResyncCoordinator, signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff();
+    while (!signal.aborted) {
+      try {
+        return await coordinator.run(signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        const code = ((error as Error).cause as { code?: string } | undefined)?.code ?? '';
+        if (code.startsWith('42')) {
+          const dropped = coordinator.dropCurrent();
+          this.logger.error(`${(error as Error).message}; this resync task is dropped: fix the request and ask again`, { table: dropped?.table });
+          continue;
+        }
+        const delayMs = backoff.nextDelayMs();
+        this.logger.error(`${(error as Error).message}; retrying`, { inMs: delayMs });
+        await sleep(delayMs, signal);
+      }
+    }
   }
 
   async acknowledge(checkpoint: string): Promise<void> {

@@ -24,6 +24,13 @@ export interface AssemblerOptions {
   maxBatchEvents: number;
   /** Decodes a column's text value by type OID; defaults to the built-in types only. */
   decode?: (typeOid: number, text: string) => unknown;
+  /** Sees every row change as it is assembled (resync watermark windows watch these). */
+  onRowEvent?(event: ChangeEvent): void;
+  /**
+   * Sees each transactional logical message (heartbeats, resync watermarks) with
+   * its transaction's commit LSN; events it returns join that transaction's batch.
+   */
+  onLogicalMessage?(message: Pgoutput.MessageMessage, commitLsn: Lsn): ChangeEvent[] | void;
 }
 
 /**
@@ -71,6 +78,12 @@ export class TransactionAssembler {
       case 'truncate':
         for (const relation of message.relations) this.add('t', lsnText, relation, null, null);
         return this.partialBatch();
+      case 'message': {
+        if (!this.open) return null; // non-transactional messages carry no row change
+        const injected = this.options.onLogicalMessage?.(message, this.open.commitLsn);
+        if (injected) this.pending.push(...injected);
+        return this.partialBatch();
+      }
       case 'commit': {
         const tx = this.requireOpen('commit');
         this.lastCommitEnd = parseLsn(message.commitEndLsn ?? lsnText);
@@ -78,7 +91,7 @@ export class TransactionAssembler {
         return this.takeBatch(tx.commitTimeMs);
       }
       default:
-        return null; // relation, type, origin, message: no row change
+        return null; // relation, type, origin: no row change
     }
   }
 
@@ -124,6 +137,7 @@ export class TransactionAssembler {
     };
     if (decodedAfter && decodedAfter.unchanged.length > 0) event.unchanged = decodedAfter.unchanged;
     this.pending.push(event);
+    this.options.onRowEvent?.(event);
   }
 
   private decodeRow(relation: Relation, tuple: Row): { row: Row; unchanged: string[] } {

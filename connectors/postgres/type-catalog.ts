@@ -32,7 +32,7 @@ export class TypeCatalog {
          FROM pg_type WHERE oid = ANY($1::oid[])`,
       [unknown],
     );
-    const types = rows as unknown as PgTypeRow[];
+    const types = rows.map((r) => ({ ...r, oid: Number(r.oid), typelem: Number(r.typelem), typbasetype: Number(r.typbasetype) })) as PgTypeRow[];
     // Element and base types first, so arrays of domains of arrays resolve too.
     await this.load(types.flatMap((t) => [t.typelem, t.typbasetype]).filter((oid) => oid !== 0));
     for (const type of types) this.decoders.set(type.oid, this.decoderFor(type));

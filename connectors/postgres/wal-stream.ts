@@ -2,8 +2,10 @@ import { Client } from 'pg';
 import { LogicalReplicationService, Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import { Logger } from '../../core/runtime/logger';
 import { SourceBatch, SourceProgress } from '../source';
-import { formatLsn, Lsn, ZERO_LSN } from './lsn';
+import { serializeCheckpoint } from './checkpoint';
+import { formatLsn, Lsn, parseLsn, ZERO_LSN } from './lsn';
 import { SESSION_OPTIONS } from './pg-session';
+import { ResyncCoordinator } from './resync';
 import { TransactionAssembler } from './transaction-assembler';
 import { TypeCatalog } from './type-catalog';
 
@@ -34,6 +36,8 @@ export interface WalStreamOptions {
   admin: Client;
   heartbeatIntervalMs: number;
   startLsn: Lsn;
+  /** Watermark windows of a running resync, fed by the stream. */
+  resync: ResyncCoordinator;
   emit(batch: SourceBatch): Promise<void>;
   onStreaming(): void;
   report: SourceProgress;
@@ -53,15 +57,25 @@ export interface WalStreamOptions {
 export class WalStream {
   private service: LogicalReplicationService | null = null;
   private lastAcknowledged: Lsn;
+  private lastCheckpoint: Lsn;
 
   constructor(private readonly options: WalStreamOptions) {
     this.lastAcknowledged = options.startLsn;
+    this.lastCheckpoint = options.startLsn;
   }
 
   async run(): Promise<void> {
     const { options } = this;
     const assembler = new TransactionAssembler(
-      { sourceName: options.sourceName, db: options.db, primaryKeys: options.primaryKeys, maxBatchEvents: 1000, decode: (oid, text) => options.catalog.decode(oid, text) },
+      {
+        sourceName: options.sourceName,
+        db: options.db,
+        primaryKeys: options.primaryKeys,
+        maxBatchEvents: 1000,
+        decode: (oid, text) => options.catalog.decode(oid, text),
+        onRowEvent: (event) => options.resync.onRowEvent(event),
+        onLogicalMessage: (message, commitLsn) => options.resync.onLogicalMessage(message, commitLsn),
+      },
       options.startLsn,
     );
     const service = new LogicalReplicationService(
@@ -72,7 +86,10 @@ export class WalStream {
     service.on('data', async (lsn: string, message: Pgoutput.Message) => {
       if (message.tag === 'relation') await options.catalog.load(message.columns.map((c) => c.typeOid));
       const batch = assembler.onMessage(lsn, message);
-      if (batch) await options.emit(batch);
+      if (!batch) return;
+      // The queued resync tasks ride along in every checkpoint, so they survive restarts.
+      this.lastCheckpoint = parseLsn(batch.checkpoint);
+      await options.emit({ ...batch, checkpoint: this.checkpoint() });
     });
     service.on('heartbeat', async (_lsn: string, _timestamp: number, shouldRespond: boolean) => {
       if (shouldRespond) await this.sendFeedback();
@@ -101,6 +118,11 @@ export class WalStream {
     } finally {
       if (heartbeat) clearInterval(heartbeat);
     }
+  }
+
+  /** The current checkpoint: last complete transaction plus queued resync tasks. */
+  checkpoint(): string {
+    return serializeCheckpoint({ lsn: this.lastCheckpoint, resync: this.options.resync.tasks() });
   }
 
   async acknowledge(lsn: Lsn): Promise<void> {

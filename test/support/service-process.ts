@@ -15,12 +15,14 @@ export class ServiceProcess {
   constructor(
     readonly configPath: string,
     readonly httpPort: number,
-    private readonly env: NodeJS.ProcessEnv = {},
+    readonly env: NodeJS.ProcessEnv = {},
     /** Sees every line the service prints (the demo echoes them). */
     private readonly onLine?: (line: string) => void,
   ) {}
 
-  async start(args: string[] = []): Promise<void> {
+  /** Starts `cdc run`; by default resolves once /readyz says ready (or throws with the output when it exits). */
+  async start(options: { args?: string[]; waitUntilReady?: boolean } = {}): Promise<void> {
+    const args = options.args ?? [];
     this.exitCode = null;
     const child = spawn(process.execPath, [CLI, 'run', '-c', this.configPath, ...args], {
       env: { ...process.env, ...this.env },
@@ -39,6 +41,7 @@ export class ServiceProcess {
       this.exitCode = code ?? (signal ? 128 : 0);
       if (this.child === child) this.child = null;
     });
+    if (options.waitUntilReady === false) return;
     await waitFor(async () => this.exitCode !== null || (await this.isReady()), {
       timeoutMs: 30_000,
       what: 'the service to become ready (/readyz)',

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { Pgoutput } from 'pg-logical-replication';
+import { ChangeEvent, keyString } from '../../core/event/change-event';
+import { makeVersion } from '../../core/event/version';
+import { Logger } from '../../core/runtime/logger';
+import { SourceProgress } from '../source';
+import { ResyncTask } from './checkpoint';
+import { formatLsn, Lsn } from './lsn';
+import { rawTextClient } from './pg-session';
+import { quoteIdent, quoteTable, splitTableName } from './slot';
+import { TypeCatalog } from './type-catalog';
+
+export const WATERMARK_PREFIX = 'tidewater_watermark';
+
+interface Window {
+  id: string;
+  task: ResyncTask;
+  rows: ChangeEvent[];
+  lastKey?: string[];
+  complete: boolean;
+  open: boolean;
+  changed: Set<string>;
+  closed: () => void;
+}
+
+export interface ResyncOptions {
+  url: string;
+  admin: Client;
+  sourceName: string;
+  db: string;
+  primaryKeys: Map<string, string[]>;
+  catalog: TypeCatalog;
+  chunkSize: number;
+  tasks: ResyncTask[];
+  report: SourceProgress;
+  logger: Logger;
+}
+
+/**
+ * Lock-free resync of whole tables while streaming goes on, after Netflix's
+ * DBLog: for each primary-key chunk, write a low watermark into the WAL,
+ * SELECT the chunk, write a high watermark. When the stream reaches the high
+ * watermark, every chunk row whose key changed between the two watermarks is
+ * dropped (the stream carries a newer image); the rest join the high
+ * watermark's transaction with version (its commit LSN, index 0): newer than
+ * every change committed before it, older than every change after it.
+ */
+export class ResyncCoordinator {
+  private window: Window | null = null;
+  private reader: Client | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly options: ResyncOptions) {}
+
+  /** The queued tasks, for the checkpoint. */
+  tasks(): ResyncTask[] {
+    return this.options.tasks.map((t) => ({ ...t }));
+  }
+
+  /** Queues tables; returns the request id. The caller makes the new queue durable. */
+  request(tables: string[], where?: string): string {
+    const requestId = randomUUID();
+    for (const table of tables) {
+      if (!this.options.primaryKeys.has(table)) {
+        throw new Error(`source ${this.options.sourceName}: cannot resync ${table}: it is not captured by this source or has no primary key`);
+      }
+      this.options.tasks.push({ requestId, table, where, rows: 0 });
+    }
+    this.wake?.();
+    return requestId;
+  }
+
+  /** Removes the task in progress (after an error that retrying cannot fix). */
+  dropCurrent(): ResyncTask | undefined {
+    this.window = null;
+    return this.options.tasks.shift();
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    try {
+      while (!signal.aborted) {
+        const task = this.options.tasks[0];
+        if (!task) {
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            signal.addEventListener('abort', () => resolve(), { once: true });
+          });
+          this.wake = null;
+          continue;
+        }
+        await this.copyChunk(task, signal);
+      }
+    } finally {
+      await this.reader?.end().catch(() => undefined);
+      this.reader = null;
+    }
+  }
+
+  /** Row changes seen by the stream: a key changed inside the window is not copied. */
+  onRowEvent(event: ChangeEvent): void {
+    const window = this.window;
+    if (window?.open && `${event.source.schema}.${event.source.table}` === window.task.table) window.changed.add(keyString(event.key));
+  }
+
+  onLogicalMessage(message: Pgoutput.MessageMessage, commitLsn: Lsn): ChangeEvent[] | void {
+    if (message.prefix !== WATERMARK_PREFIX) return;
+    const { id, kind } = JSON.parse(Buffer.from(message.content).toString('utf8')) as { id: string; kind: 'low' | 'high' };
+    const window = this.window;
+    if (!window || window.id !== id) return; // from an attempt before a reconnect
+    if (kind === 'low') {
+      window.open = true;
+      return;
+    }
+    const version = makeVersion(commitLsn, 0);
+    const kept = window.rows.filter((row) => !window.changed.has(keyString(row.key)));
+    for (const row of kept) {
+      row.source.version = version;
+      row.source.position = formatLsn(commitLsn);
+    }
+    // Progress moves with the rows: the checkpoint of this transaction covers both.
+    const { task } = window;
+    task.rows += window.rows.length;
+    task.afterKey = window.lastKey ?? task.afterKey;
+    if (window.complete) {
+      this.options.tasks.shift();
+      this.options.logger.info('resync of table done', { table: task.table, rows: task.rows, requestId: task.requestId });
+    }
+    this.options.report.snapshotRows(task.table, window.rows.length, 0);
+    this.window = null;
+    window.closed();
+    return kept;
+  }
+
+  private async copyChunk(task: ResyncTask, signal: AbortSignal): Promise<void> {
+    const id = randomUUID();
+    let closed!: () => void;
+    const done = new Promise<void>((resolve) => (closed = resolve));
+    const window: Window = { id, task, rows: [], complete: false, open: false, changed: new Set(), closed };
+    this.window = window;
+    await this.watermark(id, 'low');
+    const { rows, lastKey, complete } = await this.readChunk(task);
+    Object.assign(window, { rows, lastKey, complete });
+    await this.watermark(id, 'high');
+    await Promise.race([done, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
+  }
+
+  private async watermark(id: string, kind: 'low' | 'high'): Promise<void> {
+    await this.options.admin.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [WATERMARK_PREFIX, JSON.stringify({ id, kind })]);
+  }
+
+  private async readChunk(task: ResyncTask): Promise<{ rows: ChangeEvent[]; lastKey?: string[]; complete: boolean }> {
+    if (!this.reader) {
+      this.reader = rawTextClient(this.options.url);
+      await this.reader.connect();
+    }
+    const key = this.options.primaryKeys.get(task.table)!;
+    const columns = key.map(quoteIdent).join(', ');
+    const conditions = [task.afterKey ? `(${columns}) > (${key.map((_, i) => `$${i + 1}`).join(', ')})` : '', task.where ? `(${task.where})` : ''].filter(Boolean);
+    const params: unknown[] = [...(task.afterKey ?? []), this.options.chunkSize];
+    const sql = `SELECT * FROM ${quoteTable(splitTableName(task.table))} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY ${columns} LIMIT $${params.length}`;
+    let result;
+    try {
+      result = await this.reader.query(sql, params);
+    } catch (error) {
+      throw new Error(`resync of ${task.table} failed reading a chunk${task.where ? ` (where: ${task.where})` : ''}: ${(error as Error).message}`, { cause: error });
+    }
+    await this.options.catalog.load(result.fields.map((f) => f.dataTypeID));
+    const { schema, table } = splitTableName(task.table);
+    const now = Date.now();
+    const rows: ChangeEvent[] = result.rows.map((raw: Record<string, string | null>) => {
+      const after: Record<string, unknown> = {};
+      for (const field of result.fields) after[field.name] = raw[field.name] === null ? null : this.options.catalog.decode(field.dataTypeID, raw[field.name]!);
+      return {
+        op: 'r',
+        key: Object.fromEntries(key.map((c) => [c, after[c]])),
+        before: null,
+        after,
+        source: { connector: 'postgresql', name: this.options.sourceName, db: this.options.db, schema, table, position: '', version: '', snapshot: true, ts_ms: now },
+        ts_ms: now,
+      };
+    });
+    const last = result.rows[result.rows.length - 1] as Record<string, string> | undefined;
+    return { rows, lastKey: last ? key.map((c) => last[c]) : undefined, complete: result.rows.length < this.options.chunkSize };
+  }
+}
