@@ -93,6 +93,20 @@ describe('Postgres source: streaming through schema changes, TOAST, restarts and
     assert.ok(fixture.service.output.some((l) => /retrying/.test(l)), 'the service reported the lost connection');
   });
 
+  it('captures a partitioned table through its root: rows of every partition land under the root name', async () => {
+    await start({
+      schema: `CREATE TABLE events (id int, region text, note text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+               CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu');
+               CREATE TABLE events_us PARTITION OF events FOR VALUES IN ('us');
+               INSERT INTO events VALUES (1, 'eu', 'snapshot'), (2, 'us', 'snapshot');`,
+      expectedRows: { events: `SELECT id || ':' || region AS k, to_jsonb(events)::text AS doc FROM events` },
+    });
+    await fixture.sql(`INSERT INTO events VALUES (3, 'eu', 'streamed'), (4, 'us', 'streamed')`);
+    await fixture.sql(`UPDATE events SET note = 'updated' WHERE id IN (1, 4)`);
+    await converge('rows of both partitions under public.events');
+    assert.equal((await fixture.redis.keys(`${fixture.prefix}public.events_*`)).length, 0, 'no keys under partition names');
+  });
+
   it('advances the slot on an idle database through heartbeats while unrelated tables are written', async () => {
     await start({
       schema: 'CREATE TABLE items (id int PRIMARY KEY, name text, qty int); CREATE TABLE unrelated (id serial PRIMARY KEY, junk text)',
@@ -146,6 +160,31 @@ describe('Postgres source: clear errors', function () {
       f.service.env.PG_URL = f.pgUrl.replace('postgres@', 'plain@');
     });
     assert.match(line, /role plain may not replicate: as a superuser run ALTER ROLE "plain" REPLICATION/);
+  });
+
+  it('names a missing SELECT grant and the statement that fixes it', async () => {
+    const line = await failureOf({ schema: 'CREATE TABLE items (id int PRIMARY KEY)', expectedRows: { items: 'SELECT 1 AS k, 1 AS doc' } }, async (f) => {
+      await f.sql(`CREATE ROLE replicator LOGIN REPLICATION`);
+      f.service.env.PG_URL = f.pgUrl.replace('postgres@', 'replicator@');
+    });
+    assert.match(line, /role replicator cannot read public\.items: run GRANT SELECT ON "public"\."items" TO "replicator"/);
+  });
+
+  it('re-snapshots under snapshot mode when_needed when the slot is gone', async () => {
+    fixture = new PgRedisFixture(pg, redis, `err${++n}`, {
+      schema: 'CREATE TABLE items (id int PRIMARY KEY, name text)',
+      expectedRows: { items: 'SELECT id::text AS k, to_jsonb(items)::text AS doc FROM items' },
+      sourceOptions: 'snapshot: { mode: when_needed }',
+    });
+    await fixture.setUp();
+    await fixture.service.start();
+    await waitFor(() => fixture.service.output.some((l) => l.includes('streaming slot=')), { timeoutMs: 20_000, what: 'streaming' });
+    await fixture.service.stop();
+    await fixture.sql(`SELECT pg_drop_replication_slot('tidewater_${fixture.name}_pg')`);
+    await fixture.sql(`INSERT INTO items VALUES (1, 'written while the slot was gone')`);
+    await fixture.service.start();
+    await waitFor(async () => (await fixture.difference()) === '', { timeoutMs: 20_000, what: 'the re-snapshot', describe: () => fixture.difference() });
+    assert.ok(fixture.service.output.some((l) => /reason="slot tidewater_err\d+_pg is missing \(snapshot mode when_needed\)"/.test(l)));
   });
 
   it('says when the slot is gone and how to re-snapshot', async () => {
