@@ -72,6 +72,7 @@ function baseline(p: Prepared): number {
 /** Our source and runner appending durably into the embedded log, until every change is in it. */
 async function ours(p: Prepared): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-pg-'));
+  const started = process.hrtime.bigint();
   const log = new FileLog({ dir: join(dir, 'log'), partitions: 8 });
   await log.open();
   let appended = 0;
@@ -79,8 +80,10 @@ async function ours(p: Prepared): Promise<number> {
   const finished = new Promise<void>((resolve) => (done = resolve));
   const countingLog = Object.create(log) as FileLog;
   countingLog.append = async (events: readonly ChangeEvent[]) => {
-    await log.append(events);
+    if (!process.env.BENCH_NULL_LOG) await log.append(events); // BENCH_NULL_LOG=1 isolates the source's own cost
+    const before = appended;
     appended += events.length;
+    if (process.env.BENCH_TRACE && Math.floor(before / 10000) !== Math.floor(appended / 10000)) console.error(`  ${appended} at ${Number(process.hrtime.bigint() - started) / 1e6} ms (batch ${events.length})`);
     if (appended >= p.changes) done();
   };
   const config = postgresSourceConfig.parse({ name: 'bench', type: 'postgres', url: p.url, tables: ['public.items'], slot: 'ours', publication: 'bench', snapshot: { mode: 'never' }, heartbeatIntervalMs: 0 });
@@ -93,7 +96,6 @@ async function ours(p: Prepared): Promise<number> {
     logger,
   });
   const stop = new AbortController();
-  const started = process.hrtime.bigint();
   const running = runner.run(stop.signal);
   await finished;
   const rate = p.changes / (Number(process.hrtime.bigint() - started) / 1e9);

@@ -5,6 +5,7 @@ import { SourceBatch, SourceProgress } from '../source';
 import { serializeCheckpoint } from './checkpoint';
 import { formatLsn, Lsn, parseLsn, ZERO_LSN } from './lsn';
 import { SESSION_OPTIONS } from './pg-session';
+import { Inbox } from './inbox';
 import { ResyncCoordinator } from './resync';
 import { TransactionAssembler } from './transaction-assembler';
 import { TypeCatalog } from './type-catalog';
@@ -23,6 +24,7 @@ class RawTextPgoutputPlugin extends PgoutputPlugin {
 }
 
 export const HEARTBEAT_PREFIX = 'tidewater_heartbeat';
+const FEEDBACK_INTERVAL_MS = 1000;
 
 export interface WalStreamOptions {
   url: string;
@@ -58,6 +60,8 @@ export class WalStream {
   private service: LogicalReplicationService | null = null;
   private lastAcknowledged: Lsn;
   private lastCheckpoint: Lsn;
+  private lastFeedbackAt = 0;
+  private feedbackTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: WalStreamOptions) {
     this.lastAcknowledged = options.startLsn;
@@ -80,17 +84,25 @@ export class WalStream {
     );
     const service = new LogicalReplicationService(
       { connectionString: options.url, options: SESSION_OPTIONS } as never,
-      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
+      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
     );
     this.service = service;
-    service.on('data', async (lsn: string, message: Pgoutput.Message) => {
-      if (message.tag === 'relation') await options.catalog.load(message.columns.map((c) => c.typeOid));
-      const batch = assembler.onMessage(lsn, message);
-      if (!batch) return;
-      // The queued resync tasks ride along in every checkpoint, so they survive restarts.
-      this.lastCheckpoint = parseLsn(batch.checkpoint);
-      await options.emit({ ...batch, checkpoint: this.checkpoint() });
-    });
+    let failStream: (error: Error) => void = () => undefined;
+    // The library's own flow control pauses the socket around every message, which
+    // stalls the server's decoding; ours pauses only when far behind.
+    const socket = () => (service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } })._connection?.stream;
+    const inbox = new Inbox<[string, Pgoutput.Message]>(
+      async ([lsn, message]) => {
+        if (message.tag === 'relation') await options.catalog.load(message.columns.map((c) => c.typeOid));
+        const batch = assembler.onMessage(lsn, message);
+        if (!batch) return;
+        // The queued resync tasks ride along in every checkpoint, so they survive restarts.
+        this.lastCheckpoint = parseLsn(batch.checkpoint);
+        await options.emit({ ...batch, checkpoint: this.checkpoint() });
+      },
+      { pause: () => socket()?.pause(), resume: () => socket()?.resume(), onError: (error) => failStream(error) },
+    );
+    service.on('data', (lsn: string, message: Pgoutput.Message) => inbox.push([lsn, message]));
     service.on('heartbeat', async (_lsn: string, _timestamp: number, shouldRespond: boolean) => {
       if (shouldRespond) await this.sendFeedback();
     });
@@ -100,10 +112,11 @@ export class WalStream {
         const { signal } = options;
         const stop = () => void service.stop().then(() => resolve(), reject);
         signal.addEventListener('abort', stop, { once: true });
-        service.on('error', (error: Error) => {
+        failStream = (error: Error) => {
           signal.removeEventListener('abort', stop);
           void service.stop().finally(() => reject(error));
-        });
+        };
+        service.on('error', failStream);
         service.on('start', () => {
           options.logger.info('streaming', { slot: options.slot, from: formatLsn(options.startLsn) });
           options.onStreaming();
@@ -125,19 +138,33 @@ export class WalStream {
     return serializeCheckpoint({ lsn: this.lastCheckpoint, resync: this.options.resync.tasks() });
   }
 
+  /**
+   * Records a durable LSN. The server hears of it at most once per
+   * FEEDBACK_INTERVAL_MS: each confirmation can make the walsender save the slot
+   * to disk, and confirming every small transaction stalls its decoding.
+   * Confirming later is always safe; it only keeps WAL a moment longer.
+   */
   async acknowledge(lsn: Lsn): Promise<void> {
     if (lsn <= this.lastAcknowledged) return;
     this.lastAcknowledged = lsn;
-    await this.sendFeedback();
+    if (this.feedbackTimer) return;
+    const wait = Math.max(0, this.lastFeedbackAt + FEEDBACK_INTERVAL_MS - Date.now());
+    this.feedbackTimer = setTimeout(() => {
+      this.feedbackTimer = null;
+      void this.sendFeedback().catch(() => undefined); // a dead connection is reported by the stream itself
+    }, wait);
   }
 
   async close(): Promise<void> {
+    if (this.feedbackTimer) clearTimeout(this.feedbackTimer);
+    this.feedbackTimer = null;
     await this.service?.destroy();
     this.service = null;
   }
 
   /** Reports the last durable LSN as written and flushed: the slot may advance to it. */
   private async sendFeedback(): Promise<void> {
+    this.lastFeedbackAt = Date.now();
     if (!this.service || this.lastAcknowledged === ZERO_LSN) return;
     // The library reports lsn + 1; we want the commit end LSN itself, so that a
     // transaction whose commit record starts exactly there is not skipped.
