@@ -1,4 +1,4 @@
-import { isSafeNumber, parse as parseLossless } from 'lossless-json';
+import { parse as parseLossless } from 'lossless-json';
 
 /**
  * Lossless decoding of Postgres text-format values (DESIGN §2). The
@@ -70,11 +70,12 @@ const TEXT_LIKE = new Set([
 ]);
 
 /**
- * JSON numbers beyond double precision (e.g. 12345678901234567890) would be
- * rounded by JSON.parse: they are kept as strings holding their exact digits.
+ * Integers beyond 2^53 in JSON (e.g. 12345678901234567890) would be rounded by
+ * JSON.parse: they are kept as strings holding their exact digits. Other
+ * numbers are doubles in JSON anyway and stay numbers (the MySQL source agrees).
  */
 export function parseJsonLosslessly(text: string): unknown {
-  return parseLossless(text, null, (digits: string) => (isSafeNumber(digits) ? Number(digits) : digits));
+  return parseLossless(text, null, (digits: string) => (/^-?\d+$/.test(digits) && !Number.isSafeInteger(Number(digits)) ? digits : Number(digits)));
 }
 
 /** `\x0a0b` → base64. */

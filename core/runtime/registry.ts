@@ -3,14 +3,26 @@ import { Source } from '../../connectors/source';
 import { Sink } from '../../sinks/sink';
 import { postgresSourceConfig, PostgresSourceConfig } from '../../connectors/postgres/config';
 import { PostgresSource } from '../../connectors/postgres/postgres-source';
+import { mysqlSourceConfig, MysqlSourceConfig } from '../../connectors/mysql/config';
+import { MysqlSource } from '../../connectors/mysql/mysql-source';
 import { redisSinkConfig, RedisSinkConfig } from '../../sinks/redis/config';
 import { RedisSink } from '../../sinks/redis/redis-sink';
+import { elasticsearchSinkConfig, ElasticsearchSinkConfig } from '../../sinks/elasticsearch/config';
+import { ElasticsearchSink } from '../../sinks/elasticsearch/es-sink';
+import { warehouseSinkConfig, WarehouseSinkConfig } from '../../sinks/warehouse/config';
+import { WarehouseSink } from '../../sinks/warehouse/warehouse-sink';
+import { DeadLetterStore } from '../../sinks/shared/dead-letters';
+import { Metrics } from '../http/metrics';
 import { Logger } from './logger';
 
 export interface ComponentContext {
   logger: Logger;
   /** The service's data directory, for state a component may need. */
   dataDir: string;
+  /** The service's metrics, for components that count things of their own (e.g. dead letters). */
+  metrics?: Metrics;
+  /** The config file's folder: relative paths in a component's config resolve against it. */
+  baseDir?: string;
 }
 
 interface ComponentType<Config, Instance> {
@@ -24,6 +36,10 @@ export const sourceTypes = {
     configSchema: postgresSourceConfig,
     create: (config: PostgresSourceConfig, context: ComponentContext) => new PostgresSource(config, context.logger),
   } satisfies ComponentType<PostgresSourceConfig, Source>,
+  mysql: {
+    configSchema: mysqlSourceConfig,
+    create: (config: MysqlSourceConfig, context: ComponentContext) => new MysqlSource(config, context.logger),
+  } satisfies ComponentType<MysqlSourceConfig, Source>,
 };
 
 /** Map from the `type` of a configured sink to its implementation. */
@@ -32,10 +48,20 @@ export const sinkTypes = {
     configSchema: redisSinkConfig,
     create: (config: RedisSinkConfig, context: ComponentContext) => new RedisSink(config, context.logger),
   } satisfies ComponentType<RedisSinkConfig, Sink>,
+  elasticsearch: {
+    configSchema: elasticsearchSinkConfig,
+    create: (config: ElasticsearchSinkConfig, context: ComponentContext) =>
+      new ElasticsearchSink(config, context.logger, new DeadLetterStore(context.dataDir, config.name, context.metrics)),
+  } satisfies ComponentType<ElasticsearchSinkConfig, Sink>,
+  warehouse: {
+    configSchema: warehouseSinkConfig,
+    create: (config: WarehouseSinkConfig, context: ComponentContext) =>
+      new WarehouseSink(config, context, new DeadLetterStore(context.dataDir, config.name, context.metrics)),
+  } satisfies ComponentType<WarehouseSinkConfig, Sink>,
 };
 
-export type SourceConfig = PostgresSourceConfig;
-export type SinkConfig = RedisSinkConfig;
+export type SourceConfig = PostgresSourceConfig | MysqlSourceConfig;
+export type SinkConfig = RedisSinkConfig | ElasticsearchSinkConfig | WarehouseSinkConfig;
 
 export function createSource(config: SourceConfig, context: ComponentContext): Source {
   const type = sourceTypes[config.type] as ComponentType<SourceConfig, Source>;

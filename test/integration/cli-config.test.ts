@@ -47,7 +47,7 @@ describe('cdc validate / cdc run with a broken config', function () {
     {
       what: 'an unknown component type',
       yaml: VALID.replace('type: redis', 'type: memcached'),
-      message: /cdc\.yaml: sinks\[0\]\.type: expected one of "redis", got the string "memcached"/,
+      message: /cdc\.yaml: sinks\[0\]\.type: expected one of "redis", "elasticsearch", "warehouse", got the string "memcached"/,
     },
     {
       what: 'a missing required key',
@@ -57,7 +57,7 @@ describe('cdc validate / cdc run with a broken config', function () {
     {
       what: 'a table name without its schema',
       yaml: VALID.replace('public.orders', 'orders'),
-      message: /cdc\.yaml: sources\[0\]\.tables\[1\]: expected SCHEMA\.TABLE, got the string "orders"/,
+      message: /cdc\.yaml: sources\[0\]\.tables\[1\]: expected SCHEMA\.TABLE or SCHEMA\.\*, got the string "orders"/,
     },
     {
       what: 'two sinks with one name',

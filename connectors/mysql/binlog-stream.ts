@@ -1,0 +1,196 @@
+import { Connection, RowDataPacket } from 'mysql2/promise';
+import { Logger } from '../../core/runtime/logger';
+import { SourceBatch, SourceProgress } from '../source';
+import { BinlogDecoder, DecodedEvent, MysqlConnectionOptions } from './binlog-decoder';
+import { BinlogPosition, fileSequence, formatBinlogPosition } from './binlog-position';
+import { MysqlCatalog } from './catalog';
+import { DdlEffect } from './ddl';
+import { MysqlTransactionAssembler } from './transaction-assembler';
+
+export interface BinlogStreamOptions {
+  sourceName: string;
+  decoder: BinlogDecoder;
+  connection: MysqlConnectionOptions;
+  serverId: number;
+  /** Configured table patterns (`db.table`, `db.*`). */
+  tables: string[];
+  catalog: MysqlCatalog;
+  /** A control connection for catalog refreshes and backlog queries. */
+  admin: Connection;
+  from: BinlogPosition;
+  heartbeatIntervalMs: number;
+  maxBatchEvents: number;
+  emit(batch: SourceBatch): Promise<void>;
+  onStreaming(): void;
+  report: SourceProgress;
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+/**
+ * Decoded events buffered between the socket and the assembler; above this the
+ * socket is paused. A rows event holds at most binlog_row_event_max_size bytes
+ * (8 KiB by default), so this bounds the buffer to a few MiB.
+ */
+const HIGH_WATER = 256;
+const LOW_WATER = 64;
+/** Batches that only move the checkpoint (filtered transactions) go out at most this often. */
+const EMPTY_BATCH_INTERVAL_MS = 1000;
+
+/**
+ * Streams the binlog from a transaction boundary: decoder → bounded queue →
+ * transaction assembler → emit (awaited, so a slow log pauses the socket).
+ * Fails (for the runtime to reconnect with backoff) when the decoder fails or
+ * when neither events nor heartbeats arrive for three heartbeat periods.
+ */
+export class BinlogStream {
+  private readonly queue: DecodedEvent[] = [];
+  private wake: (() => void) | null = null;
+  private failure: Error | null = null;
+  private paused = false;
+  private busy = false;
+  private lastArrival = Date.now();
+  private lastEmitMs = 0;
+  private acknowledged: BinlogPosition;
+  private readonly pendingDdl: DdlEffect[] = [];
+
+  constructor(private readonly options: BinlogStreamOptions) {
+    this.acknowledged = options.from;
+  }
+
+  async run(): Promise<void> {
+    const { options } = this;
+    const assembler = new MysqlTransactionAssembler(
+      {
+        sourceName: options.sourceName,
+        isCaptured: (t) => options.catalog.isCaptured(t),
+        jsonColumns: (t) => options.catalog.jsonColumns(t),
+        primaryKey: (t) => options.catalog.primaryKey(t),
+        maxBatchEvents: options.maxBatchEvents,
+        onDdl: (effects, sql) => {
+          options.logger.info('DDL on captured tables', { sql: sql.slice(0, 200) });
+          for (const e of effects) if (e.op === 'rename' && options.catalog.isCaptured(e.to) && !options.catalog.isCaptured(e.table)) {
+            options.logger.warn(`table ${e.table} was renamed to the captured ${e.to}: its existing rows were not streamed; re-snapshot it (cdc resync --table ${e.to})`);
+          }
+          this.pendingDdl.push(...effects);
+        },
+      },
+      options.from,
+    );
+    const onAbort = () => this.notify();
+    options.signal.addEventListener('abort', onAbort, { once: true });
+    const period = options.heartbeatIntervalMs > 0 ? options.heartbeatIntervalMs : 5000;
+    const timer = setInterval(() => void this.tick(period), period);
+    try {
+      await options.decoder.start({
+        connection: options.connection,
+        serverId: options.serverId,
+        from: options.from,
+        tables: options.tables,
+        heartbeatIntervalMs: options.heartbeatIntervalMs,
+        onEvent: (event) => this.push(event),
+        onError: (error) => this.fail(this.describe(error)),
+      });
+      options.logger.info('streaming the binlog', { from: formatBinlogPosition(options.from), serverId: options.serverId });
+      options.onStreaming();
+      for (let event = await this.next(); event; event = await this.next()) {
+        this.busy = true;
+        await this.handle(event, assembler);
+        this.busy = false;
+      }
+      if (this.failure && !options.signal.aborted) throw this.failure;
+    } finally {
+      clearInterval(timer);
+      options.signal.removeEventListener('abort', onAbort);
+      await options.decoder.stop();
+    }
+  }
+
+  /** Everything up to `position` is durable (used for the backlog metric). */
+  acknowledge(position: BinlogPosition): void {
+    this.acknowledged = position;
+  }
+
+  private async handle(event: DecodedEvent, assembler: MysqlTransactionAssembler): Promise<void> {
+    const now = Date.now();
+    const batch = event.kind === 'heartbeat' ? (this.queue.length === 0 ? assembler.idleBatch(now) : null) : assembler.onEvent(event);
+    // A DDL statement changed captured tables: later events may need the new keys and JSON columns.
+    for (const effect of this.pendingDdl.splice(0)) {
+      await this.options.catalog.refresh(effect.table);
+      if (effect.op === 'rename') await this.options.catalog.refresh(effect.to);
+    }
+    if (!batch) return;
+    if (batch.events.length === 0 && event.kind !== 'heartbeat' && now - this.lastEmitMs < EMPTY_BATCH_INTERVAL_MS) return;
+    this.lastEmitMs = now;
+    await this.options.emit(batch);
+  }
+
+  private push(event: DecodedEvent): void {
+    this.lastArrival = Date.now();
+    this.queue.push(event);
+    if (!this.paused && this.queue.length >= HIGH_WATER) {
+      this.paused = true;
+      this.options.decoder.pause();
+    }
+    this.notify();
+  }
+
+  private async next(): Promise<DecodedEvent | null> {
+    while (this.queue.length === 0 && !this.failure && !this.options.signal.aborted) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    if (this.failure || this.options.signal.aborted) return null;
+    const event = this.queue.shift()!;
+    if (this.paused && this.queue.length <= LOW_WATER) {
+      this.paused = false;
+      this.lastArrival = Date.now();
+      this.options.decoder.resume();
+    }
+    return event;
+  }
+
+  /** Names where the stream was: the decoder's errors (e.g. the server's 1236 for a purged binlog) do not. */
+  private describe(error: Error): Error {
+    const described = new Error(`reading the binlog from ${formatBinlogPosition(this.options.from)}: ${error.message}`);
+    described.cause = error;
+    return described;
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.notify();
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  /** Samples the binlog backlog and notices a silent connection. */
+  private async tick(periodMs: number): Promise<void> {
+    const silentMs = Date.now() - this.lastArrival;
+    if (this.options.heartbeatIntervalMs > 0 && !this.paused && !this.busy && silentMs > Math.max(3 * periodMs, 10_000)) {
+      this.fail(new Error(`no binlog events or heartbeats from the server for ${Math.round(silentMs / 1000)} s: the connection seems dead`));
+      return;
+    }
+    try {
+      const [logs] = await this.options.admin.query<RowDataPacket[]>('SHOW BINARY LOGS');
+      this.options.report.backlogBytes(backlogBytes(logs.map((l) => ({ file: String(l.Log_name), size: Number(l.File_size) })), this.acknowledged));
+    } catch (error) {
+      this.options.logger.warn('could not sample the binlog backlog', { error: (error as Error).message });
+    }
+  }
+}
+
+/** Bytes of binlog after `position`: the rest of its file plus every later file. */
+export function backlogBytes(logs: Array<{ file: string; size: number }>, position: BinlogPosition): number {
+  const sequence = fileSequence(position.file);
+  let bytes = 0;
+  for (const log of logs) {
+    const logSequence = fileSequence(log.file);
+    if (logSequence > sequence) bytes += log.size;
+    else if (logSequence === sequence) bytes += Math.max(0, log.size - position.offset);
+  }
+  return bytes;
+}

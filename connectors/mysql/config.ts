@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/** Config of a MySQL/MariaDB source, declared next to the connector that reads it. */
+export const mysqlSourceConfig = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
+  type: z.literal('mysql'),
+  /** mysql://user:password@host:port/ (mariadb:// works too); the database part is ignored. */
+  url: z.string().regex(/^(mysql|mariadb):\/\//, 'a mysql:// URL'),
+  /**
+   * The replica server id this source announces when it reads the binlog.
+   * It must differ from the server's own server_id and from every other
+   * replica's (two readers with one id make the server drop the older one).
+   */
+  serverId: z.number().int().min(1).max(4294967295),
+  /** DATABASE.TABLE names, or DATABASE.* for every table of a database. */
+  tables: z.array(z.string().regex(/^[^.\s]+\.[^.\s]+$/, 'DATABASE.TABLE or DATABASE.*')).min(1),
+  snapshot: z
+    .strictObject({
+      /**
+       * initial: snapshot on first start (no saved position); never: stream only,
+       * from the binlog's end at first start; always: re-snapshot on every start;
+       * when_needed: also re-snapshot when the saved position was purged from the binlog.
+       */
+      mode: z.enum(['initial', 'never', 'always', 'when_needed']).default('initial'),
+      /** Rows read per primary-key chunk. */
+      chunkSize: z.number().int().min(1).max(1_000_000).default(10_000),
+    })
+    .default({ mode: 'initial', chunkSize: 10_000 }),
+  /**
+   * Milliseconds between the server's heartbeats on an idle binlog
+   * (MASTER_HEARTBEAT_PERIOD), so lag reads true and a dead connection is
+   * noticed. 0 turns them off.
+   */
+  heartbeatIntervalMs: z.number().int().min(0).max(4_294_967).default(5_000),
+});
+
+export type MysqlSourceConfig = z.infer<typeof mysqlSourceConfig>;

@@ -1,0 +1,220 @@
+import { ChangeEvent, Op, Row } from '../../core/event/change-event';
+import { makeVersion } from '../../core/event/version';
+import { SourceBatch } from '../source';
+import { DecodedEvent, RawRow, TableShape } from './binlog-decoder';
+import { BinlogPosition, formatBinlogPosition, packBinlogPosition } from './binlog-position';
+import { serializeCheckpoint } from './checkpoint';
+import { DdlEffect, parseDdl } from './ddl';
+import { emptyGtidStateFor, GtidState, parseGtidState } from './gtid';
+import { ColumnShape, normalizeValue } from './types';
+
+export interface MysqlAssemblerOptions {
+  sourceName: string;
+  /** Whether `db.table` is captured. */
+  isCaptured(table: string): boolean;
+  /** MariaDB JSON columns of `db.table` (LONGTEXT in the binlog; the catalog knows them). */
+  jsonColumns(table: string): ReadonlySet<string>;
+  /** Catalog primary key of `db.table`, for events whose table map carries none. */
+  primaryKey(table: string): string[] | undefined;
+  /** A transaction larger than this is handed over in parts, so memory stays bounded. */
+  maxBatchEvents: number;
+  /** A DDL statement touched captured tables (the catalog may need a refresh). */
+  onDdl?(effects: DdlEffect[], sql: string): void;
+}
+
+interface OpenTransaction {
+  /** Orders the transaction among all others (see below). */
+  commitPosition: bigint;
+  position: string;
+  gtid: string | null;
+  timestampMs: number;
+  /** Index of the next change within the transaction; 0 is reserved for snapshot rows. */
+  nextIndex: number;
+}
+
+/**
+ * Turns decoded binlog events into change events grouped by transaction.
+ *
+ * Versions are (position of the transaction's first event, index within the
+ * transaction). The binlog is written in commit order and a transaction's
+ * events are contiguous, so the start of its event group orders transactions
+ * exactly as their commits do (unlike the Postgres WAL, where changes of
+ * concurrent transactions interleave). Using the start, known at BEGIN, lets a
+ * big transaction be emitted in parts with its final versions before its end
+ * is read. A snapshot taken at position P covers every group ending at or
+ * before P; every later group starts at or after P and gets an index ≥ 1, so
+ * its changes win over the snapshot's rows (index 0).
+ *
+ * Checkpoints are only ever transaction boundaries: a part of a big
+ * transaction carries the previous boundary, so a crash replays the whole
+ * transaction (with the same versions, so sinks ignore the repeats).
+ */
+export class MysqlTransactionAssembler {
+  private open: OpenTransaction | null = null;
+  private pending: ChangeEvent[] = [];
+  private boundary: BinlogPosition;
+  private gtidState: GtidState | null;
+  private readonly shapes = new WeakMap<TableShape, ColumnShape[]>();
+
+  constructor(private readonly options: MysqlAssemblerOptions, resumeFrom: BinlogPosition) {
+    this.boundary = resumeFrom;
+    this.gtidState = resumeFrom.gtid ? parseGtidState(resumeFrom.gtid) : null;
+  }
+
+  get inTransaction(): boolean {
+    return this.open !== null;
+  }
+
+  /** The last transaction boundary read: where a restart resumes. */
+  get position(): BinlogPosition {
+    return this.boundary;
+  }
+
+  /** Feeds one event; returns a batch when one is ready (possibly without events: the checkpoint moved). */
+  onEvent(event: DecodedEvent): SourceBatch | null {
+    switch (event.kind) {
+      case 'begin':
+        this.open = {
+          commitPosition: packBinlogPosition(event.position),
+          position: formatBinlogPosition({ file: event.position.file, offset: event.position.offset }),
+          gtid: event.gtid,
+          timestampMs: event.timestampMs,
+          nextIndex: 1,
+        };
+        return null;
+      case 'rows':
+        this.addRows(event);
+        return this.partialBatch();
+      case 'statement':
+        return this.onStatement(event);
+      case 'commit':
+        this.open = null;
+        this.advance(event.end, event.gtid);
+        return this.takeBatch(event.timestampMs);
+      default:
+        return null;
+    }
+  }
+
+  /** On an idle binlog: an empty batch that moves lag to zero (null inside a transaction). */
+  idleBatch(nowMs: number): SourceBatch | null {
+    if (this.open || this.pending.length > 0) return null;
+    return this.takeBatch(nowMs);
+  }
+
+  private onStatement(event: Extract<DecodedEvent, { kind: 'statement' }>): SourceBatch | null {
+    const effects = parseDdl(event.sql, event.schema);
+    const relevant = effects.filter((e) => this.options.isCaptured(e.table) || (e.op === 'rename' && this.options.isCaptured(e.to)));
+    if (relevant.length > 0) this.options.onDdl?.(relevant, event.sql);
+    const standalone = event.end !== null && !this.open;
+    if (standalone) {
+      this.open = {
+        commitPosition: packBinlogPosition(event.end!),
+        position: formatBinlogPosition({ file: event.end!.file, offset: event.end!.offset }),
+        gtid: event.gtid,
+        timestampMs: event.timestampMs,
+        nextIndex: 1,
+      };
+    }
+    if (this.open) {
+      for (const effect of relevant) {
+        // Rows of a truncated, dropped, replaced or renamed-away table are gone from the source.
+        if (effect.op === 'truncate' || effect.op === 'drop' || effect.op === 'replace' || (effect.op === 'rename' && this.options.isCaptured(effect.table))) {
+          this.pending.push(this.event('t', effect.table, {}, null, null));
+        }
+      }
+    }
+    if (!standalone) return this.partialBatch();
+    this.open = null;
+    this.advance(event.end!, event.gtid);
+    return this.takeBatch(event.timestampMs);
+  }
+
+  private addRows(event: Extract<DecodedEvent, { kind: 'rows' }>): void {
+    const name = `${event.table.schema}.${event.table.table}`;
+    if (!this.options.isCaptured(name)) return;
+    const columns = this.columnsOf(event.table, name);
+    const keyColumns = event.table.primaryKey.length > 0 ? event.table.primaryKey : this.options.primaryKey(name);
+    if (!keyColumns || keyColumns.length === 0) {
+      throw new Error(`table ${name} has no primary key in the binlog at ${this.open?.position ?? formatBinlogPosition(this.boundary)}: add one (ALTER TABLE ${name} ADD PRIMARY KEY (...)) so its rows can be told apart`);
+    }
+    const decode = (raw: RawRow | null): Row | null => {
+      if (!raw) return null;
+      const row: Row = {};
+      for (const column of columns) row[column.name] = normalizeValue(column, raw[column.name]);
+      return row;
+    };
+    const keyOf = (row: Row): Row => {
+      const key: Row = {};
+      for (const c of keyColumns) key[c] = row[c];
+      return key;
+    };
+    for (const raw of event.rows) {
+      const before = decode(raw.before);
+      const after = decode(raw.after);
+      if (event.op === 'insert') this.pending.push(this.event('c', name, keyOf(after!), null, after));
+      else if (event.op === 'delete') this.pending.push(this.event('d', name, keyOf(before!), before, null));
+      else {
+        const oldKey = keyOf(before!);
+        const newKey = keyOf(after!);
+        if (JSON.stringify(oldKey) !== JSON.stringify(newKey)) {
+          // The primary key changed: readers see the old key go and the new one come.
+          this.pending.push(this.event('d', name, oldKey, before, null));
+          this.pending.push(this.event('c', name, newKey, null, after));
+        } else {
+          this.pending.push(this.event('u', name, newKey, before, after));
+        }
+      }
+    }
+  }
+
+  /** The table's columns, with MariaDB JSON columns (LONGTEXT in the binlog) marked as JSON. */
+  private columnsOf(table: TableShape, name: string): ColumnShape[] {
+    let columns = this.shapes.get(table);
+    if (!columns) {
+      const json = this.options.jsonColumns(name);
+      columns = table.columns.map((c) => (c.kind === 'text' && json.has(c.name) ? { ...c, kind: 'json' as const } : c));
+      this.shapes.set(table, columns);
+    }
+    return columns;
+  }
+
+  private event(op: Op, table: string, key: Row, before: Row | null, after: Row | null): ChangeEvent {
+    const tx = this.open!;
+    const dot = table.indexOf('.');
+    const schema = table.slice(0, dot);
+    const source: ChangeEvent['source'] = {
+      connector: 'mysql',
+      name: this.options.sourceName,
+      db: schema,
+      schema,
+      table: table.slice(dot + 1),
+      position: tx.position,
+      version: makeVersion(tx.commitPosition, tx.nextIndex++),
+      ts_ms: tx.timestampMs,
+    };
+    if (tx.gtid) source.txId = tx.gtid;
+    return { op, key, before, after, source, ts_ms: Date.now() };
+  }
+
+  private advance(end: BinlogPosition, gtid: string | null): void {
+    if (gtid) {
+      this.gtidState ??= emptyGtidStateFor(gtid);
+      this.gtidState.add(gtid);
+    }
+    this.boundary = { file: end.file, offset: end.offset, ...(this.gtidState ? { gtid: this.gtidState.toString() } : {}) };
+  }
+
+  private partialBatch(): SourceBatch | null {
+    if (this.pending.length < this.options.maxBatchEvents) return null;
+    // Part of a transaction: the checkpoint stays at the last complete one.
+    return this.takeBatch(this.open?.timestampMs ?? Date.now());
+  }
+
+  private takeBatch(commitTimeMs: number): SourceBatch {
+    const events = this.pending;
+    this.pending = [];
+    for (const e of events) e.source.ts_ms = commitTimeMs;
+    return { events, checkpoint: serializeCheckpoint({ position: this.boundary }), commitTimeMs };
+  }
+}
