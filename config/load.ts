@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { parse, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { CdcConfig, configSchema, knownTypes } from './schema';
 
@@ -36,20 +36,29 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const config = parsed.data;
   const base = dirname(resolve(file));
   config.service.dataDir = resolve(base, config.service.dataDir);
-  if (config.log.dir) config.log.dir = resolve(base, config.log.dir);
+  if (config.log.type === 'embedded' && config.log.dir) config.log.dir = resolve(base, config.log.dir);
   return { ...config, configFile: resolve(file) };
 }
 
-/** Replaces `${VAR}` and `${VAR:-default}` in every string value. */
+/**
+ * Replaces `${VAR}` and `${VAR:-default}` in every string value. A value that is
+ * one placeholder alone takes the type its text reads as in YAML, so
+ * `port: ${PORT}` gives a number and `enabled: ${FLAG}` a boolean.
+ */
 function expandEnv(value: unknown, path: PropertyKey[], env: NodeJS.ProcessEnv, problems: string[]): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => {
+    const expanded = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => {
       const found = env[name];
       if (found !== undefined && found !== '') return found;
       if (fallback !== undefined) return fallback;
       problems.push(`${formatPath(path)}: environment variable ${name} is not set (export ${name}=... or write the value in the file)`);
       return '';
     });
+    if (expanded !== value && /^\$\{[^}]+\}$/.test(value)) {
+      const typed: unknown = parse(expanded);
+      if (typeof typed === 'number' || typeof typed === 'boolean') return typed;
+    }
+    return expanded;
   }
   if (Array.isArray(value)) return value.map((item, i) => expandEnv(item, [...path, i], env, problems));
   if (value && typeof value === 'object') {

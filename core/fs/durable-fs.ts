@@ -16,11 +16,11 @@ export async function fsyncDir(dir: string): Promise<void> {
  * content, never a mix: write a temp file, fsync it, rename over, fsync the dir.
  * Callers serialize writes to one file (the temp name is fixed).
  */
-export async function writeFileAtomic(file: string, content: string): Promise<void> {
+export async function writeFileAtomic(file: string, content: string | Buffer): Promise<void> {
   const tmp = `${file}.tmp`;
   const fh = await fs.open(tmp, 'w', 0o644);
   try {
-    await fh.writeFile(content, 'utf8');
+    await fh.writeFile(content);
     await fh.sync();
   } finally {
     await fh.close();

@@ -1,5 +1,6 @@
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { AdminHandlers, handleAdmin } from './admin';
 import { Metrics } from './metrics';
 
 export interface HealthReport {
@@ -14,6 +15,9 @@ export async function startHttpServer(options: {
   port: number;
   metrics: Metrics;
   health: () => HealthReport;
+  admin?: AdminHandlers;
+  /** Bearer token the admin API requires (service.http.token). */
+  token?: string;
 }): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
@@ -28,6 +32,10 @@ export async function startHttpServer(options: {
           response.end(`metrics failed: ${error.message}\n`);
         },
       );
+      return;
+    }
+    if (url.pathname.startsWith('/api/') && options.admin) {
+      void handleAdmin(request, response, url.pathname, options.admin, options.token);
       return;
     }
     if (url.pathname === '/healthz') {

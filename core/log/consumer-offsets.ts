@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { readJsonIfExists, writeFileAtomic } from '../fs/durable-fs';
 
@@ -40,6 +41,22 @@ export class ConsumerOffsets {
       // Only after the file is durable, so a failed write leaves the old view.
       this.cache.set(consumer, offsets);
     });
+  }
+
+  /**
+   * Per partition, the lowest committed offset over every consumer that ever
+   * committed (undefined when there is none): compaction keeps tombstones
+   * until all of them have read past.
+   */
+  async lowestCommitted(): Promise<number[] | undefined> {
+    const names = (await fs.readdir(this.dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
+    let lowest: number[] | undefined;
+    for (const name of names) {
+      if (!CONSUMER_NAME.test(name)) continue;
+      const offsets = await this.get(name);
+      lowest = lowest ? lowest.map((o, p) => Math.min(o, offsets[p])) : offsets;
+    }
+    return lowest;
   }
 
   /** Resolves once every started operation has finished. */

@@ -1,41 +1,69 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ChangeEvent } from '../event/change-event';
-import { ChangeLog, LogRecord } from './change-log';
+import { Logger } from '../runtime/logger';
+import { ChangeLog, ConsumeOptions, LogRecord } from './change-log';
+import { CompactionOptions, CompactionStats, Compactor } from './compactor';
 import { ConsumerOffsets } from './consumer-offsets';
 import { lockDirectory } from '../fs/dir-lock';
 import { fsyncDir, readJsonIfExists, writeFileAtomic } from '../fs/durable-fs';
-import { PartitionFile } from './partition-file';
+import { upgradePartitionFromFormat1 } from './format-upgrade';
+import { DurabilityOptions, GroupCommitWriter } from './group-commit-writer';
+import { consumeAllPartitions } from './partition-consumer';
+import { PartitionLog, PartitionRead } from './partition-log';
 import { partitionsOf } from './partitioner';
 import { encodeRecord } from './record-codec';
-import { GroupCommitWriter } from './group-commit-writer';
 
 export interface FileLogOptions {
   dir: string;
   partitions: number;
+  /** Roll to a new segment file past this size (default 64 MiB). */
+  segmentBytes?: number;
+  /** Bytes between offset-index entries (default 8 KiB). */
+  indexIntervalBytes?: number;
+  durability?: Partial<DurabilityOptions>;
+  compaction?: Partial<CompactionOptions>;
+  /** Where compaction reports what it did. */
+  logger?: Logger;
 }
 
-const FORMAT = 1;
+export const FILE_LOG_DEFAULTS = {
+  segmentBytes: 64 * 1024 * 1024,
+  indexIntervalBytes: 8 * 1024,
+  durability: { fsync: 'group', groupCommitMs: 0 } satisfies DurabilityOptions,
+  compaction: {
+    enabled: true,
+    intervalMs: 60_000,
+    minDirtyRatio: 0.5,
+    tombstoneRetentionMs: 24 * 3600_000,
+    maxKeysPerPass: 1_000_000,
+  } satisfies CompactionOptions,
+};
+
+const FORMAT = 2;
 
 /**
  * The embedded change-event log (DESIGN §1): one directory holding
- *   meta.json                                    { "partitions": N, "format": 1 }
- *   partitions/<n>/00000000000000000000.log      framed records (record-codec.ts)
- *   consumers/<consumer>.json                    committed offsets
+ *   meta.json                        { "partitions": N, "format": 2 }
+ *   partitions/<n>/<base>.log        segment files of framed records (record-codec.ts)
+ *   partitions/<n>/<base>.index      offset index of each sealed segment
+ *   consumers/<consumer>.json        committed offsets
  * Appends go through one GroupCommitWriter, so their bytes never interleave;
- * records become readable only once durable.
+ * records become readable only once durable. A Compactor rewrites sealed
+ * segments in the background. The directory is locked to one process.
  */
 export class FileLog implements ChangeLog {
   readonly partitions: number;
   private readonly dir: string;
   private state: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
-  private files: PartitionFile[] = [];
+  private files: PartitionLog[] = [];
   private consumers: ConsumerOffsets;
   private writer: GroupCommitWriter | undefined;
+  private compactor: Compactor | undefined;
   private closing: Promise<void> | undefined;
   private unlock: (() => Promise<void>) | undefined;
 
-  constructor(options: FileLogOptions) {
+  constructor(private readonly options: FileLogOptions) {
     if (!options.dir) throw new Error('file-log: options.dir is required');
     if (!Number.isInteger(options.partitions) || options.partitions < 1) {
       throw new Error(`file-log: partitions must be a positive integer, got ${options.partitions}`);
@@ -48,25 +76,34 @@ export class FileLog implements ChangeLog {
   async open(): Promise<void> {
     if (this.state !== 'new') throw new Error(`file-log: ${this.dir} was already opened by this FileLog; create a new FileLog to open it again`);
     this.state = 'opening';
-    const opened: PartitionFile[] = [];
+    const opened: PartitionLog[] = [];
+    const segmentBytes = this.options.segmentBytes ?? FILE_LOG_DEFAULTS.segmentBytes;
+    const indexIntervalBytes = this.options.indexIntervalBytes ?? FILE_LOG_DEFAULTS.indexIntervalBytes;
     try {
       await fs.mkdir(this.dir, { recursive: true });
       this.unlock = await lockDirectory(this.dir, 'file-log:');
-      await this.checkMeta();
       const partitionsDir = path.join(this.dir, 'partitions');
+      await this.checkMeta(partitionsDir);
       await fs.mkdir(path.join(this.dir, 'consumers'), { recursive: true });
       await Promise.all(
         Array.from({ length: this.partitions }, async (_, p) => {
-          opened[p] = await PartitionFile.open(p, path.join(partitionsDir, String(p)));
+          opened[p] = await PartitionLog.open(p, path.join(partitionsDir, String(p)), { segmentBytes, indexIntervalBytes });
         }),
       );
       // New files and directories must survive a crash as much as the data in them.
-      await Promise.all(opened.map((f) => fsyncDir(path.dirname(f.file))));
+      await Promise.all(opened.map((f) => fsyncDir(f.dir)));
       await fsyncDir(partitionsDir);
       await fsyncDir(this.dir);
       if (this.closing) throw new Error(`file-log: ${this.dir} was closed while opening`);
       this.files = opened;
-      this.writer = new GroupCommitWriter(opened, this.dir);
+      this.writer = new GroupCommitWriter(opened, this.dir, { ...FILE_LOG_DEFAULTS.durability, ...this.options.durability });
+      this.compactor = new Compactor(
+        opened,
+        { ...FILE_LOG_DEFAULTS.compaction, ...this.options.compaction, segmentBytes },
+        () => this.consumers.lowestCommitted(),
+        this.options.logger,
+      );
+      this.compactor.start();
       this.state = 'open';
     } catch (err) {
       await Promise.allSettled(opened.filter(Boolean).map((f) => f.close()));
@@ -78,22 +115,25 @@ export class FileLog implements ChangeLog {
   }
 
   /** The partition count is fixed at creation: changing it would move rows between partitions. */
-  private async checkMeta(): Promise<void> {
+  private async checkMeta(partitionsDir: string): Promise<void> {
     const file = path.join(this.dir, 'meta.json');
     const meta = (await readJsonIfExists(file)) as { partitions?: unknown; format?: unknown } | undefined;
-    if (meta === undefined) {
-      await writeFileAtomic(file, `${JSON.stringify({ partitions: this.partitions, format: FORMAT })}\n`);
-      return;
-    }
-    if (meta.format !== FORMAT) {
-      throw new Error(`file-log: ${file} has format ${JSON.stringify(meta.format)}; this version reads format ${FORMAT} only`);
-    }
+    const write = () => writeFileAtomic(file, `${JSON.stringify({ partitions: this.partitions, format: FORMAT })}\n`);
+    if (meta === undefined) return write();
     if (meta.partitions !== this.partitions) {
       throw new Error(
         `file-log: ${this.dir} was created with ${meta.partitions} partitions but is being opened with ${this.partitions}; ` +
           `changing the count would move rows between partitions and break per-row order. ` +
           `Configure partitions: ${meta.partitions}, or rebuild into a new directory`,
       );
+    }
+    if (meta.format === 1) {
+      // Written by the first release: one segment per partition, offsets implied by position.
+      for (let p = 0; p < this.partitions; p++) await upgradePartitionFromFormat1(path.join(partitionsDir, String(p)));
+      return write();
+    }
+    if (meta.format !== FORMAT) {
+      throw new Error(`file-log: ${file} has format ${JSON.stringify(meta.format)}; this version reads formats 1 and ${FORMAT} only`);
     }
   }
 
@@ -105,17 +145,25 @@ export class FileLog implements ChangeLog {
     let bytes = 0;
     for (const event of events) {
       const frame = encodeRecord(event);
-      for (const p of partitionsOf(event, this.partitions)) {
+      const targets = partitionsOf(event, this.partitions);
+      for (const p of targets) {
         const list = frames.get(p) ?? [];
         if (list.length === 0) frames.set(p, list);
-        list.push(frame);
+        // Each partition stamps its own offset into the frame: a truncate needs a copy per partition.
+        list.push(targets.length === 1 ? frame : Buffer.from(frame));
         bytes += frame.length;
       }
     }
     return this.writer!.submit(frames, bytes);
   }
 
+  /** Up to `maxRecords` records of `partition` from `offset` on (skipping compaction gaps); [] when none yet. */
   async read(partition: number, offset: number, maxRecords: number): Promise<LogRecord[]> {
+    return (await this.readBatch(partition, offset, maxRecords)).records;
+  }
+
+  /** Like read(), plus where the next read continues (past any gap after the last record). */
+  async readBatch(partition: number, offset: number, maxRecords: number): Promise<PartitionRead> {
     this.assertOpen();
     this.checkPartition(partition);
     if (!Number.isInteger(offset) || offset < 0) {
@@ -132,6 +180,7 @@ export class FileLog implements ChangeLog {
     return this.files.map((f) => f.endOffset);
   }
 
+  /** Resolves once `partition` holds a record at `offset` or later, or when `signal` aborts. */
   async waitForAppend(partition: number, offset: number, signal: AbortSignal): Promise<void> {
     this.assertOpen();
     this.checkPartition(partition);
@@ -157,6 +206,24 @@ export class FileLog implements ChangeLog {
     return this.consumers.set(consumer, partition, nextOffset);
   }
 
+  consume(options: ConsumeOptions): Promise<void> {
+    this.assertOpen();
+    ConsumerOffsets.validateName(options.consumer);
+    return consumeAllPartitions(this, options);
+  }
+
+  /** Compacts every partition now, whatever its dirty ratio; resolves with what it removed. */
+  compact(): Promise<CompactionStats> {
+    this.assertOpen();
+    return this.compactor!.compactNow();
+  }
+
+  /** Bytes of segment files per partition. */
+  sizes(): number[] {
+    this.assertOpen();
+    return this.files.map((f) => f.bytes);
+  }
+
   /** Waits for queued appends and commits, then closes the files. Calling it again waits for the same close. */
   close(): Promise<void> {
     this.closing ??= this.closeFiles();
@@ -167,6 +234,7 @@ export class FileLog implements ChangeLog {
     const wasOpen = this.state === 'open';
     this.state = 'closing';
     if (wasOpen) {
+      await this.compactor!.stop();
       await this.writer!.idle();
       await this.consumers.idle();
       await Promise.all(this.files.map((f) => f.close()));

@@ -1,40 +1,94 @@
 import { crc32 } from 'node:zlib';
 import { ChangeEvent } from '../event/change-event';
+import { compactionKeyOf } from './log-keys';
 
 /**
- * Framing of one record in a segment file:
- *   [u32 BE payload length][u32 BE crc32 of payload][payload = UTF-8 JSON of the ChangeEvent]
- * The length lets a reader skip records without parsing them; the checksum
- * tells a complete record from a torn or corrupted one after a crash.
+ * Framing of one record in a segment file (format 2):
+ *   [u32 BE body length][u32 BE crc32 of body]
+ *   body = [u64 offset][u64 append time ms][u8 attributes][u8 version length][u16 key length]
+ *          [version (ASCII)][compaction key (UTF-8)][payload = UTF-8 JSON of the ChangeEvent]
+ * Offsets are stored, not implied by position, so compacted segments keep the
+ * original offsets with gaps. Version and key sit outside the JSON so the
+ * compactor never parses payloads. The checksum tells a complete record from a
+ * torn or corrupt one after a crash.
  */
-export const HEADER_BYTES = 8;
+export const PREFIX_BYTES = 8;
+const FIXED_BODY_BYTES = 20;
+export const FRAME_OVERHEAD = PREFIX_BYTES + FIXED_BODY_BYTES;
+
+export const ATTR_DELETE = 1;
+export const ATTR_TRUNCATE = 2;
 
 /**
- * Largest payload accepted. A length above this read back from disk is
- * garbage (a torn header), not a record, so recovery can stop on it instead
- * of trying to read gigabytes.
+ * Largest body accepted. A length above this read back from disk is garbage
+ * (a torn header), not a record, so recovery stops on it instead of trying to
+ * read gigabytes.
  */
 export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 
-/** The framed bytes of one event. */
+/**
+ * The frame of one event with offset and time left blank: stampFrame() fills
+ * them in (and the checksum) when the writer knows the record's offset.
+ */
 export function encodeRecord(event: ChangeEvent): Buffer {
-  const payload = Buffer.from(JSON.stringify(event), 'utf8');
-  if (payload.length > MAX_PAYLOAD_BYTES) {
+  const payload = JSON.stringify(event);
+  const key = compactionKeyOf(event);
+  const version = event.source.version ?? '';
+  // Written straight into the frame: no intermediate buffers (appends are CPU bound on encoding).
+  const payloadBytes = Buffer.byteLength(payload, 'utf8');
+  const keyBytes = Buffer.byteLength(key, 'utf8');
+  const versionBytes = Buffer.byteLength(version, 'latin1');
+  const bodyLength = FIXED_BODY_BYTES + versionBytes + keyBytes + payloadBytes;
+  if (bodyLength > MAX_PAYLOAD_BYTES || keyBytes > 0xffff || versionBytes > 0xff) {
     throw new RangeError(
-      `change event of ${event.source.schema}.${event.source.table} is ${payload.length} bytes once encoded; ` +
-        `the file log accepts at most ${MAX_PAYLOAD_BYTES} bytes per event`,
+      `change event of ${event.source.schema}.${event.source.table} (version ${event.source.version}) is ${payloadBytes} bytes ` +
+        `once encoded with a ${keyBytes}-byte key; the file log accepts at most ${MAX_PAYLOAD_BYTES} bytes per event and 65535 per key`,
     );
   }
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  frame.writeUInt32BE(payload.length, 0);
-  frame.writeUInt32BE(crc32(payload), 4);
-  payload.copy(frame, HEADER_BYTES);
+  const frame = Buffer.allocUnsafe(PREFIX_BYTES + bodyLength);
+  frame.writeUInt32BE(bodyLength, 0);
+  frame.fill(0, 4, 24);
+  frame.writeUInt8(event.op === 'd' ? ATTR_DELETE : event.op === 't' ? ATTR_TRUNCATE : 0, 24);
+  frame.writeUInt8(versionBytes, 25);
+  frame.writeUInt16BE(keyBytes, 26);
+  frame.write(version, FRAME_OVERHEAD, 'latin1');
+  frame.write(key, FRAME_OVERHEAD + versionBytes, 'utf8');
+  frame.write(payload, FRAME_OVERHEAD + versionBytes + keyBytes, 'utf8');
   return frame;
+}
+
+/** Writes the record's offset and append time into a frame from encodeRecord, then its checksum. */
+export function stampFrame(frame: Buffer, offset: number, appendTimeMs: number): void {
+  writeU64(frame, 8, offset);
+  writeU64(frame, 16, appendTimeMs);
+  frame.writeUInt32BE(crc32(frame.subarray(PREFIX_BYTES)), 4);
+}
+
+/** A valid frame's fields; positions are within the buffer that was checked. */
+export interface FrameInfo {
+  frameLength: number;
+  offset: number;
+  appendTimeMs: number;
+  attributes: number;
+  versionStart: number;
+  keyStart: number;
+  payloadStart: number;
+  payloadLength: number;
+}
+
+/** The version string of a checked frame. */
+export function frameVersion(buf: Buffer, f: FrameInfo): string {
+  return buf.toString('latin1', f.versionStart, f.keyStart);
+}
+
+/** The compaction key of a checked frame (see log-keys.ts). */
+export function frameKey(buf: Buffer, f: FrameInfo): string {
+  return buf.toString('utf8', f.keyStart, f.payloadStart);
 }
 
 /** What sits at a position of a buffer holding frames. */
 export type FrameCheck =
-  | { kind: 'ok'; payloadStart: number; payloadLength: number; frameLength: number }
+  | ({ kind: 'ok' } & FrameInfo)
   /** The buffer ends inside the frame: read more (or, at the end of the file, a torn tail). */
   | { kind: 'short'; needed: number; reason: string }
   /** The frame can never be valid: bad length or checksum. */
@@ -46,25 +100,39 @@ export type FrameCheck =
  */
 export function checkFrame(buf: Buffer, pos: number, end = buf.length): FrameCheck {
   const available = end - pos;
-  if (available < HEADER_BYTES) {
-    return { kind: 'short', needed: HEADER_BYTES, reason: `only ${available} of the ${HEADER_BYTES} header bytes are present` };
+  if (available < PREFIX_BYTES) {
+    return { kind: 'short', needed: PREFIX_BYTES, reason: `only ${available} of the ${PREFIX_BYTES} header bytes are present` };
   }
   const length = buf.readUInt32BE(pos);
-  // Zero-filled tails (preallocated blocks after a crash) would pass the crc
-  // check with length 0, and a real payload is never empty.
+  // Zero-filled tails (preallocated blocks after a crash) would otherwise look like records.
   if (length === 0) return { kind: 'corrupt', reason: 'zero-length record (zero-filled bytes)' };
+  if (length < FIXED_BODY_BYTES) return { kind: 'corrupt', reason: `record length ${length} is below the ${FIXED_BODY_BYTES}-byte minimum` };
   if (length > MAX_PAYLOAD_BYTES) return { kind: 'corrupt', reason: `record length ${length} exceeds the ${MAX_PAYLOAD_BYTES}-byte maximum` };
-  const frameLength = HEADER_BYTES + length;
+  const frameLength = PREFIX_BYTES + length;
   if (available < frameLength) {
-    return { kind: 'short', needed: frameLength, reason: `only ${available - HEADER_BYTES} of the ${length} payload bytes are present` };
+    return { kind: 'short', needed: frameLength, reason: `only ${available - PREFIX_BYTES} of the ${length} record bytes are present` };
   }
-  const payloadStart = pos + HEADER_BYTES;
   const expected = buf.readUInt32BE(pos + 4);
-  const actual = crc32(buf.subarray(payloadStart, payloadStart + length));
+  const actual = crc32(buf.subarray(pos + PREFIX_BYTES, pos + frameLength));
   if (actual !== expected) {
     return { kind: 'corrupt', reason: `crc32 mismatch (stored ${hex(expected)}, computed ${hex(actual)})` };
   }
-  return { kind: 'ok', payloadStart, payloadLength: length, frameLength };
+  const versionLength = buf.readUInt8(pos + 25);
+  const keyLength = buf.readUInt16BE(pos + 26);
+  const versionStart = pos + FRAME_OVERHEAD;
+  const payloadStart = versionStart + versionLength + keyLength;
+  if (payloadStart > pos + frameLength) return { kind: 'corrupt', reason: 'version and key lengths exceed the record length' };
+  return {
+    kind: 'ok',
+    frameLength,
+    offset: readU64(buf, pos + 8),
+    appendTimeMs: readU64(buf, pos + 16),
+    attributes: buf.readUInt8(pos + 24),
+    versionStart,
+    keyStart: versionStart + versionLength,
+    payloadStart,
+    payloadLength: pos + frameLength - payloadStart,
+  };
 }
 
 /** The event of a checked frame. */
@@ -72,14 +140,24 @@ export function decodePayload(buf: Buffer, payloadStart: number, payloadLength: 
   return JSON.parse(buf.toString('utf8', payloadStart, payloadStart + payloadLength)) as ChangeEvent;
 }
 
-/** Decodes one whole frame (as made by encodeRecord); throws if it is not one valid record. */
-export function decodeRecord(frame: Buffer): ChangeEvent {
+/** Decodes one whole frame; throws if it is not one valid record. */
+export function decodeRecord(frame: Buffer): { offset: number; event: ChangeEvent } {
   const check = checkFrame(frame, 0);
   if (check.kind !== 'ok') throw new Error(`not a valid record: ${check.reason}`);
   if (check.frameLength !== frame.length) {
     throw new Error(`not a single record: ${frame.length - check.frameLength} bytes follow the frame`);
   }
-  return decodePayload(frame, check.payloadStart, check.payloadLength);
+  return { offset: check.offset, event: decodePayload(frame, check.payloadStart, check.payloadLength) };
+}
+
+// Offsets and times stay below 2^53, so two u32 halves hold them exactly.
+function writeU64(buf: Buffer, at: number, value: number): void {
+  buf.writeUInt32BE(Math.floor(value / 0x1_0000_0000), at);
+  buf.writeUInt32BE(value % 0x1_0000_0000, at + 4);
+}
+
+function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32BE(at) * 0x1_0000_0000 + buf.readUInt32BE(at + 4);
 }
 
 function hex(n: number): string {

@@ -1,9 +1,11 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LoadedConfig } from '../../config/load';
 import { Metrics } from '../http/metrics';
+import { AdminError, AdminHandlers } from '../http/admin';
 import { HealthReport, startHttpServer } from '../http/server';
 import { ChangeLog } from '../log/change-log';
-import { FileLog } from '../log/file-log';
+import { openLog, watchLogEnds } from './open-log';
+import { Backoff, sleep } from './backoff';
 import { JsonStateFile } from './json-state';
 import { Logger } from './logger';
 import { createSink, createSource } from './registry';
@@ -26,6 +28,7 @@ export class CdcService {
   private running: Promise<unknown> | null = null;
   private http: { port: number; close(): Promise<void> } | null = null;
   private log: ChangeLog | null = null;
+  private logGauges: NodeJS.Timeout | undefined;
 
   constructor(private readonly config: LoadedConfig, private readonly logger: Logger, private readonly options: RunOptions = {}) {}
 
@@ -36,11 +39,11 @@ export class CdcService {
   async start(): Promise<void> {
     const { config, logger } = this;
     const dataDir = config.service.dataDir;
-    const log = new FileLog({ dir: config.log.dir ?? join(dataDir, 'log'), partitions: config.log.partitions });
-    await log.open();
+    const log = await openLog(config, this.options, logger.child('log'));
     this.log = log;
+    this.logGauges = watchLogEnds(log, this.metrics);
     const signal = this.controller.signal;
-    const context = { logger, dataDir };
+    const context = { logger, dataDir, metrics: this.metrics, baseDir: dirname(config.configFile) };
 
     const runSources = this.options.only !== 'sinks' && !this.options.sink;
     const sinks = config.sinks.filter((s) => this.options.only !== 'sources' && (!this.options.sink || s.name === this.options.sink));
@@ -59,20 +62,37 @@ export class CdcService {
           logger: logger.child(sourceConfig.name),
         });
         this.sourceRunners.set(sourceConfig.name, runner);
-        runs.push(runner.run(signal));
+        runs.push(supervise(`source ${sourceConfig.name}`, () => runner.run(signal), signal, logger));
       }
     }
     for (const sinkConfig of sinks) {
       const sinkLogger = logger.child(sinkConfig.name);
       const runner = new SinkRunner({ sink: createSink(sinkConfig, { ...context, logger: sinkLogger }), log, metrics: this.metrics, logger: sinkLogger });
       this.sinkRunners.set(sinkConfig.name, runner);
-      runs.push(runner.run(signal));
+      runs.push(supervise(`sink ${sinkConfig.name}`, () => runner.run(signal), signal, sinkLogger));
     }
-    this.running = Promise.allSettled(runs).then((results) => {
-      for (const r of results) if (r.status === 'rejected') logger.error(`stopped with an error: ${(r.reason as Error).message}`);
-    });
-    this.http = await startHttpServer({ ...config.service.http, metrics: this.metrics, health: () => this.health() });
+    this.running = Promise.all(runs);
+    this.http = await startHttpServer({ ...config.service.http, metrics: this.metrics, health: () => this.health(), admin: this.adminHandlers() });
     logger.info('service started', { name: config.service.name, http: `${config.service.http.host}:${this.http.port}` });
+  }
+
+  private adminHandlers(): AdminHandlers {
+    return {
+      status: async () => ({
+        service: this.config.service.name,
+        sources: await Promise.all([...this.sourceRunners.values()].map((runner) => runner.status())),
+        sinks: [...this.sinkRunners.entries()].map(([name, runner]) => ({ name, ready: runner.ready })),
+      }),
+      resync: async ({ source, tables, where }) => {
+        const runner = this.sourceRunners.get(String(source));
+        if (!runner) throw new AdminError(404, `no source named "${String(source)}" runs here (configured: ${[...this.sourceRunners.keys()].join(', ') || 'none'})`);
+        if (!Array.isArray(tables) || tables.length === 0 || !tables.every((t) => typeof t === 'string' && /^[^.\s]+\.[^.\s]+$/.test(t))) {
+          throw new AdminError(400, 'tables must be a non-empty list of SCHEMA.TABLE names');
+        }
+        if (where !== undefined && typeof where !== 'string') throw new AdminError(400, 'where must be a string (an SQL condition)');
+        return runner.requestResync({ tables: tables as string[], where: where as string | undefined });
+      },
+    };
   }
 
   health(): HealthReport {
@@ -87,7 +107,28 @@ export class CdcService {
     this.controller.abort();
     await this.running;
     await this.http?.close();
+    clearInterval(this.logGauges);
     await this.log?.close();
     this.logger.info('service stopped');
+  }
+}
+
+/**
+ * Runs a component until the service stops: an unexpected failure is logged
+ * at once and the component restarts after a backoff, so one broken part
+ * never dies silently while the rest keeps running.
+ */
+async function supervise(what: string, run: () => Promise<void>, signal: AbortSignal, logger: Logger): Promise<void> {
+  const backoff = new Backoff(1000);
+  while (!signal.aborted) {
+    try {
+      await run();
+      return;
+    } catch (error) {
+      if (signal.aborted) return;
+      const delayMs = backoff.nextDelayMs();
+      logger.error(`${what} failed: ${(error as Error).stack ?? (error as Error).message}; restarting`, { inMs: delayMs });
+      await sleep(delayMs, signal);
+    }
   }
 }

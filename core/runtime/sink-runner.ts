@@ -1,6 +1,6 @@
 import { Sink } from '../../sinks/sink';
 import { Metrics } from '../http/metrics';
-import { ChangeLog, LogRecord } from '../log/change-log';
+import { ChangeLog, LogBatch } from '../log/change-log';
 import { Backoff, sleep } from './backoff';
 import { Logger } from './logger';
 
@@ -10,34 +10,49 @@ export interface SinkRunnerOptions {
   metrics: Metrics;
   logger: Logger;
   maxBatch?: number;
+  /** How often lag metrics are refreshed (default 1 s). */
+  lagIntervalMs?: number;
+}
+
+/** The log consumer name of a sink: `sink-<name>` (embedded: consumers/sink-<name>.json; Kafka: group <prefix>sink-<name>). */
+export function sinkConsumerName(sinkName: string): string {
+  return `sink-${sinkName}`;
 }
 
 /**
- * Replays the log into one sink: per partition, read from the committed
- * offset, write, flush, then commit. A crash between flush and commit replays
- * the batch, which the sink's version guard makes harmless.
+ * Replays the log into one sink. The log owns partition assignment (all
+ * partitions for the embedded log; a share of them per process in a Kafka
+ * consumer group); per batch the runner writes, flushes, and only then the
+ * log commits the offset. A crash between flush and commit replays the
+ * batch, which the sink's version guard makes harmless. A sink that keeps
+ * offsets with its data (storedOffsets) resumes from those instead.
  */
 export class SinkRunner {
   ready = false;
   private readonly consumer: string;
   private lastAppliedCommitMs = 0;
-  private readonly nextOffsets: number[] = [];
 
   constructor(private readonly options: SinkRunnerOptions) {
-    this.consumer = `sink-${options.sink.name}`;
+    this.consumer = sinkConsumerName(options.sink.name);
   }
 
   async run(signal: AbortSignal): Promise<void> {
     const { sink, log, logger } = this.options;
     await this.retry('open', signal, () => sink.open());
     if (signal.aborted) return;
-    const committed = await log.committedOffsets(this.consumer);
-    committed.forEach((offset, partition) => (this.nextOffsets[partition] = offset));
-    logger.info('replaying log into sink', { sink: sink.name, from: committed.join(',') });
-    this.ready = true;
-    const lagTimer = setInterval(() => void this.updateLag(), 1000);
+    const lagTimer = setInterval(() => void this.updateLag(), this.options.lagIntervalMs ?? 1000);
     try {
-      await Promise.all(committed.map((_, partition) => this.runPartition(partition, signal)));
+      await log.consume({
+        consumer: this.consumer,
+        signal,
+        maxBatch: this.options.maxBatch ?? 1000,
+        startOffsets: sink.storedOffsets ? (partitions) => this.storedOffsets(partitions, signal) : undefined,
+        onAssign: (partitions) => {
+          this.ready = true;
+          logger.info('replaying log into sink', { sink: sink.name, partitions: partitions.join(',') || 'none' });
+        },
+        handle: (batch) => this.apply(batch, signal),
+      });
     } finally {
       clearInterval(lagTimer);
       this.ready = false;
@@ -45,41 +60,47 @@ export class SinkRunner {
     }
   }
 
-  private async runPartition(partition: number, signal: AbortSignal): Promise<void> {
-    const { sink, log, metrics } = this.options;
-    const maxBatch = this.options.maxBatch ?? 1000;
-    while (!signal.aborted) {
-      const offset = this.nextOffsets[partition];
-      const records = await log.read(partition, offset, maxBatch);
-      if (records.length === 0) {
-        await log.waitForAppend(partition, offset, signal);
-        continue;
-      }
-      await this.retry(`write partition ${partition} offsets ${offset}..${offset + records.length - 1}`, signal, async () => {
-        await sink.write(records);
-        await sink.flush();
-      });
-      if (signal.aborted) return; // the batch may be half written; it is replayed on the next start
-      const next = records[records.length - 1].offset + 1;
-      await log.commit(this.consumer, partition, next);
-      this.nextOffsets[partition] = next;
-      this.noteApplied(records);
-      metrics.sinkEvents.inc({ sink: sink.name, result: 'processed' }, records.length);
-    }
+  private async apply(batch: LogBatch, signal: AbortSignal): Promise<void> {
+    const { sink, metrics } = this.options;
+    const { records, partition } = batch;
+    const where = `${batch.topic ? `topic ${batch.topic} ` : ''}partition ${partition} offsets ${records[0].offset}..${records[records.length - 1].offset}`;
+    await this.retry(`write ${where}`, signal, async () => {
+      await sink.write(records);
+      await sink.flush();
+    });
+    if (signal.aborted) return; // maybe half written: the log does not commit it, and it is replayed
+    for (const { event } of records) this.lastAppliedCommitMs = Math.max(this.lastAppliedCommitMs, event.source.ts_ms);
+    metrics.sinkEvents.inc({ sink: sink.name, result: 'processed' }, records.length);
   }
 
-  private noteApplied(records: readonly LogRecord[]): void {
-    for (const { event } of records) this.lastAppliedCommitMs = Math.max(this.lastAppliedCommitMs, event.source.ts_ms);
+  /** The sink's own offsets for the assigned partitions, retried until they can be read. */
+  private async storedOffsets(partitions: readonly number[], signal: AbortSignal): Promise<ReadonlyMap<number, number> | null> {
+    let stored: Map<number, number> | null = null;
+    await this.retry('read its stored offsets', signal, async () => {
+      stored = (await this.options.sink.storedOffsets!()) ?? null;
+    });
+    if (!stored) return null;
+    const wanted = new Set(partitions);
+    const found = stored as Map<number, number>;
+    this.options.logger.info('resuming from the offsets stored in the sink', {
+      sink: this.options.sink.name,
+      offsets: [...found].filter(([p]) => wanted.has(p)).map(([p, o]) => `${p}:${o}`).join(','),
+    });
+    return found;
   }
 
   private async updateLag(): Promise<void> {
     const { log, metrics, sink } = this.options;
-    const ends = await log.endOffsets();
-    const lag = ends.reduce((sum, end, p) => sum + Math.max(0, end - (this.nextOffsets[p] ?? 0)), 0);
-    metrics.sinkLagEvents.set({ sink: sink.name }, lag);
-    const seconds = lag === 0 || this.lastAppliedCommitMs === 0 ? 0 : (Date.now() - this.lastAppliedCommitMs) / 1000;
-    metrics.sinkLagSeconds.set({ sink: sink.name }, seconds);
-    ends.forEach((end, partition) => metrics.logEndOffset.set({ partition: String(partition) }, end));
+    try {
+      const [ends, committed] = await Promise.all([log.endOffsets(), log.committedOffsets(this.consumer)]);
+      const lag = ends.reduce((sum, end, p) => sum + Math.max(0, end - (committed[p] ?? 0)), 0);
+      metrics.sinkLagEvents.set({ sink: sink.name }, lag);
+      const seconds = lag === 0 || this.lastAppliedCommitMs === 0 ? 0 : (Date.now() - this.lastAppliedCommitMs) / 1000;
+      metrics.sinkLagSeconds.set({ sink: sink.name }, seconds);
+    } catch (error) {
+      if (!this.ready) return; // stopping, or not started yet
+      this.options.logger.warn(`sink ${sink.name}: cannot read the log's offsets for the lag metrics: ${(error as Error).message}`);
+    }
   }
 
   /** Runs `action` until it succeeds or the signal aborts, backing off between failures. */

@@ -1,4 +1,5 @@
-import { Source, SourceBatch, SourceProgress } from '../../connectors/source';
+import { ResyncRequest, Source, SourceBatch, SourceProgress } from '../../connectors/source';
+import { AdminError } from '../http/admin';
 import { Metrics } from '../http/metrics';
 import { ChangeLog } from '../log/change-log';
 import { Backoff, sleep } from './backoff';
@@ -32,6 +33,7 @@ export interface SourceRunnerOptions {
 export class SourceRunner {
   ready = false;
   private lastCommitTimeMs = 0;
+  private current: Source | null = null;
 
   constructor(private readonly options: SourceRunnerOptions) {}
 
@@ -40,6 +42,7 @@ export class SourceRunner {
     const { logger } = this.options;
     while (!signal.aborted) {
       const source = this.options.createSource();
+      this.current = source;
       try {
         await this.streamOnce(source, signal, () => backoff.reset());
       } catch (error) {
@@ -62,6 +65,23 @@ export class SourceRunner {
     },
     backlogBytes: (bytes) => this.options.metrics.sourceBacklogBytes.set({ source: this.options.name }, bytes),
   };
+
+  /** Asks the running source to re-read tables while it streams (DBLog watermarks). */
+  async requestResync(request: ResyncRequest): Promise<{ requestId: string }> {
+    const source = this.current;
+    if (!source?.resync) throw new AdminError(409, `source ${this.options.name} cannot resync${source ? ' (its type has no resync)' : ' right now: it is not running'}`);
+    if (!this.ready) throw new AdminError(409, `source ${this.options.name} is not streaming yet (snapshot or reconnect in progress): try again shortly`);
+    try {
+      return await source.resync(request);
+    } catch (error) {
+      throw new AdminError(400, (error as Error).message);
+    }
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const saved = await this.options.state.read().catch(() => null);
+    return { name: this.options.name, ready: this.ready, lagSeconds: Math.round(this.lagSeconds() * 1000) / 1000, checkpoint: saved?.position ?? null, savedAt: saved?.updatedAt ?? null };
+  }
 
   lagSeconds(): number {
     return this.lastCommitTimeMs === 0 ? 0 : Math.max(0, (Date.now() - this.lastCommitTimeMs) / 1000);

@@ -84,3 +84,13 @@ describe('cdc validate / cdc run with a broken config', function () {
     assert.match(result.stderr, /missing\.yaml: cannot read the config file: ENOENT/);
   });
 });
+
+describe('config ${VAR} expansion', () => {
+  it('gives a value that is one placeholder alone the type its text reads as (port: ${PORT} is a number)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdc-config-'));
+    const file = writeConfig(join(dir, 'cdc.yaml'), VALID.replace('port: 0', 'port: "${CDC_PORT}"'));
+    const result = runCli(['validate', '-c', file], { PG_URL: 'postgres://127.0.0.1:1/shop', CDC_PORT: '9555' });
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(result.code, 0, result.stderr);
+  });
+});

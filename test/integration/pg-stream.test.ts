@@ -1,5 +1,4 @@
 import { strict as assert } from 'node:assert';
-import { Client } from 'pg';
 import { PgRedisFixture } from '../support/pg-redis-fixture';
 import { PgServer, RedisServer, startPostgres, startRedis, stopAll } from '../support/servers';
 import { waitFor } from '../support/wait';

@@ -1,0 +1,192 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Logger } from '../runtime/logger';
+import { CompactionPlan } from './compaction-plan';
+import { PartitionLog } from './partition-log';
+import { Segment } from './segment';
+import { cleanedFileName, commitSwap } from './segment-swap';
+
+export interface CompactionOptions {
+  enabled: boolean;
+  /** How often partitions are checked. */
+  intervalMs: number;
+  /** A partition is compacted once this share of its sealed bytes was appended since its last pass. */
+  minDirtyRatio: number;
+  /** Deletes and truncates stay this long after their append (and until every consumer read them). */
+  tombstoneRetentionMs: number;
+  /** Distinct row keys one pass remembers (bounds memory to roughly 100 bytes each); more take more passes. */
+  maxKeysPerPass: number;
+}
+
+export interface CompactionStats {
+  segmentsBefore: number;
+  segmentsAfter: number;
+  recordsRemoved: number;
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+const COPY_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * Background key compaction of the embedded log (DESIGN §3: the log stays a
+ * complete, bounded copy a sink can replay from offset zero). It rewrites
+ * sealed segments only, off the append path: appends go to the active
+ * segment meanwhile, readers keep reading the old files until the swap, and
+ * compacted segments keep their records' original offsets (with gaps).
+ */
+export class Compactor {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = false;
+  /** Per partition: first offset not yet covered by a pass's key map. */
+  private readonly dirtyFrom = new Map<number, number>();
+  private readonly tombstoneCheckAt = new Map<number, number>();
+
+  constructor(
+    private readonly partitions: readonly PartitionLog[],
+    private readonly options: CompactionOptions & { segmentBytes: number },
+    /** Per partition, the lowest committed offset of all consumers (undefined: no consumers). */
+    private readonly consumedBelow: () => Promise<number[] | undefined>,
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  start(): void {
+    if (!this.options.enabled) return;
+    this.timer = setInterval(() => {
+      if (!this.running) this.running = this.pass(false).finally(() => (this.running = undefined));
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Runs a pass over every partition now, whatever the dirty ratio (tests, benchmarks, operators). */
+  async compactNow(): Promise<CompactionStats> {
+    while (this.running) await this.running.catch(() => undefined);
+    const run = this.pass(true);
+    this.running = run.finally(() => (this.running = undefined));
+    return run;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  private async pass(force: boolean): Promise<CompactionStats> {
+    const total: CompactionStats = { segmentsBefore: 0, segmentsAfter: 0, recordsRemoved: 0, bytesBefore: 0, bytesAfter: 0 };
+    const consumed = await this.consumedBelow();
+    for (const partition of this.partitions) {
+      if (this.stopped) break;
+      if (!force && !this.isDue(partition)) continue;
+      try {
+        const stats = await this.compactPartition(partition, consumed?.[partition.partition] ?? Infinity);
+        for (const k of Object.keys(total) as (keyof CompactionStats)[]) total[k] += stats[k];
+        if (stats.recordsRemoved > 0 || stats.segmentsAfter < stats.segmentsBefore) {
+          this.logger?.info(`compacted partition ${partition.partition}`, { ...stats });
+        }
+      } catch (error) {
+        // The old segments stay in place; the next pass tries again.
+        this.logger?.error(`compacting partition ${partition.partition} of ${partition.dir} failed: ${(error as Error).message}; retrying next pass`);
+        if (force) throw error;
+      }
+    }
+    return total;
+  }
+
+  private isDue(partition: PartitionLog): boolean {
+    const sealed = partition.sealedSegments();
+    if (sealed.length === 0) return false;
+    if ((this.tombstoneCheckAt.get(partition.partition) ?? Infinity) <= Date.now()) return true;
+    const from = this.dirtyFrom.get(partition.partition) ?? 0;
+    const all = sealed.reduce((sum, s) => sum + s.size, 0);
+    const dirty = sealed.filter((s) => s.base >= from).reduce((sum, s) => sum + s.size, 0);
+    return all > 0 && dirty / all >= this.options.minDirtyRatio;
+  }
+
+  private async compactPartition(partition: PartitionLog, consumedBelow: number): Promise<CompactionStats> {
+    // Captured together: the first segment after the sealed ones starts at activeBase, even if a roll follows.
+    const sealed = partition.sealedSegments();
+    const activeBase = partition.activeBase;
+    const stats = { segmentsBefore: sealed.length, segmentsAfter: sealed.length, recordsRemoved: 0, bytesBefore: 0, bytesAfter: 0 };
+    stats.bytesBefore = stats.bytesAfter = sealed.reduce((sum, s) => sum + s.size, 0);
+    if (sealed.length === 0) return stats;
+    const { tombstoneRetentionMs, maxKeysPerPass, intervalMs } = this.options;
+    const plan = new CompactionPlan({ maxKeys: maxKeysPerPass, tombstoneRetentionMs, nowMs: Date.now(), intervalMs }, consumedBelow);
+    const from = this.dirtyFrom.get(partition.partition) ?? 0;
+    for (const segment of sealed) {
+      if (plan.mapEnd !== Infinity) break;
+      await segment.forEachFrame(segment.size, (f) => f.offset < from || plan.add(f));
+    }
+    // Count what each segment keeps, then group neighbours whose kept bytes fit one segment.
+    const kept = new Map<Segment, { bytes: number; removed: number }>();
+    for (const segment of sealed) {
+      const k = { bytes: 0, removed: 0 };
+      await segment.forEachFrame(segment.size, (f) => {
+        if (plan.keeps(f)) k.bytes += f.frameLength;
+        else k.removed += 1;
+        return true;
+      });
+      kept.set(segment, k);
+    }
+    const groups: Segment[][] = [];
+    let groupBytes = Infinity;
+    for (const segment of sealed) {
+      const bytes = kept.get(segment)!.bytes;
+      if (groupBytes + bytes > this.options.segmentBytes) {
+        groups.push([]);
+        groupBytes = 0;
+      }
+      groups[groups.length - 1].push(segment);
+      groupBytes += bytes;
+    }
+    for (let g = 0; g < groups.length && !this.stopped; g++) {
+      const group = groups[g];
+      const removed = group.reduce((sum, s) => sum + kept.get(s)!.removed, 0);
+      if (group.length === 1 && removed === 0) continue;
+      const end = g + 1 < groups.length ? groups[g + 1][0].base : activeBase;
+      const replacement = await this.rewrite(partition, group, end, plan);
+      partition.replace(group, replacement);
+      stats.recordsRemoved += removed;
+      stats.segmentsAfter -= group.length - 1;
+      stats.bytesAfter -= group.reduce((sum, s) => sum + s.size, 0) - replacement.size;
+    }
+    this.dirtyFrom.set(partition.partition, plan.mapEnd === Infinity ? activeBase : plan.mapEnd);
+    this.tombstoneCheckAt.set(partition.partition, plan.nextTombstoneExpiryMs);
+    return stats;
+  }
+
+  /** Copies the kept frames of `group` into one new segment and swaps it in on disk (crash-safe). */
+  private async rewrite(partition: PartitionLog, group: readonly Segment[], end: number, plan: CompactionPlan): Promise<Segment> {
+    const base = group[0].base;
+    const cleaned = path.join(partition.dir, cleanedFileName(base));
+    const out = await fs.open(cleaned, 'w', 0o644);
+    try {
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        if (pendingBytes > 0) await out.write(Buffer.concat(pending, pendingBytes));
+        [pending, pendingBytes] = [[], 0];
+      };
+      for (const segment of group) {
+        await segment.forEachFrame(segment.size, async (f) => {
+          if (!plan.keeps(f)) return true;
+          pending.push(Buffer.from(f.buf.subarray(f.start, f.start + f.frameLength)));
+          pendingBytes += f.frameLength;
+          if (pendingBytes >= COPY_BUFFER_BYTES) await flush();
+          return true;
+        });
+      }
+      await flush();
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    await commitSwap(partition.dir, base, end);
+    const { segment } = await Segment.open(partition.partition, partition.dir, base, {
+      intervalBytes: group[0].index.intervalBytes,
+      sealed: true,
+    });
+    return segment;
+  }
+}

@@ -1,0 +1,65 @@
+import { promises as fs } from 'node:fs';
+import { checkFrame, FrameInfo } from './record-codec';
+
+/** Files are read in chunks of this size. */
+export const READ_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * A valid frame met by a scan: `pos` in the file, `start` in `buf`, fields
+ * relative to `buf`. Valid only during the visit (the scan reuses the object).
+ */
+export type ScannedFrame = FrameInfo & { pos: number; start: number; buf: Buffer };
+/** The frame that stopped a scan: torn or corrupt. */
+export type BadFrame = { pos: number; reason: string };
+
+/**
+ * Walks the frames of a file from byte `pos` up to byte `limit`, reading in
+ * chunks, calling `visit` on each valid frame until it returns false.
+ * Returns the first bad (torn or corrupt) frame, if any, else the position
+ * where the walk stopped.
+ */
+export async function scanFrames(
+  fh: fs.FileHandle,
+  pos: number,
+  limit: number,
+  visit: (frame: ScannedFrame) => boolean | Promise<boolean>,
+): Promise<{ bad?: BadFrame; stoppedAt: number }> {
+  let buf: Buffer = Buffer.alloc(0);
+  let bufPos = pos;
+  while (pos < limit) {
+    let check = checkFrame(buf, pos - bufPos);
+    // Reads again when the buffer ends inside the frame: first a chunk, then, once the header tells, the whole frame.
+    for (let reads = 0; check.kind === 'short' && reads < 2; reads++) {
+      buf = await readAt(fh, pos, Math.min(Math.max(READ_CHUNK_BYTES, check.needed), limit - pos));
+      bufPos = pos;
+      check = checkFrame(buf, 0);
+    }
+    if (check.kind !== 'ok') return { bad: { pos, reason: check.reason }, stoppedAt: pos };
+    const frame = check as ScannedFrame & { kind: 'ok' };
+    frame.pos = pos;
+    frame.start = pos - bufPos;
+    frame.buf = buf;
+    const more = visit(frame);
+    if (!(more === true || (more !== false && (await more)))) return { stoppedAt: pos };
+    pos += check.frameLength;
+  }
+  return { stoppedAt: pos };
+}
+
+export async function readAt(fh: fs.FileHandle, pos: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await fh.read(buf, filled, length - filled, pos + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return buf.subarray(0, filled);
+}
+
+export async function writeAt(fh: fs.FileHandle, data: Buffer, pos: number): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, pos + done);
+    done += bytesWritten;
+  }
+}

@@ -1,0 +1,91 @@
+import { strict as assert } from 'node:assert';
+import * as os from 'node:os';
+import { ChangeLog } from '../../core/log/change-log';
+import { createLog } from '../../core/log/create-log';
+import { KafkaLogConfig, logConfig } from '../../core/log/log-config';
+import { makeVersion } from '../../core/event/version';
+import { makeEvent } from '../support/events';
+import { consumeUntilCaughtUp } from '../support/log-reader';
+import { KafkaMock, startKafkaMock } from '../support/servers';
+
+describe('Kafka log (librdkafka mock cluster)', function () {
+  this.timeout(60_000);
+  let mock: KafkaMock;
+  let logs: ChangeLog[] = [];
+
+  before(async () => {
+    mock = await startKafkaMock({
+      brokers: 3,
+      topics: [
+        { name: 'small.changes', partitions: 2 },
+        { name: 'shop.public.items', partitions: 4 },
+        { name: 'shop.public.orders', partitions: 4 },
+        { name: 'plain.changes', partitions: 4 },
+      ],
+    });
+  });
+  after(async () => mock.stop());
+  afterEach(async () => {
+    await Promise.allSettled(logs.map((l) => l.close()));
+    logs = [];
+  });
+
+  const config = (extra: Record<string, unknown>): KafkaLogConfig =>
+    logConfig.parse({ type: 'kafka', brokers: mock.brokers, partitions: 4, sessionTimeoutMs: 6000, idempotent: false, ...extra }) as KafkaLogConfig;
+
+  async function open(extra: Record<string, unknown>, tables: string[] = []): Promise<ChangeLog> {
+    const log = createLog(config(extra), { serviceName: 'shop', dataDir: os.tmpdir(), tables });
+    logs.push(log);
+    await log.open();
+    return log;
+  }
+
+  it('refuses a missing topic, naming the command that creates it compacted', async () => {
+    await assert.rejects(open({ topic: 'absent.changes' }), (error: Error) => {
+      assert.match(error.message, /topic absent\.changes missing on 127\.0\.0\.1:\d+/);
+      assert.match(error.message, /kafka-topics\.sh --bootstrap-server 127\.0\.0\.1:\d+ --create --topic absent\.changes --partitions 4 --replication-factor 3 --config cleanup\.policy=compact/);
+      return true;
+    });
+  });
+
+  it('refuses a topic with fewer partitions than configured', async () => {
+    await assert.rejects(open({ topic: 'small.changes' }), /topic small\.changes has 2 partitions but the log is configured for 4\. Configure log\.partitions: 2/);
+  });
+
+  it('says why the idempotent producer cannot start against the mock cluster', async () => {
+    const log = await open({ topic: 'plain.changes', idempotent: true });
+    await assert.rejects(log.append([makeEvent()]), /reports controller 0, which is not one of its brokers \(1, 2, 3\).*set log\.idempotent: false/);
+  });
+
+  it('puts each table in its own topic when topicPerTable is set, truncates in every partition of it', async () => {
+    const log = await open({ topicPerTable: true }, ['public.items', 'public.orders']);
+    const events = [
+      ...Array.from({ length: 20 }, (_, id) => makeEvent({ table: id % 2 ? 'items' : 'orders', key: { id }, version: makeVersion(BigInt(id + 1), 1) })),
+      makeEvent({ table: 'orders', op: 't', version: makeVersion(100n, 1) }),
+    ];
+    await log.append(events);
+    const records = (await consumeUntilCaughtUp(log, 'per-table')).flat();
+    const byTopic = (topic: string) => records.filter((r) => r.topic === topic);
+    assert.equal(byTopic('shop.public.items').length, 10);
+    assert.ok(byTopic('shop.public.items').every((r) => r.event.source.table === 'items'));
+    assert.equal(byTopic('shop.public.orders').filter((r) => r.event.op === 't').length, 4, 'a truncate in each of the 4 partitions');
+    assert.equal(byTopic('shop.public.orders').length, 10 + 4);
+  });
+
+  it('a topic-per-table log refuses a table whose topic was not created', async () => {
+    const log = await open({ topicPerTable: true }, ['public.items']);
+    await assert.rejects(log.append([makeEvent({ table: 'customers' })]), /topic shop\.public\.customers missing.*--create --topic shop\.public\.customers/s);
+  });
+
+  it('sets a stopped group\'s offsets (replay from zero) and reports lag as end minus committed', async () => {
+    const log = await open({ topic: 'plain.changes', consumerGroupPrefix: 'lag.' });
+    await log.append(Array.from({ length: 40 }, (_, id) => makeEvent({ key: { id }, version: makeVersion(BigInt(id + 1), 1) })));
+    await consumeUntilCaughtUp(log, 'sink-x');
+    const ends = await log.endOffsets();
+    assert.deepEqual(await log.committedOffsets('sink-x'), ends);
+    await Promise.all([0, 1, 2, 3].map((p) => log.commit('sink-x', p, 0)));
+    assert.deepEqual(await log.committedOffsets('sink-x'), [0, 0, 0, 0]);
+    const again = await consumeUntilCaughtUp(log, 'sink-x');
+    assert.equal(again.flat().length, 40, 'the whole topic is read again');
+  });
+});
