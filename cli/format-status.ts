@@ -19,8 +19,8 @@ export function formatStatus(status: StatusReport): string {
 }
 
 function describeCheckpoint(text: string): string {
-  const checkpoint = JSON.parse(text) as { lsn?: string; snapshot?: { tables: Record<string, { done: boolean; rows: number }> }; resync?: Array<{ table: string; rows: number }> };
-  const parts = [checkpoint.lsn ?? ''];
+  const checkpoint = JSON.parse(text) as { lsn?: string; position?: string; snapshot?: { tables: Record<string, { done: boolean; rows: number }> }; resync?: Array<{ table: string; rows: number }> };
+  const parts = [checkpoint.lsn ?? checkpoint.position ?? ''];
   if (checkpoint.snapshot) {
     const tables = Object.entries(checkpoint.snapshot.tables);
     parts.push(`snapshot: ${tables.filter(([, t]) => t.done).length}/${tables.length} tables done, ${tables.reduce((n, [, t]) => n + t.rows, 0)} rows`);

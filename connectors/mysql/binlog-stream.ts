@@ -4,7 +4,9 @@ import { SourceBatch, SourceProgress } from '../source';
 import { BinlogDecoder, DecodedEvent, MysqlConnectionOptions } from './binlog-decoder';
 import { BinlogPosition, fileSequence, formatBinlogPosition } from './binlog-position';
 import { MysqlCatalog } from './catalog';
+import { parseCheckpoint, ResyncTask, serializeCheckpoint } from './checkpoint';
 import { DdlEffect } from './ddl';
+import { ResyncCoordinator } from './resync';
 import { MysqlTransactionAssembler } from './transaction-assembler';
 
 export interface BinlogStreamOptions {
@@ -20,6 +22,10 @@ export interface BinlogStreamOptions {
   from: BinlogPosition;
   heartbeatIntervalMs: number;
   maxBatchEvents: number;
+  /** `db.table` of the resync watermarks: read from the binlog, never emitted. */
+  watermarkTable?: string;
+  /** Watermark windows of a running resync, fed by the stream; its tasks ride in every checkpoint. */
+  resync?: ResyncCoordinator;
   emit(batch: SourceBatch): Promise<void>;
   onStreaming(): void;
   report: SourceProgress;
@@ -53,9 +59,12 @@ export class BinlogStream {
   private lastEmitMs = 0;
   private acknowledged: BinlogPosition;
   private readonly pendingDdl: DdlEffect[] = [];
+  /** Position and commit time of the last batch handed to the runtime. */
+  private lastEmitted: { position: BinlogPosition; commitTimeMs: number };
 
   constructor(private readonly options: BinlogStreamOptions) {
     this.acknowledged = options.from;
+    this.lastEmitted = { position: options.from, commitTimeMs: Date.now() };
   }
 
   async run(): Promise<void> {
@@ -74,6 +83,9 @@ export class BinlogStream {
           }
           this.pendingDdl.push(...effects);
         },
+        watermarkTable: options.watermarkTable,
+        onRowEvent: options.resync && ((event) => options.resync!.onRowEvent(event)),
+        onWatermark: options.resync && ((row, tx) => options.resync!.onWatermark(row, tx)),
       },
       options.from,
     );
@@ -86,7 +98,7 @@ export class BinlogStream {
         connection: options.connection,
         serverId: options.serverId,
         from: options.from,
-        tables: options.tables,
+        tables: options.watermarkTable ? [...options.tables, options.watermarkTable] : options.tables,
         heartbeatIntervalMs: options.heartbeatIntervalMs,
         onEvent: (event) => this.push(event),
         onError: (error) => this.fail(this.describe(error)),
@@ -106,6 +118,14 @@ export class BinlogStream {
     }
   }
 
+  /**
+   * A batch that makes queued resync tasks durable, placed after every batch
+   * handed over so far: the last handed-over position, with `tasks`.
+   */
+  requestBatch(tasks: ResyncTask[]): SourceBatch {
+    return { events: [], checkpoint: serializeCheckpoint({ position: this.lastEmitted.position, resync: tasks }), commitTimeMs: this.lastEmitted.commitTimeMs };
+  }
+
   /** Everything up to `position` is durable (used for the backlog metric). */
   acknowledge(position: BinlogPosition): void {
     this.acknowledged = position;
@@ -122,7 +142,11 @@ export class BinlogStream {
     if (!batch) return;
     if (batch.events.length === 0 && event.kind !== 'heartbeat' && now - this.lastEmitMs < EMPTY_BATCH_INTERVAL_MS) return;
     this.lastEmitMs = now;
-    await this.options.emit(batch);
+    // Position and resync tasks are read in the same synchronous step as the hand-over (see ResyncCoordinator.tasksForBatch).
+    const { position } = parseCheckpoint(batch.checkpoint);
+    this.lastEmitted = { position, commitTimeMs: batch.commitTimeMs };
+    const resync = this.options.resync?.tasksForBatch();
+    await this.options.emit(resync?.length ? { ...batch, checkpoint: serializeCheckpoint({ position, resync }) } : batch);
   }
 
   private push(event: DecodedEvent): void {

@@ -16,9 +16,12 @@ export class MysqlCatalog {
   private readonly patterns: string[];
   private readonly keys = new Map<string, string[]>();
   private readonly json = new Map<string, Set<string>>();
+  private readonly excluded: ReadonlySet<string>;
 
-  constructor(private readonly connection: Connection, patterns: string[]) {
+  /** `excluded`: tables never captured even when a `db.*` pattern covers them (the resync watermark table). */
+  constructor(private readonly connection: Connection, patterns: string[], excluded: string[] = []) {
     this.patterns = patterns;
+    this.excluded = new Set(excluded);
   }
 
   /** Expands patterns; each listed table must exist and have a primary key. */
@@ -37,7 +40,7 @@ export class MysqlCatalog {
             : `table ${pattern} does not exist (check "tables" in the config, or create it first)`,
         );
       }
-      for (const row of rows) this.add(`${schema}.${row.name as string}`);
+      for (const row of rows) if (!this.excluded.has(`${schema}.${row.name as string}`)) this.add(`${schema}.${row.name as string}`);
     }
     for (const name of this.tables) {
       await this.refresh(name);
@@ -51,6 +54,7 @@ export class MysqlCatalog {
   /** Whether `db.table` is captured: listed, or in a database captured with `db.*`. */
   isCaptured(name: string): boolean {
     if (this.captured.has(name)) return true;
+    if (this.excluded.has(name)) return false;
     return this.patterns.includes(`${splitTable(name).schema}.*`);
   }
 

@@ -27,29 +27,46 @@ export interface SnapshotProgress {
 export interface MysqlCheckpoint {
   position: BinlogPosition;
   snapshot?: SnapshotProgress;
+  /** Tables queued for a lock-free resync, the first one in progress (resync.ts). */
+  resync?: ResyncTask[];
+}
+
+/** One table to re-read while streaming goes on (DBLog watermarks, see resync.ts). */
+export interface ResyncTask {
+  requestId: string;
+  /** `db.table`. */
+  table: string;
+  /** Optional SQL condition limiting the rows re-read. */
+  where?: string;
+  /** Rows read so far. */
+  rows: number;
+  /** The last key of the last chunk handed over; the next chunk starts after it. */
+  afterKey?: SavedKeyValue[];
 }
 
 export function serializeCheckpoint(checkpoint: MysqlCheckpoint): string {
-  if (!checkpoint.snapshot) return formatBinlogPosition(checkpoint.position);
+  const resync = checkpoint.resync?.length ? checkpoint.resync : undefined;
+  if (!checkpoint.snapshot && !resync) return formatBinlogPosition(checkpoint.position);
   return JSON.stringify({
     position: formatBinlogPosition(checkpoint.position),
-    snapshot: { position: formatBinlogPosition(checkpoint.snapshot.position), tables: checkpoint.snapshot.tables },
+    snapshot: checkpoint.snapshot ? { position: formatBinlogPosition(checkpoint.snapshot.position), tables: checkpoint.snapshot.tables } : undefined,
+    resync,
   });
 }
 
 export function parseCheckpoint(text: string): MysqlCheckpoint {
   if (!text.startsWith('{')) return { position: parseBinlogPosition(text) };
-  let raw: { position: string; snapshot?: { position: string; tables: Record<string, TableSnapshotProgress> } };
+  let raw: { position: string; snapshot?: { position: string; tables: Record<string, TableSnapshotProgress> }; resync?: ResyncTask[] };
   try {
     raw = JSON.parse(text);
   } catch (error) {
     throw new Error(`malformed MySQL source checkpoint ${JSON.stringify(text.slice(0, 80))}: ${(error as Error).message}`);
   }
   if (typeof raw.position !== 'string') throw new Error(`malformed MySQL source checkpoint ${JSON.stringify(text.slice(0, 80))}: no "position"`);
-  return {
-    position: parseBinlogPosition(raw.position),
-    snapshot: raw.snapshot ? { position: parseBinlogPosition(raw.snapshot.position), tables: raw.snapshot.tables ?? {} } : undefined,
-  };
+  const checkpoint: MysqlCheckpoint = { position: parseBinlogPosition(raw.position) };
+  if (raw.snapshot) checkpoint.snapshot = { position: parseBinlogPosition(raw.snapshot.position), tables: raw.snapshot.tables ?? {} };
+  if (Array.isArray(raw.resync) && raw.resync.length > 0) checkpoint.resync = raw.resync;
+  return checkpoint;
 }
 
 /** Key values as a query returned them → JSON-safe form. */

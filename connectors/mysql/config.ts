@@ -32,6 +32,22 @@ export const mysqlSourceConfig = z.strictObject({
    * noticed. 0 turns them off.
    */
   heartbeatIntervalMs: z.number().int().min(0).max(4_294_967).default(5_000),
+  /**
+   * DATABASE.TABLE where `cdc resync` writes its low/high watermarks (created
+   * on first use; the user needs INSERT, UPDATE and CREATE on it). Default:
+   * `tidewater_watermarks` in the database of the first captured table.
+   */
+  watermarkTable: z.string().regex(/^[^.\s]+\.[^.\s]+$/, 'DATABASE.TABLE').optional(),
+}).superRefine((config, ctx) => {
+  const watermarks = watermarkTableOf(config);
+  if (config.tables.includes(watermarks)) {
+    ctx.addIssue({ code: 'custom', path: ['tables'], message: `${watermarks} is the resync watermark table (watermarkTable): it cannot be captured too; remove it or choose another watermarkTable` });
+  }
 });
 
 export type MysqlSourceConfig = z.infer<typeof mysqlSourceConfig>;
+
+/** The resync watermark table: configured, or `tidewater_watermarks` in the first captured table's database. */
+export function watermarkTableOf(config: { tables: string[]; watermarkTable?: string }): string {
+  return config.watermarkTable ?? `${config.tables[0].slice(0, config.tables[0].indexOf('.'))}.tidewater_watermarks`;
+}

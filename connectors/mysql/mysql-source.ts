@@ -1,15 +1,19 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
+import { Backoff, sleep } from '../../core/runtime/backoff';
 import { Logger } from '../../core/runtime/logger';
-import { Source, SourceStreamOptions } from '../source';
+import { ResyncRequest, Source, SourceStreamOptions } from '../source';
 import { BinlogDecoder } from './binlog-decoder';
 import { BinlogPosition, fileSequence, formatBinlogPosition } from './binlog-position';
 import { BinlogStream } from './binlog-stream';
 import { MysqlCatalog } from './catalog';
 import { MysqlCheckpoint, parseCheckpoint, serializeCheckpoint, SnapshotProgress } from './checkpoint';
-import { MysqlSourceConfig } from './config';
+import { MysqlSourceConfig, watermarkTableOf } from './config';
 import { openConnection, parseMysqlUrl } from './connection';
+import { ResyncCoordinator } from './resync';
+import { ResyncTaskError } from './resync-reader';
 import { currentPosition, openSnapshot, readSnapshot, SnapshotStart } from './snapshot';
 import { checkServer, serverInfo } from './startup-checks';
+import { WatermarkTable } from './watermark-table';
 import { ZongjiDecoder } from './zongji-decoder';
 
 /** What a start must do before streaming, decided from the saved checkpoint, the binlog and the snapshot mode. */
@@ -36,6 +40,8 @@ export class MysqlSource implements Source {
   readonly name: string;
   private admin: Connection | null = null;
   private binlogStream: BinlogStream | null = null;
+  private resyncCoordinator: ResyncCoordinator | null = null;
+  private emit: SourceStreamOptions['emit'] | null = null;
 
   constructor(private readonly config: MysqlSourceConfig, private readonly logger: Logger, private readonly internals: MysqlSourceInternals = {}) {
     this.name = config.name;
@@ -54,8 +60,20 @@ export class MysqlSource implements Source {
     if (!parsed.snapshot) this.binlogStream?.acknowledge(parsed.position);
   }
 
+  /** Queues tables for a lock-free re-read (resync.ts); resolves once the queue is handed over in a checkpoint. */
+  async resync(request: ResyncRequest): Promise<{ requestId: string }> {
+    const [coordinator, stream, emit] = [this.resyncCoordinator, this.binlogStream, this.emit];
+    if (!coordinator || !stream || !emit) throw new Error(`source ${this.name} is not streaming yet (snapshot or reconnect in progress); try again shortly`);
+    const requestId = await coordinator.request(request.tables, request.where);
+    // An empty batch carries the new queue into a durable checkpoint.
+    await emit(stream.requestBatch(coordinator.tasksForRequest()));
+    this.logger.info('resync requested', { requestId, tables: request.tables, where: request.where });
+    return { requestId };
+  }
+
   async close(): Promise<void> {
     this.binlogStream = null;
+    this.resyncCoordinator = null;
     await this.admin?.end().catch(() => undefined);
     this.admin = null;
   }
@@ -71,10 +89,12 @@ export class MysqlSource implements Source {
     this.admin = admin;
     const info = await serverInfo(admin);
     await checkServer(admin, { serverId: this.config.serverId, tables: this.config.tables, info });
-    const catalog = new MysqlCatalog(admin, this.config.tables);
+    const watermarkTable = watermarkTableOf(this.config);
+    const catalog = new MysqlCatalog(admin, this.config.tables, [watermarkTable]);
     await catalog.load(`source ${this.name}`);
 
-    const plan = await this.plan(admin, from ? parseCheckpoint(from) : null);
+    const saved = from ? parseCheckpoint(from) : null;
+    const plan = await this.plan(admin, saved);
     let start: BinlogPosition;
     if (plan.kind === 'stream') {
       start = plan.from;
@@ -104,6 +124,21 @@ export class MysqlSource implements Source {
       this.logger.info('snapshot complete; streaming from its position', { position: formatBinlogPosition(start) });
     }
     if (signal.aborted) return;
+    const resync = new ResyncCoordinator({
+      connection,
+      admin,
+      sourceName: this.name,
+      catalog,
+      watermarks: new WatermarkTable(watermarkTable, this.name, info.account),
+      chunkSize: this.config.snapshot.chunkSize,
+      // A new snapshot re-reads everything anyway: only a plain restart keeps the queue.
+      tasks: plan.kind === 'stream' ? (saved?.resync ?? []) : [],
+      report: progress,
+      logger: this.logger,
+    });
+    // Ends the resync loop with this stream, however it ends.
+    const streamEnded = new AbortController();
+    let resyncLoop: Promise<void> = Promise.resolve();
     const stream = new BinlogStream({
       sourceName: this.name,
       decoder: this.internals.createDecoder?.() ?? new ZongjiDecoder(),
@@ -115,14 +150,46 @@ export class MysqlSource implements Source {
       from: start,
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
       maxBatchEvents: 1000,
+      watermarkTable,
+      resync,
       emit,
-      onStreaming,
+      onStreaming: () => {
+        onStreaming();
+        resyncLoop = this.runResync(resync, streamEnded.signal);
+      },
       report: progress,
       signal,
       logger: this.logger,
     });
     this.binlogStream = stream;
-    await stream.run();
+    this.resyncCoordinator = resync;
+    this.emit = emit;
+    try {
+      await stream.run();
+    } finally {
+      streamEnded.abort();
+      await resyncLoop;
+    }
+  }
+
+  /** Runs queued resync tasks until the stream ends; a task whose request is wrong is dropped, other failures retry. */
+  private async runResync(coordinator: ResyncCoordinator, signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff();
+    while (!signal.aborted) {
+      try {
+        return await coordinator.run(signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        if (error instanceof ResyncTaskError) {
+          const dropped = coordinator.dropCurrent();
+          this.logger.error(`${error.message}; this resync task is dropped: fix the request and ask again`, { table: dropped?.table, requestId: dropped?.requestId });
+          continue;
+        }
+        const delayMs = backoff.nextDelayMs();
+        this.logger.error(`resync: ${(error as Error).message}; retrying`, { inMs: delayMs });
+        await sleep(delayMs, signal);
+      }
+    }
   }
 
   private async plan(admin: Connection, checkpoint: MysqlCheckpoint | null): Promise<StartPlan> {

@@ -163,12 +163,16 @@ async function readTable(connection: Connection, name: string, options: Snapshot
   if (state.done) options.report.snapshotRows(name, 0, 0);
 }
 
-/** Keyset pagination in primary-key order; FLOAT read as DOUBLE, because its text form has only 6 digits. */
-export function chunkQuery(table: string, columns: ColumnShape[], key: string[], afterKey: boolean, chunkSize: number): string {
+/**
+ * Keyset pagination in primary-key order, optionally limited by an operator's
+ * SQL condition (resync --where); FLOAT read as DOUBLE, because its text form has only 6 digits.
+ */
+export function chunkQuery(table: string, columns: ColumnShape[], key: string[], afterKey: boolean, chunkSize: number, condition?: string): string {
   const select = columns.map((c) => (c.kind === 'float' ? `${quoteIdent(c.name)} + 0e0 AS ${quoteIdent(c.name)}` : quoteIdent(c.name)));
   // (a, b) > (?, ?) spelled out, which every MySQL/MariaDB version turns into an index range.
   const after = key.map((_, i) => [...key.slice(0, i).map((c) => `${quoteIdent(c)} = ?`), `${quoteIdent(key[i])} > ?`].join(' AND '));
-  const where = afterKey ? `WHERE (${after.join(') OR (')})` : '';
+  const conditions = [afterKey ? `((${after.join(') OR (')}))` : '', condition ? `(${condition}\n)` : '' /* the newline ends a trailing -- comment */].filter(Boolean);
+  const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
   return `SELECT ${select.join(', ')} FROM ${quoteTable(table)} ${where} ORDER BY ${key.map(quoteIdent).join(', ')} LIMIT ${chunkSize}`;
 }
 

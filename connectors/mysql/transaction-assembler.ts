@@ -20,6 +20,22 @@ export interface MysqlAssemblerOptions {
   maxBatchEvents: number;
   /** A DDL statement touched captured tables (the catalog may need a refresh). */
   onDdl?(effects: DdlEffect[], sql: string): void;
+  /** Sees every change event as it is assembled (resync watermark windows watch these). */
+  onRowEvent?(event: ChangeEvent): void;
+  /** `db.table` of the resync watermarks: its rows are never emitted, only handed to onWatermark. */
+  watermarkTable?: string;
+  /**
+   * A row written to the watermark table, with its transaction; change events
+   * it returns join that transaction (they take index 0 of its version).
+   */
+  onWatermark?(row: Row, transaction: WatermarkTransaction): ChangeEvent[] | void;
+}
+
+export interface WatermarkTransaction {
+  /** Packed position of the transaction's start: the position part of its versions. */
+  commitPosition: bigint;
+  /** The same place as text (`binlog.000042:1234`), for events' source.position. */
+  position: string;
 }
 
 interface OpenTransaction {
@@ -120,7 +136,7 @@ export class MysqlTransactionAssembler {
       for (const effect of relevant) {
         // Rows of a truncated, dropped, replaced or renamed-away table are gone from the source.
         if (effect.op === 'truncate' || effect.op === 'drop' || effect.op === 'replace' || (effect.op === 'rename' && this.options.isCaptured(effect.table))) {
-          this.pending.push(this.event('t', effect.table, {}, null, null));
+          this.push(this.event('t', effect.table, {}, null, null));
         }
       }
     }
@@ -132,6 +148,7 @@ export class MysqlTransactionAssembler {
 
   private addRows(event: Extract<DecodedEvent, { kind: 'rows' }>): void {
     const name = `${event.table.schema}.${event.table.table}`;
+    if (name === this.options.watermarkTable) return this.addWatermarks(event, name);
     if (!this.options.isCaptured(name)) return;
     const columns = this.columnsOf(event.table, name);
     const keyColumns = event.table.primaryKey.length > 0 ? event.table.primaryKey : this.options.primaryKey(name);
@@ -152,20 +169,39 @@ export class MysqlTransactionAssembler {
     for (const raw of event.rows) {
       const before = decode(raw.before);
       const after = decode(raw.after);
-      if (event.op === 'insert') this.pending.push(this.event('c', name, keyOf(after!), null, after));
-      else if (event.op === 'delete') this.pending.push(this.event('d', name, keyOf(before!), before, null));
+      if (event.op === 'insert') this.push(this.event('c', name, keyOf(after!), null, after));
+      else if (event.op === 'delete') this.push(this.event('d', name, keyOf(before!), before, null));
       else {
         const oldKey = keyOf(before!);
         const newKey = keyOf(after!);
         if (JSON.stringify(oldKey) !== JSON.stringify(newKey)) {
           // The primary key changed: readers see the old key go and the new one come.
-          this.pending.push(this.event('d', name, oldKey, before, null));
-          this.pending.push(this.event('c', name, newKey, null, after));
+          this.push(this.event('d', name, oldKey, before, null));
+          this.push(this.event('c', name, newKey, null, after));
         } else {
-          this.pending.push(this.event('u', name, newKey, before, after));
+          this.push(this.event('u', name, newKey, before, after));
         }
       }
     }
+  }
+
+  /** Watermark rows (inserted or updated) go to the resync coordinator, never to the log. */
+  private addWatermarks(event: Extract<DecodedEvent, { kind: 'rows' }>, name: string): void {
+    const tx = this.open;
+    if (!tx || !this.options.onWatermark) return;
+    const columns = this.columnsOf(event.table, name);
+    for (const raw of event.rows) {
+      if (!raw.after) continue;
+      const row: Row = {};
+      for (const column of columns) row[column.name] = normalizeValue(column, raw.after[column.name]);
+      const injected = this.options.onWatermark(row, { commitPosition: tx.commitPosition, position: tx.position });
+      if (injected) this.pending.push(...injected);
+    }
+  }
+
+  private push(event: ChangeEvent): void {
+    this.pending.push(event);
+    this.options.onRowEvent?.(event);
   }
 
   /** The table's columns, with MariaDB JSON columns (LONGTEXT in the binlog) marked as JSON. */

@@ -21,6 +21,8 @@ interface Window {
   complete: boolean;
   open: boolean;
   changed: Set<string>;
+  /** A truncate of the table inside the window: the chunk is read again. */
+  truncated: boolean;
   closed: () => void;
 }
 
@@ -48,12 +50,18 @@ export interface ResyncOptions {
  */
 export class ResyncCoordinator {
   private window: Window | null = null;
+  /** The high watermark's outcome, applied once its transaction is handed to the log. */
+  private staged: Window | null = null;
   private reader: Client | null = null;
   private wake: (() => void) | null = null;
 
   constructor(private readonly options: ResyncOptions) {}
 
-  /** The queued tasks, for the checkpoint. */
+  /**
+   * The queued tasks, for the checkpoint. Progress of a chunk counts only once
+   * the transaction carrying its rows is handed over (commitStaged), so a
+   * checkpoint never covers rows that are not in the log before it.
+   */
   tasks(): ResyncTask[] {
     return this.options.tasks.map((t) => ({ ...t }));
   }
@@ -74,22 +82,21 @@ export class ResyncCoordinator {
   /** Removes the task in progress (after an error that retrying cannot fix). */
   dropCurrent(): ResyncTask | undefined {
     this.window = null;
+    this.staged = null;
     return this.options.tasks.shift();
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     try {
       while (!signal.aborted) {
         const task = this.options.tasks[0];
         if (!task) {
-          await new Promise<void>((resolve) => {
-            this.wake = resolve;
-            signal.addEventListener('abort', () => resolve(), { once: true });
-          });
+          await Promise.race([new Promise<void>((resolve) => (this.wake = resolve)), aborted]);
           this.wake = null;
           continue;
         }
-        await this.copyChunk(task, signal);
+        await this.copyChunk(task, aborted);
       }
     } finally {
       await this.reader?.end().catch(() => undefined);
@@ -100,7 +107,27 @@ export class ResyncCoordinator {
   /** Row changes seen by the stream: a key changed inside the window is not copied. */
   onRowEvent(event: ChangeEvent): void {
     const window = this.window;
-    if (window?.open && `${event.source.schema}.${event.source.table}` === window.task.table) window.changed.add(keyString(event.key));
+    if (!window?.open || `${event.source.schema}.${event.source.table}` !== window.task.table) return;
+    if (event.op === 't') window.truncated = true;
+    else window.changed.add(keyString(event.key));
+  }
+
+  /** The transaction with the high watermark is on its way to the log: its chunk's progress counts now. */
+  commitStaged(): void {
+    const window = this.staged;
+    if (!window) return;
+    this.staged = null;
+    const { task } = window;
+    if (!window.truncated) {
+      task.rows += window.rows.length;
+      task.afterKey = window.lastKey ?? task.afterKey;
+      this.options.report.snapshotRows(task.table, window.rows.length, 0);
+      if (window.complete) {
+        this.options.tasks.shift();
+        this.options.logger.info('resync of table done', { table: task.table, rows: task.rows, requestId: task.requestId });
+      }
+    }
+    window.closed();
   }
 
   onLogicalMessage(message: Pgoutput.MessageMessage, commitLsn: Lsn): ChangeEvent[] | void {
@@ -112,37 +139,30 @@ export class ResyncCoordinator {
       window.open = true;
       return;
     }
+    this.window = null;
+    this.staged = window;
+    // Rows read before a truncate inside the window would outlive it: read the chunk again.
+    if (window.truncated) return [];
     const version = makeVersion(commitLsn, 0);
     const kept = window.rows.filter((row) => !window.changed.has(keyString(row.key)));
     for (const row of kept) {
       row.source.version = version;
       row.source.position = formatLsn(commitLsn);
     }
-    // Progress moves with the rows: the checkpoint of this transaction covers both.
-    const { task } = window;
-    task.rows += window.rows.length;
-    task.afterKey = window.lastKey ?? task.afterKey;
-    if (window.complete) {
-      this.options.tasks.shift();
-      this.options.logger.info('resync of table done', { table: task.table, rows: task.rows, requestId: task.requestId });
-    }
-    this.options.report.snapshotRows(task.table, window.rows.length, 0);
-    this.window = null;
-    window.closed();
     return kept;
   }
 
-  private async copyChunk(task: ResyncTask, signal: AbortSignal): Promise<void> {
+  private async copyChunk(task: ResyncTask, aborted: Promise<void>): Promise<void> {
     const id = randomUUID();
     let closed!: () => void;
     const done = new Promise<void>((resolve) => (closed = resolve));
-    const window: Window = { id, task, rows: [], complete: false, open: false, changed: new Set(), closed };
+    const window: Window = { id, task, rows: [], complete: false, open: false, changed: new Set(), truncated: false, closed };
     this.window = window;
     await this.watermark(id, 'low');
     const { rows, lastKey, complete } = await this.readChunk(task);
     Object.assign(window, { rows, lastKey, complete });
     await this.watermark(id, 'high');
-    await Promise.race([done, new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))]);
+    await Promise.race([done, aborted]);
   }
 
   private async watermark(id: string, kind: 'low' | 'high'): Promise<void> {

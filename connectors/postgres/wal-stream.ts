@@ -96,6 +96,7 @@ export class WalStream {
         if (message.tag === 'relation') await options.catalog.load(message.columns.map((c) => c.typeOid));
         const batch = assembler.onMessage(lsn, message);
         if (!batch) return;
+        if (message.tag === 'commit') options.resync.commitStaged();
         // The queued resync tasks ride along in every checkpoint, so they survive restarts.
         this.lastCheckpoint = parseLsn(batch.checkpoint);
         await options.emit({ ...batch, checkpoint: this.checkpoint() });
