@@ -20,3 +20,29 @@ export interface Sink {
    */
   storedOffsets?(): Promise<Map<number, number> | null>;
 }
+
+/**
+ * Generations for reprocessing (DESIGN §3): a sink instance told to write a
+ * generation newer than the live one builds it beside the live one (a new ES
+ * index behind the alias, new warehouse tables behind the reader-facing names,
+ * Redis keys stamped with a higher epoch) while the live generation keeps
+ * serving; promote() then switches readers atomically and drops the old one.
+ */
+export interface GenerationalSink extends Sink {
+  /** The generation readers see now, as recorded in the target (1 for a fresh target). Works before open(). */
+  liveGeneration(): Promise<number>;
+  /** Makes this instance write `generation` instead of the live one; call before open(). */
+  useGeneration(generation: number): void;
+  /** The generation this instance writes (known after open()). */
+  readonly generation: number;
+  /**
+   * Switches readers to this instance's generation in one atomic step and drops
+   * the older generation. Call once it has caught up with the log, after the
+   * instance writing the old generation has stopped.
+   */
+  promote(): Promise<void>;
+}
+
+export function isGenerational(sink: Sink): sink is GenerationalSink {
+  return typeof (sink as Partial<GenerationalSink>).promote === 'function';
+}

@@ -1,13 +1,34 @@
 import { z } from 'zod';
+import { baseTableOptions, sinkName, tableRouting } from '../shared/config';
+import { checkKeyTemplate } from './key-template';
+
+const keyTemplate = z.string().superRefine((template, ctx) => {
+  const problem = checkKeyTemplate(template);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const ttlSeconds = z.number().int().positive();
+
+export const redisTableOptions = baseTableOptions.extend({
+  /** Overrides the sink's keyTemplate for these tables. */
+  keyTemplate: keyTemplate.optional(),
+  /** Overrides the sink's ttlSeconds for these tables. */
+  ttlSeconds: ttlSeconds.optional(),
+});
 
 export const redisSinkConfig = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
+  name: sinkName,
   type: z.literal('redis'),
   url: z.string().regex(/^rediss?:\/\//, 'a redis:// URL'),
+  /** Prepended to every key the sink writes, bookkeeping included. */
   keyPrefix: z.string().default(''),
-  /** SCHEMA.TABLE names, or "*" for every table. */
-  tables: z.array(z.string()).min(1).default(['*']),
+  /** Row key after the prefix; placeholders {schema}, {table} and {key} (key columns joined by ":"). */
+  keyTemplate: keyTemplate.default('{schema}.{table}:{key}'),
+  /** Rows expire this many seconds after their last write (absent: never). */
+  ttlSeconds: ttlSeconds.optional(),
+  ...tableRouting(redisTableOptions),
   batchSize: z.number().int().positive().default(500),
 });
 
 export type RedisSinkConfig = z.infer<typeof redisSinkConfig>;
+export type RedisTableOptions = z.infer<typeof redisTableOptions>;

@@ -1,77 +1,134 @@
 import Redis from 'ioredis';
 import { ChangeEvent, keyString } from '../../core/event/change-event';
 import { LogRecord } from '../../core/log/change-log';
+import { Backoff, sleep } from '../../core/runtime/backoff';
 import { Logger } from '../../core/runtime/logger';
-import { TableFilter } from '../shared/table-filter';
-import { Sink } from '../sink';
-import { RedisSinkConfig } from './config';
+import { projectEvent } from '../shared/columns';
+import { TableFilter, TableOptions } from '../shared/table-filter';
+import { generationFloor, generationStamp, normalizeStamp } from '../shared/version';
+import { GenerationalSink } from '../sink';
+import { RedisSinkConfig, RedisTableOptions } from './config';
+import { keyRenderer } from './key-template';
 import { APPLY_CHANGE, DELETE_IF_OLDER, RECORD_TRUNCATE, TRUNCATED_FIELD } from './scripts';
 
 interface ScriptCommands {
-  cdcApply(rowKey: string, versionKey: string, field: string, version: string, action: string, json: string): Promise<number>;
-  cdcRecordTruncate(versionKey: string, version: string): Promise<number>;
-  cdcDeleteIfOlder(rowKey: string, versionKey: string, field: string, version: string): Promise<number>;
+  cdcApply(rowKey: string, versionKey: string, ...args: string[]): Promise<number>;
+  cdcRecordTruncate(versionKey: string, stamp: string): Promise<number>;
+  cdcDeleteIfOlder(rowKey: string, versionKey: string, field: string, stamp: string): Promise<number>;
+}
+type Client = Redis & ScriptCommands;
+type Pipeline = ReturnType<Redis['pipeline']> & ScriptCommands;
+
+interface TableRoute {
+  options: RedisTableOptions;
+  rowKey(key: string): string;
+  versionKey: string;
+  /** TTL argument of the apply script: milliseconds, '0' for none. */
+  ttlMs: string;
+}
+
+/** Outcome counts since open(), for logs, tests and benchmarks. */
+export interface RedisSinkStats {
+  applied: number;
+  skipped: number;
+  /** Applied, but unchanged-TOAST columns could not be kept (no stored row to take them from). */
+  unchangedLost: number;
 }
 
 /**
- * Keeps each row as a JSON document under `<keyPrefix><schema>.<table>:<pk>`
- * (DESIGN §4); a deleted row's key is absent. Every write is guarded by the
- * event's version, kept per table in the hash `<keyPrefix>__cdc_versions:<schema>.<table>`.
+ * Keeps each row as a JSON document under `<keyPrefix><keyTemplate>` (default
+ * `<schema>.<table>:<pk>`, DESIGN §4); a deleted row's key is absent. Every
+ * write is guarded by the event's version, stamped with the generation, kept
+ * per table in the hash `<keyPrefix>__cdc_versions:<schema>.<table>`.
+ * A reprocess writes the same keys under a higher generation (its writes win),
+ * then promote() sweeps the keys it did not write (DESIGN §3).
  */
-export class RedisSink implements Sink {
+export class RedisSink implements GenerationalSink {
   readonly name: string;
+  readonly stats: RedisSinkStats = { applied: 0, skipped: 0, unchangedLost: 0 };
   private readonly filter: TableFilter;
-  private redis: (Redis & ScriptCommands) | null = null;
+  private readonly tableOptions: TableOptions<RedisTableOptions>;
+  private readonly knownTables = new Set<string>();
+  private readonly routes = new Map<string, TableRoute>();
+  private redis: Client | null = null;
+  private requestedGeneration: number | null = null;
+  private writing = 0;
 
   constructor(private readonly config: RedisSinkConfig, private readonly logger: Logger) {
     this.name = config.name;
-    this.filter = new TableFilter(config.tables);
+    this.filter = new TableFilter(config.tables, config.exclude);
+    this.tableOptions = new TableOptions(config.tableOptions);
+  }
+
+  get generation(): number {
+    return this.writing;
   }
 
   async open(): Promise<void> {
-    const redis = new Redis(this.config.url, { lazyConnect: true, maxRetriesPerRequest: null }) as Redis & ScriptCommands;
-    redis.defineCommand('cdcApply', { numberOfKeys: 2, lua: APPLY_CHANGE });
-    redis.defineCommand('cdcRecordTruncate', { numberOfKeys: 1, lua: RECORD_TRUNCATE });
-    redis.defineCommand('cdcDeleteIfOlder', { numberOfKeys: 2, lua: DELETE_IF_OLDER });
-    redis.on('error', (error: Error) => this.logger.warn('redis connection problem; retrying', { sink: this.name, error: error.message }));
+    const redis = this.connect();
     await redis.connect();
     this.redis = redis;
+    await redis.setnx(this.generationKey(), '1');
+    this.writing = this.requestedGeneration ?? (await this.liveGeneration());
   }
 
-  rowKey(event: ChangeEvent): string {
-    return `${this.config.keyPrefix}${event.source.schema}.${event.source.table}:${keyString(event.key)}`;
+  useGeneration(generation: number): void {
+    this.requestedGeneration = generation;
+  }
+
+  async liveGeneration(): Promise<number> {
+    const redis = this.redis ?? this.connect();
+    try {
+      return Number((await redis.get(this.generationKey())) ?? '1');
+    } finally {
+      if (redis !== this.redis) redis.disconnect();
+    }
+  }
+
+  rowKey(schema: string, table: string, key: string): string {
+    return this.route(schema, table).rowKey(key);
   }
 
   versionKey(schema: string, table: string): string {
     return `${this.config.keyPrefix}__cdc_versions:${schema}.${table}`;
   }
 
+  /**
+   * Applies a batch. Every command is idempotent (version-guarded), so when the
+   * connection drops mid-pipeline (ioredis then aborts the pipeline's unanswered
+   * commands) the whole batch is simply sent again once reconnected.
+   */
   async write(batch: readonly LogRecord[]): Promise<void> {
+    const backoff = new Backoff(50, 2000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.writeOnce(batch);
+      } catch (error) {
+        if (!isConnectionError(error) || attempt >= 20) throw error;
+        this.logger.warn('redis connection lost mid-batch; sending the batch again', { sink: this.name, attempt, error: (error as Error).message });
+        await sleep(backoff.nextDelayMs());
+      }
+    }
+  }
+
+  private async writeOnce(batch: readonly LogRecord[]): Promise<void> {
     const redis = this.requireOpen();
     // Row changes go out in one pipeline; a truncate is a barrier within the batch.
-    let pipeline = redis.pipeline() as ReturnType<Redis['pipeline']> & ScriptCommands;
-    let queued = 0;
-    for (const { event } of batch) {
-      if (!this.filter.includes(event.source.schema, event.source.table)) continue;
-      if (event.op === 't') {
-        if (queued > 0) await execOrThrow(pipeline);
-        pipeline = redis.pipeline() as typeof pipeline;
-        queued = 0;
-        await this.truncate(event);
+    let pipeline = redis.pipeline() as Pipeline;
+    for (const record of batch) {
+      const { schema, table } = record.event.source;
+      if (!this.filter.includes(schema, table)) continue;
+      await this.noteTable(schema, table);
+      if (record.event.op === 't') {
+        if (pipeline.length > 0) await this.exec(pipeline);
+        pipeline = redis.pipeline() as Pipeline;
+        await this.truncate(record.event);
         continue;
       }
-      const deleted = event.op === 'd' || event.after === null;
-      pipeline.cdcApply(
-        this.rowKey(event),
-        this.versionKey(event.source.schema, event.source.table),
-        keyString(event.key),
-        event.source.version,
-        deleted ? 'del' : 'set',
-        deleted ? '' : JSON.stringify(event.after),
-      );
-      queued++;
+      const route = this.route(schema, table);
+      this.queueChange(pipeline, projectEvent(record.event, route.options), route);
     }
-    if (queued > 0) await execOrThrow(pipeline);
+    if (pipeline.length > 0) await this.exec(pipeline);
   }
 
   async flush(): Promise<void> {
@@ -83,37 +140,126 @@ export class RedisSink implements Sink {
     this.redis = null;
   }
 
-  /** Records the truncate, then removes the table's older rows in small steps (no blocking KEYS/SCAN of the whole DB). */
+  /**
+   * Makes this instance's generation the live one and removes every row an
+   * older generation wrote that this one did not (rows deleted from the source
+   * while the old generation ran, or gone from the log).
+   */
+  async promote(): Promise<void> {
+    const redis = this.requireOpen();
+    await redis.set(this.generationKey(), String(this.writing));
+    const floor = generationFloor(this.writing);
+    let swept = 0;
+    for (const qualified of await redis.smembers(this.tablesKey())) {
+      const dot = qualified.indexOf('.');
+      swept += await this.deleteOlder(qualified.slice(0, dot), qualified.slice(dot + 1), floor);
+    }
+    this.logger.info('redis generation promoted', { sink: this.name, generation: this.writing, swept });
+  }
+
+  private queueChange(pipeline: Pipeline, event: ChangeEvent, route: TableRoute): void {
+    const key = keyString(event.key);
+    const deleted = event.op === 'd' || event.after === null;
+    const args = [key, generationStamp(this.writing, event.source.version), deleted ? 'del' : 'set', deleted ? '' : JSON.stringify(event.after), route.ttlMs];
+    if (!deleted && event.unchanged?.length) args.push(...event.unchanged.map((column) => JSON.stringify(column)));
+    pipeline.cdcApply(route.rowKey(key), route.versionKey, ...args);
+  }
+
+  /** What a table's writes need, worked out once per table. */
+  private route(schema: string, table: string): TableRoute {
+    const name = `${schema}.${table}`;
+    let route = this.routes.get(name);
+    if (!route) {
+      const options = this.tableOptions.for(schema, table);
+      const ttlSeconds = options.ttlSeconds ?? this.config.ttlSeconds;
+      const render = keyRenderer(options.keyTemplate ?? this.config.keyTemplate, schema, table);
+      const prefix = this.config.keyPrefix;
+      route = { options, rowKey: (key) => prefix + render(key), versionKey: this.versionKey(schema, table), ttlMs: String(ttlSeconds ? ttlSeconds * 1000 : 0) };
+      this.routes.set(name, route);
+    }
+    return route;
+  }
+
+  /** Records the truncate, then removes the table's older rows in small steps (HSCAN, never a blocking KEYS). */
   private async truncate(event: ChangeEvent): Promise<void> {
     const redis = this.requireOpen();
     const { schema, table, version } = event.source;
+    const stamp = generationStamp(this.writing, version);
+    if ((await redis.cdcRecordTruncate(this.versionKey(schema, table), stamp)) === 0) return;
+    const removed = await this.deleteOlder(schema, table, stamp);
+    this.logger.info('truncated table in redis', { sink: this.name, table: `${schema}.${table}`, removed });
+  }
+
+  /** Deletes the table's rows (and their bookkeeping) stamped below `stamp`, 500 at a time. */
+  private async deleteOlder(schema: string, table: string, stamp: string): Promise<number> {
+    const redis = this.requireOpen();
     const versionKey = this.versionKey(schema, table);
-    if ((await redis.cdcRecordTruncate(versionKey, version)) === 0) return;
     let cursor = '0';
     let removed = 0;
     do {
       const [next, entries] = await redis.hscan(versionKey, cursor, 'COUNT', 500);
       cursor = next;
-      const pipeline = redis.pipeline() as ReturnType<Redis['pipeline']> & ScriptCommands;
+      const pipeline = redis.pipeline() as Pipeline;
       for (let i = 0; i < entries.length; i += 2) {
-        const [field, rowVersion] = [entries[i], entries[i + 1]];
-        if (field === TRUNCATED_FIELD || rowVersion >= version) continue;
-        pipeline.cdcDeleteIfOlder(`${this.config.keyPrefix}${schema}.${table}:${field}`, versionKey, field, version);
-        removed++;
+        const [field, rowStamp] = [entries[i], entries[i + 1]];
+        if (normalizeStamp(rowStamp) >= stamp) continue;
+        pipeline.cdcDeleteIfOlder(this.rowKey(schema, table, field), versionKey, field, stamp);
+        if (field !== TRUNCATED_FIELD) removed++;
       }
-      await execOrThrow(pipeline);
+      await this.exec(pipeline, false);
     } while (cursor !== '0');
-    this.logger.info('truncated table in redis', { sink: this.name, table: `${schema}.${table}`, removed });
+    return removed;
   }
 
-  private requireOpen(): Redis & ScriptCommands {
+  /** Lists the table in `<keyPrefix>__cdc_tables` (once per process), so a generation sweep finds it. */
+  private async noteTable(schema: string, table: string): Promise<void> {
+    const qualified = `${schema}.${table}`;
+    if (this.knownTables.has(qualified)) return;
+    await this.requireOpen().sadd(this.tablesKey(), qualified);
+    this.knownTables.add(qualified);
+  }
+
+  private async exec(pipeline: Pipeline, count = true): Promise<void> {
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([error]) => error);
+    if (failed) throw failed[0];
+    if (!count) return;
+    let lost = 0;
+    for (const [, result] of results) {
+      if (result === 0) this.stats.skipped++;
+      else if (result === 1 || result === 2) this.stats.applied++;
+      if (result === 2) lost++;
+    }
+    if (lost > 0) {
+      this.stats.unchangedLost += lost;
+      this.logger.warn('rows updated without their unchanged (TOAST) columns: no stored row to keep them from; a resync of the table restores them', { sink: this.name, rows: lost });
+    }
+  }
+
+  private connect(): Client {
+    const redis = new Redis(this.config.url, { lazyConnect: true, maxRetriesPerRequest: null }) as Client;
+    redis.defineCommand('cdcApply', { numberOfKeys: 2, lua: APPLY_CHANGE });
+    redis.defineCommand('cdcRecordTruncate', { numberOfKeys: 1, lua: RECORD_TRUNCATE });
+    redis.defineCommand('cdcDeleteIfOlder', { numberOfKeys: 2, lua: DELETE_IF_OLDER });
+    redis.on('error', (error: Error) => this.logger.warn('redis connection problem; retrying', { sink: this.name, error: error.message }));
+    return redis;
+  }
+
+  private generationKey(): string {
+    return `${this.config.keyPrefix}__cdc_generation`;
+  }
+
+  private tablesKey(): string {
+    return `${this.config.keyPrefix}__cdc_tables`;
+  }
+
+  private requireOpen(): Client {
     if (!this.redis) throw new Error(`sink ${this.name}: used before open() or after close()`);
     return this.redis;
   }
 }
 
-async function execOrThrow(pipeline: ReturnType<Redis['pipeline']>): Promise<void> {
-  const results = (await pipeline.exec()) ?? [];
-  const failed = results.find(([error]) => error);
-  if (failed) throw failed[0];
+function isConnectionError(error: unknown): boolean {
+  const { name, message } = error as Error;
+  return name === 'AbortError' || /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED|ETIMEDOUT/.test(message ?? '');
 }

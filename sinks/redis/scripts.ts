@@ -1,52 +1,79 @@
+import { JSON_SPLICE_LUA } from './json-splice-lua';
+
 /**
  * Lua scripts run atomically in Redis, so a version check and the write it
  * guards cannot interleave with another writer.
  *
- * Versions are fixed-width hex strings (core/event/version.ts): Lua's string
- * comparison orders them. A table's version hash also holds the field
- * `\0truncated`, the version of the table's last truncate: nothing older than
- * it may write.
+ * A table's version hash maps each row's key to its stamp: generation then
+ * event version (sinks/shared/version.ts), fixed width, so Lua's string
+ * comparison orders them. Bare 24-digit versions, written before generations
+ * existed, read as generation 0. The hash also holds the field `\0truncated`,
+ * the stamp of the table's last truncate: nothing older than it may write.
  */
 export const TRUNCATED_FIELD = '\u0000truncated';
 
-/**
- * KEYS[1] row key, KEYS[2] the table's version hash.
- * ARGV[1] primary key (hash field), ARGV[2] version, ARGV[3] 'set' or 'del', ARGV[4] row JSON.
- * Returns 1 when applied, 0 when the event is not newer than what is stored.
- */
-export const APPLY_CHANGE = `
-local current = redis.call('HGET', KEYS[2], ARGV[1])
-if current and current >= ARGV[2] then return 0 end
-local truncated = redis.call('HGET', KEYS[2], '${TRUNCATED_FIELD}')
-if truncated and truncated >= ARGV[2] then return 0 end
-if ARGV[3] == 'del' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], ARGV[4])
+const STAMP_LUA = `
+local function stamp_of(s)
+  if s and #s == 24 then return '00000000' .. s end
+  return s
 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return 1
 `;
 
 /**
- * KEYS[1] the table's version hash. ARGV[1] truncate version. Records the truncate;
+ * KEYS[1] row key, KEYS[2] the table's version hash.
+ * ARGV[1] row key within the table (hash field), ARGV[2] stamp, ARGV[3] 'set' or 'del',
+ * ARGV[4] row JSON, ARGV[5] TTL in ms ('0': none), ARGV[6..] JSON-quoted names of
+ * columns to keep from the stored row (unchanged TOAST).
+ * Returns 0 when the event is not newer than what is stored, 1 when applied,
+ * 2 when applied but the stored row to keep columns from was missing or unreadable.
+ */
+export const APPLY_CHANGE = `${STAMP_LUA}${JSON_SPLICE_LUA}
+local current = stamp_of(redis.call('HGET', KEYS[2], ARGV[1]))
+if current and current >= ARGV[2] then return 0 end
+local truncated = stamp_of(redis.call('HGET', KEYS[2], '${TRUNCATED_FIELD}'))
+if truncated and truncated >= ARGV[2] then return 0 end
+local result = 1
+if ARGV[3] == 'del' then
+  redis.call('DEL', KEYS[1])
+else
+  local doc = ARGV[4]
+  if #ARGV > 5 then
+    local stored = redis.call('GET', KEYS[1])
+    local ok, merged, missing = false, nil, 0
+    if stored then ok, merged, missing = pcall(keep_members, doc, stored, ARGV, 6) end
+    if ok then doc = merged end
+    if not ok or missing > 0 then result = 2 end
+  end
+  if ARGV[5] ~= '0' then
+    redis.call('SET', KEYS[1], doc, 'PX', ARGV[5])
+  else
+    redis.call('SET', KEYS[1], doc)
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return result
+`;
+
+/**
+ * KEYS[1] the table's version hash. ARGV[1] truncate stamp. Records the truncate;
  * returns 1 when it is newer than the last one recorded.
  */
-export const RECORD_TRUNCATE = `
-local truncated = redis.call('HGET', KEYS[1], '${TRUNCATED_FIELD}')
+export const RECORD_TRUNCATE = `${STAMP_LUA}
+local truncated = stamp_of(redis.call('HGET', KEYS[1], '${TRUNCATED_FIELD}'))
 if truncated and truncated >= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], '${TRUNCATED_FIELD}', ARGV[1])
 return 1
 `;
 
 /**
- * KEYS[1] row key, KEYS[2] the table's version hash. ARGV[1] primary key, ARGV[2] truncate version.
- * Deletes the row if it was written before the truncate.
+ * KEYS[1] row key, KEYS[2] the table's version hash. ARGV[1] hash field, ARGV[2] a stamp.
+ * Deletes the row and its bookkeeping if its stamp is below ARGV[2]: a truncate's
+ * stamp, or the floor of the live generation when sweeping an older one.
  */
-export const DELETE_IF_OLDER = `
-local current = redis.call('HGET', KEYS[2], ARGV[1])
+export const DELETE_IF_OLDER = `${STAMP_LUA}
+local current = stamp_of(redis.call('HGET', KEYS[2], ARGV[1]))
 if current and current < ARGV[2] then
-  redis.call('DEL', KEYS[1])
+  if ARGV[1] ~= '${TRUNCATED_FIELD}' then redis.call('DEL', KEYS[1]) end
   redis.call('HDEL', KEYS[2], ARGV[1])
   return 1
 end

@@ -1,18 +1,56 @@
-/** Include list of `schema.table`, `schema.*` or `*`, as written in a sink's config. */
-export class TableFilter {
-  private readonly exact = new Set<string>();
-  private readonly schemas = new Set<string>();
-  private readonly all: boolean;
+/**
+ * Table routing for sinks: include and exclude lists of `schema.table`,
+ * `schema.*` or `*`, as written in a sink's config. Exclusion wins.
+ */
+export function matchesTable(pattern: string, schema: string, table: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('.*')) return pattern.slice(0, -2) === schema;
+  return pattern === `${schema}.${table}`;
+}
 
-  constructor(patterns: readonly string[]) {
-    this.all = patterns.includes('*');
-    for (const pattern of patterns) {
-      if (pattern.endsWith('.*')) this.schemas.add(pattern.slice(0, -2));
-      else this.exact.add(pattern);
-    }
-  }
+export class TableFilter {
+  private readonly decided = new Map<string, boolean>();
+
+  constructor(private readonly include: readonly string[], private readonly exclude: readonly string[] = []) {}
 
   includes(schema: string, table: string): boolean {
-    return this.all || this.schemas.has(schema) || this.exact.has(`${schema}.${table}`);
+    const name = `${schema}.${table}`;
+    let verdict = this.decided.get(name);
+    if (verdict === undefined) {
+      verdict = this.include.some((p) => matchesTable(p, schema, table)) && !this.exclude.some((p) => matchesTable(p, schema, table));
+      this.decided.set(name, verdict);
+    }
+    return verdict;
+  }
+}
+
+/** How specific a pattern is: `*` < `schema.*` < `schema.table`. */
+function specificity(pattern: string): number {
+  return pattern === '*' ? 0 : pattern.endsWith('.*') ? 1 : 2;
+}
+
+/**
+ * Per-table options keyed by table pattern. The options of every matching
+ * pattern are merged, the more specific pattern's keys winning, so
+ * `{ "*": { ttlSeconds: 60 }, "public.orders": { keyTemplate: ... } }` gives
+ * public.orders both.
+ */
+export class TableOptions<T extends object> {
+  private readonly ordered: [string, T][];
+  private readonly resolved = new Map<string, T>();
+
+  constructor(options: Readonly<Record<string, T>>) {
+    this.ordered = Object.entries(options).sort(([a], [b]) => specificity(a) - specificity(b));
+  }
+
+  for(schema: string, table: string): T {
+    const name = `${schema}.${table}`;
+    let merged = this.resolved.get(name);
+    if (!merged) {
+      merged = {} as T;
+      for (const [pattern, options] of this.ordered) if (matchesTable(pattern, schema, table)) merged = { ...merged, ...options };
+      this.resolved.set(name, merged);
+    }
+    return merged;
   }
 }

@@ -2,11 +2,11 @@ import { strict as assert } from 'node:assert';
 import Redis from 'ioredis';
 import { ChangeEvent, keyString } from '../../core/event/change-event';
 import { makeVersion } from '../../core/event/version';
-import { LogRecord } from '../../core/log/change-log';
 import { createLogger } from '../../core/runtime/logger';
 import { redisSinkConfig } from '../../sinks/redis/config';
 import { RedisSink } from '../../sinks/redis/redis-sink';
 import { makeEvent } from '../support/events';
+import { asRecords, changeHistory, finalRows as expectedRows, randomBatches, seeded, shuffleWithinKeyOrder } from '../support/sink-history';
 import { RedisServer, startRedis, stopAll } from '../support/servers';
 
 const quietLogger = createLogger('test', () => undefined);
@@ -42,7 +42,6 @@ function finalRows(events: ChangeEvent[]): Map<string, unknown> {
   return rows;
 }
 
-const asRecords = (events: ChangeEvent[]): LogRecord[] => events.map((event, offset) => ({ partition: 0, offset, event }));
 
 describe('Redis sink', function () {
   this.timeout(60_000);
@@ -71,6 +70,20 @@ describe('Redis sink', function () {
     const keys = (await redis.keys(`${prefix}public.*`)).sort();
     const values = keys.length ? await redis.mget(keys) : [];
     return new Map(keys.map((k, i) => [k.slice(prefix.length), JSON.parse(values[i]!)]));
+  }
+
+  /** Row documents by `table:key`, read with SCAN (bookkeeping keys left out). */
+  async function tableRows(): Promise<Map<string, unknown>> {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}public.*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    keys.sort();
+    const values = keys.length ? await redis.mget(keys) : [];
+    return new Map(keys.map((k, i) => [k.slice(prefix.length + 'public.'.length), JSON.parse(values[i]!)]));
   }
 
   it('ends equal to the source after the log is replayed once, twice, and in shuffled batches of other rows', async () => {
@@ -116,5 +129,117 @@ describe('Redis sink', function () {
     assert.equal((await rows()).size, 0);
     await sink.write(asRecords([...before, makeEvent({ key: { id: 4 }, after: { id: 4 }, version: makeVersion(21n, 1) })]));
     assert.deepEqual(await rows(), new Map([['public.items:4', { id: 4 }]]));
+  });
+
+  it('converges to the source through truncates and unchanged TOAST columns: replayed once, twice, and shuffled in random batches', async () => {
+    const events = changeHistory({ changes: 800, truncateAt: 0.5 });
+    const expected = expectedRows(events);
+    await sink.write(asRecords(events));
+    assert.deepEqual(await tableRows(), expected);
+    await sink.write(asRecords(events));
+    assert.deepEqual(await tableRows(), expected, 'a second replay changes nothing');
+    const random = seeded(7);
+    for (const batch of randomBatches(asRecords(shuffleWithinKeyOrder(events, random)), 60, random)) await sink.write(batch);
+    assert.deepEqual(await tableRows(), expected, 'a reordering the log allows, in random batches, changes nothing');
+  });
+
+  it('keeps unchanged TOAST columns byte for byte, without rounding numbers', async () => {
+    const stored = '{"id":1,"note":"v1","amount":"12345678901234567890.123456789","ratio":0.30000000000000004,"doc":{"n":1.0000000000000002,"s":"a \\"q\\" }]{","l":[1,{"x":[]}]}}';
+    await sink.write(asRecords([makeEvent({ key: { id: 1 }, after: JSON.parse(stored), version: makeVersion(10n, 1) })]));
+    assert.equal(await redis.get(`${prefix}public.items:1`), stored, 'stored exactly as JSON.stringify wrote it');
+    const update = makeEvent({ key: { id: 1 }, op: 'u', after: { id: 1, note: 'v2' }, version: makeVersion(11n, 1) });
+    update.unchanged = ['amount', 'ratio', 'doc'];
+    await sink.write(asRecords([update]));
+    const text = (await redis.get(`${prefix}public.items:1`))!;
+    assert.equal(text, '{"id":1,"note":"v2","amount":"12345678901234567890.123456789","ratio":0.30000000000000004,"doc":{"n":1.0000000000000002,"s":"a \\"q\\" }]{","l":[1,{"x":[]}]}}');
+    assert.equal(sink.stats.unchangedLost, 0);
+
+    // No stored row to keep from (e.g. it expired): the row is written without those columns, and counted.
+    const orphan = makeEvent({ key: { id: 2 }, op: 'u', after: { id: 2, note: 'only this' }, version: makeVersion(12n, 1) });
+    orphan.unchanged = ['doc'];
+    await sink.write(asRecords([orphan]));
+    assert.equal(await redis.get(`${prefix}public.items:2`), '{"id":2,"note":"only this"}');
+    assert.equal(sink.stats.unchangedLost, 1);
+  });
+
+  it('uses key templates and TTLs per table, and honours column and table lists', async () => {
+    await sink.close();
+    sink = new RedisSink(redisSinkConfig.parse({
+      name: 'cache', type: 'redis', url: server.url, keyPrefix: prefix,
+      keyTemplate: 'row:{table}:{key}', ttlSeconds: 3600,
+      exclude: ['public.secrets'],
+      tableOptions: {
+        'public.*': { excludeColumns: ['password'] },
+        'public.order_lines': { keyTemplate: 'order:{key}', ttlSeconds: 60, columns: ['qty'] },
+      },
+    }), quietLogger);
+    await sink.open();
+    await sink.write(asRecords([
+      makeEvent({ table: 'items', key: { id: 1 }, after: { id: 1, name: 'a', password: 'x' }, version: makeVersion(1n, 1) }),
+      makeEvent({ table: 'order_lines', key: { order_id: 7, line: 2 }, after: { order_id: 7, line: 2, qty: 3, price: '1.5' }, version: makeVersion(1n, 2) }),
+      makeEvent({ table: 'secrets', key: { id: 1 }, after: { id: 1, s: 'no' }, version: makeVersion(1n, 3) }),
+    ]));
+    assert.deepEqual(JSON.parse((await redis.get(`${prefix}row:items:1`))!), { id: 1, name: 'a' });
+    assert.deepEqual(JSON.parse((await redis.get(`${prefix}order:7:2`))!), { order_id: 7, line: 2, qty: 3 });
+    const [itemTtl, lineTtl] = [await redis.pttl(`${prefix}row:items:1`), await redis.pttl(`${prefix}order:7:2`)];
+    assert.ok(itemTtl > 3_590_000 && itemTtl <= 3_600_000, `items TTL ${itemTtl} ms`);
+    assert.ok(lineTtl > 50_000 && lineTtl <= 60_000, `order_lines TTL ${lineTtl} ms`);
+    assert.equal((await redis.keys(`${prefix}*secrets*`)).length, 0);
+
+    // A truncate finds rows through the template too.
+    await sink.write(asRecords([makeEvent({ table: 'order_lines', op: 't', version: makeVersion(2n, 1) })]));
+    assert.equal(await redis.exists(`${prefix}order:7:2`), 0);
+  });
+
+  it('rebuilds into a new generation over the live keys, then sweeps what the new generation did not write', async () => {
+    const events = changeHistory({ changes: 400, seed: 3 });
+    await sink.write(asRecords(events));
+    // Rows the source lost while the old generation ran (e.g. deletes compacted out of the log).
+    const stale = [1, 2].map((id) => makeEvent({ table: 'ghosts', key: { id }, after: { id }, version: makeVersion(5000n, id) }));
+    await sink.write(asRecords(stale));
+
+    const rebuild = new RedisSink(redisSinkConfig.parse({ name: 'cache', type: 'redis', url: server.url, keyPrefix: prefix }), quietLogger);
+    assert.equal(await rebuild.liveGeneration(), 1);
+    rebuild.useGeneration(2);
+    await rebuild.open();
+    try {
+      const half = Math.floor(events.length / 2);
+      await rebuild.write(asRecords(events.slice(0, half)));
+      const midway = await tableRows();
+      assert.ok(midway.has('ghosts:1'), 'readers keep seeing every key while the new generation builds');
+      // The old generation's writer is still live: its writes lose against the new generation's keys.
+      await sink.write(asRecords(events.slice(0, half)));
+      await rebuild.write(asRecords(events.slice(half)));
+      await rebuild.promote();
+      assert.equal(await sink.liveGeneration(), 2);
+      assert.deepEqual(await tableRows(), expectedRows(events));
+      // A late write from the old generation changes nothing.
+      const last = events.filter((e) => e.op !== 'd').at(-1)!;
+      await sink.write(asRecords([{ ...last, after: { ...last.after, note: 'old generation' }, source: { ...last.source, version: makeVersion(99999n, 1) } }]));
+      assert.deepEqual(await tableRows(), expectedRows(events));
+    } finally {
+      await rebuild.close();
+    }
+  });
+
+  it('loses nothing when its connection is cut mid-write', async () => {
+    const events = changeHistory({ changes: 2000, keysPerTable: 300, seed: 11 });
+    const batches = randomBatches(asRecords(events), 400, seeded(5));
+    let cuts = 0;
+    for (const [i, batch] of batches.entries()) {
+      if (i % 3 !== 0) {
+        await sink.write(batch);
+        continue;
+      }
+      // Hold the batch's commands in the server (a write pause), then cut the connection under them.
+      await redis.call('CLIENT', 'PAUSE', '300', 'WRITE');
+      const writing = sink.write(batch);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      cuts += Number(await redis.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'));
+      await writing;
+    }
+    assert.ok(cuts >= Math.ceil(batches.length / 3), `the sink's connection was cut under ${cuts} batches in flight`);
+    // ioredis sends a cut pipeline again itself when no reply had arrived, else the sink sends the batch again.
+    assert.deepEqual(await tableRows(), expectedRows(events));
   });
 });

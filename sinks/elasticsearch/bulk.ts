@@ -1,0 +1,90 @@
+import { ChangeEvent } from '../../core/event/change-event';
+import { Backoff, sleep } from '../../core/runtime/backoff';
+import { Logger } from '../../core/runtime/logger';
+import { describeEsError, EsHttp } from './es-http';
+
+/** One _bulk action: an index (with the document) or a delete, versioned externally. */
+export interface BulkAction {
+  event: ChangeEvent;
+  index: string;
+  id: string;
+  version: bigint;
+  /** JSON text of the document; absent for a delete. */
+  document?: string;
+}
+
+export interface BulkOutcome {
+  applied: number;
+  /** Refused by ES as not newer (409): a duplicate or stale event, which is success for us. */
+  stale: number;
+  /** Refused for good (mapping errors and other 4xx): for the dead-letter store. */
+  rejected: { event: ChangeEvent; reason: string }[];
+}
+
+interface BulkItemResult {
+  status: number;
+  error?: unknown;
+}
+
+function actionLines(action: BulkAction): string {
+  const op = action.document === undefined ? 'delete' : 'index';
+  // The version is written as digits, not through a JS number: it can exceed 2^53.
+  const meta = `{"${op}":{"_index":${JSON.stringify(action.index)},"_id":${JSON.stringify(action.id)},"version":${action.version},"version_type":"external"}}\n`;
+  return action.document === undefined ? meta : `${meta}${action.document}\n`;
+}
+
+/**
+ * Sends actions in _bulk requests of at most `maxActions`. Items ES rejects
+ * with 429 or 5xx (and whole requests answered so, or lost to a connection
+ * error) are sent again with backoff; a 409 version conflict and a 404 on
+ * delete are success; any other 4xx is final.
+ */
+export async function sendBulk(http: EsHttp, actions: BulkAction[], options: { maxActions: number; maxAttempts: number; retryBaseMs: number; logger: Logger; sink: string }): Promise<BulkOutcome> {
+  const outcome: BulkOutcome = { applied: 0, stale: 0, rejected: [] };
+  for (let start = 0; start < actions.length; start += options.maxActions) {
+    let pending = actions.slice(start, start + options.maxActions);
+    const backoff = new Backoff(options.retryBaseMs, 10_000);
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const retry: BulkAction[] = [];
+      let why = '';
+      try {
+        const reply = await http.request<{ items?: Record<string, BulkItemResult>[] }>('POST', '/_bulk', pending.map(actionLines).join(''));
+        if (reply.status === 429 || reply.status >= 500) {
+          retry.push(...pending);
+          why = `request answered ${reply.status}: ${describeEsError(reply.body)}`;
+        } else if (reply.status !== 200 || !reply.body.items) {
+          throw new Error(`sink ${options.sink}: _bulk request failed with ${reply.status}: ${describeEsError(reply.body)}`);
+        } else {
+          reply.body.items.forEach((item, i) => {
+            const result = Object.values(item)[0];
+            const action = pending[i];
+            if (result.status < 300 || (result.status === 404 && action.document === undefined)) outcome.applied++;
+            else if (result.status === 409) outcome.stale++;
+            else if (result.status === 429 || result.status >= 500) {
+              retry.push(action);
+              why = `items answered ${result.status}: ${describeEsError(result)}`;
+            } else outcome.rejected.push({ event: action.event, reason: `Elasticsearch refused the document (${result.status}) ${describeEsError(result)}` });
+          });
+        }
+      } catch (error) {
+        if (!isTransient(error)) throw error;
+        retry.push(...pending);
+        why = (error as Error).message;
+      }
+      if (retry.length === 0) break;
+      if (attempt >= options.maxAttempts) {
+        throw new Error(`sink ${options.sink}: ${retry.length} actions still refused after ${attempt} attempts (${why}); the batch will be retried`);
+      }
+      const delayMs = backoff.nextDelayMs();
+      options.logger.warn('elasticsearch pushed back; retrying', { sink: options.sink, actions: retry.length, why, inMs: delayMs });
+      await sleep(delayMs);
+      pending = retry;
+    }
+  }
+  return outcome;
+}
+
+function isTransient(error: unknown): boolean {
+  const name = (error as Error).name;
+  return name === 'ConnectionError' || name === 'TimeoutError' || name === 'NoLivingConnectionsError';
+}

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { baseTableOptions, sinkName, tableRouting } from '../shared/config';
+
+export const esTableOptions = baseTableOptions.extend({
+  /** The alias readers query, instead of `<indexPrefix><schema>.<table>` (lower case). */
+  index: z.string().regex(/^[a-z0-9][^A-Z\\/*?"<>| ,#:]*$/, 'a lower-case Elasticsearch index name').optional(),
+  /** Field mappings merged over the ones derived from the rows, e.g. { created_at: { type: date_nanos } }. */
+  mappings: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
+});
+
+export const elasticsearchSinkConfig = z.strictObject({
+  name: sinkName,
+  type: z.literal('elasticsearch'),
+  /** e.g. http://127.0.0.1:9200 */
+  node: z.string().regex(/^https?:\/\//, 'an http:// or https:// URL'),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  apiKey: z.string().optional(),
+  /** Prepended to every alias: `<indexPrefix><schema>.<table>`. */
+  indexPrefix: z.string().regex(/^[^A-Z\\/*?"<>| ,#:]*$/, 'lower case, without \\ / * ? " < > | space , # :').default(''),
+  ...tableRouting(esTableOptions),
+  /** Most actions in one _bulk request. */
+  bulkActions: z.number().int().positive().default(1000),
+  /** Attempts for items ES rejects with 429 or 5xx before the batch fails (the runner then retries it). */
+  maxAttempts: z.number().int().positive().default(10),
+  /** First delay before such a retry; it doubles per attempt, up to 10 s. */
+  retryBaseMs: z.number().int().positive().default(200),
+  requestTimeoutMs: z.number().int().positive().default(30_000),
+});
+
+export type ElasticsearchSinkConfig = z.infer<typeof elasticsearchSinkConfig>;
+export type EsTableOptions = z.infer<typeof esTableOptions>;

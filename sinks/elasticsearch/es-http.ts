@@ -1,0 +1,42 @@
+import { Client } from '@elastic/elasticsearch';
+import { ElasticsearchSinkConfig } from './config';
+
+export interface EsReply<T = Record<string, unknown>> {
+  status: number;
+  body: T;
+}
+
+/** Every status the sink decides about itself (the transport would otherwise throw on them). */
+const HANDLED_STATUSES = [400, 401, 403, 404, 409, 413, 429, 500, 502, 503, 504];
+
+/** A thin REST client: the sink sees ES's status codes and error bodies, and does its own retries. */
+export class EsHttp {
+  readonly client: Client;
+
+  constructor(config: ElasticsearchSinkConfig) {
+    const auth = config.apiKey ? { apiKey: config.apiKey } : config.username ? { username: config.username, password: config.password ?? '' } : undefined;
+    this.client = new Client({ node: config.node, auth, maxRetries: 0, requestTimeout: config.requestTimeoutMs });
+  }
+
+  async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown, querystring?: Record<string, string>): Promise<EsReply<T>> {
+    const isNdjson = typeof body === 'string';
+    const result = await this.client.transport.request(
+      { method, path, querystring, ...(isNdjson ? { bulkBody: body } : body === undefined ? {} : { body: body as Record<string, unknown> }) },
+      { ignore: HANDLED_STATUSES, meta: true },
+    );
+    return { status: result.statusCode ?? 0, body: (result.body ?? {}) as T };
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
+/** `type: reason` of an ES error body, for messages and dead letters. */
+export function describeEsError(body: unknown): string {
+  const error = (body as { error?: unknown })?.error;
+  if (typeof error === 'string') return error;
+  const { type, reason, caused_by: cause } = (error ?? {}) as { type?: string; reason?: string; caused_by?: { type?: string; reason?: string } };
+  const base = `${type ?? 'error'}: ${reason ?? JSON.stringify(body)}`;
+  return cause?.reason ? `${base} (caused by ${cause.type}: ${cause.reason})` : base;
+}

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+/** Config pieces every sink shares (DESIGN §5): name, table routing, per-table options. */
+export const sinkName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only');
+
+const tablePattern = z
+  .string()
+  .regex(/^(\*|[^.\s*]+\.(\*|[^.\s*]+))$/, 'SCHEMA.TABLE, SCHEMA.* or *');
+
+/** Options any sink accepts per table; each sink extends this with its own keys. */
+export const baseTableOptions = z.strictObject({
+  /** Only these columns reach the sink (key columns always do). */
+  columns: z.array(z.string()).min(1).optional(),
+  /** These columns never reach the sink (key columns always do). */
+  excludeColumns: z.array(z.string()).optional(),
+});
+
+export type BaseTableOptions = z.infer<typeof baseTableOptions>;
+
+/** `tables`, `exclude` and `tableOptions` (keyed by table pattern) for a sink's config object. */
+export function tableRouting<T extends z.ZodType<object>>(tableOptions: T) {
+  return {
+    /** SCHEMA.TABLE names, SCHEMA.* or "*" for every table. */
+    tables: z.array(tablePattern).min(1).default(['*']),
+    /** Patterns removed from `tables`. */
+    exclude: z.array(tablePattern).default([]),
+    /** Options per table pattern; the most specific pattern wins key by key. */
+    tableOptions: z.record(tablePattern, tableOptions).default({}),
+  };
+}

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { baseTableOptions, sinkName, tableRouting } from '../shared/config';
+
+const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and "_", not starting with a digit');
+
+export const warehouseTableOptions = baseTableOptions.extend({
+  /** The reader-facing table, instead of `<schema>__<table>`; its history is `<table>__changes`. */
+  table: identifier.optional(),
+  /**
+   * SQL types for columns, e.g. { amount: "DECIMAL(38,10)", created_at: "TIMESTAMPTZ" }.
+   * Other columns get a type inferred from the values (BOOLEAN, BIGINT, DOUBLE, text, JSON).
+   * A value that does not cast to its declared type goes to the dead-letter file.
+   */
+  columnTypes: z.record(z.string(), z.string().regex(/^[A-Za-z][A-Za-z0-9_ ,()]*$/, 'a SQL type name such as DECIMAL(38,10)')).optional(),
+});
+
+export const warehouseSinkConfig = z
+  .strictObject({
+    name: sinkName,
+    type: z.literal('warehouse'),
+    engine: z.enum(['duckdb', 'postgres']).default('duckdb'),
+    /** DuckDB database file (default <dataDir>/<name>.duckdb); relative paths resolve against the config file's folder. */
+    path: z.string().optional(),
+    /** Postgres connection URL (engine: postgres). */
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
+    /** Postgres schema the tables go to (engine: postgres). */
+    schema: identifier.default('public'),
+    ...tableRouting(warehouseTableOptions),
+  })
+  .superRefine((config, ctx) => {
+    if (config.engine === 'postgres' && !config.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required when engine is postgres' });
+    if (config.engine === 'duckdb' && config.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'only for engine: postgres (DuckDB uses path)' });
+  });
+
+export type WarehouseSinkConfig = z.infer<typeof warehouseSinkConfig>;
+export type WarehouseTableOptions = z.infer<typeof warehouseTableOptions>;

@@ -1,0 +1,99 @@
+import { Client } from 'pg';
+import { ColumnType } from '../shared/column-types';
+import { quoteIdent, quoteText, SqlEngine, SqlRow } from './engine';
+
+const TYPE_NAMES: Record<ColumnType, string> = { boolean: 'boolean', integer: 'bigint', double: 'double precision', text: 'text', json: 'jsonb' };
+
+/**
+ * Postgres as the warehouse: tables in one schema, one connection per sink.
+ * Batches are staged into a temporary table with one INSERT ... SELECT from a
+ * JSON array parameter, which needs no extra client library (COPY would).
+ */
+export class PostgresEngine implements SqlEngine {
+  readonly historyJsonType = 'json';
+  readonly keyedTables = true;
+  readonly historyDedup = 'primary-key';
+  readonly commitSeqType = 'numeric(20,0)';
+  private client: Client | null = null;
+
+  constructor(private readonly url: string, private readonly schema: string) {}
+
+  table(name: string): string {
+    return `${quoteIdent(this.schema)}.${quoteIdent(name)}`;
+  }
+
+  typeName(type: ColumnType): string {
+    return TYPE_NAMES[type];
+  }
+
+  castFails(textExpr: string, sqlType: string): string {
+    return `(${textExpr} IS NOT NULL AND NOT pg_temp.cdc_castable(${textExpr}, '${sqlType.replace(/'/g, "''")}'))`;
+  }
+
+  jsonRows(stage: string, where: string, imageExpr: string, fields: ReadonlyMap<string, string>) {
+    const definitions = [...fields].map(([column, type]) => `${quoteIdent(column)} ${type}`).join(', ');
+    return {
+      from: `(SELECT * FROM ${quoteIdent(stage)} AS s WHERE ${where}) AS s CROSS JOIN LATERAL json_to_record(CAST(${imageExpr} AS json)) AS j(${definitions})`,
+      field: (column: string) => `j.${quoteIdent(column)}`,
+    };
+  }
+
+  emptyCopySql(from: string, to: string): string {
+    return `CREATE TABLE ${this.table(to)} (LIKE ${this.table(from)} INCLUDING ALL)`;
+  }
+
+  listHas(listExpr: string, column: string): string {
+    return `coalesce(CAST(${listExpr} AS jsonb) ? ${quoteText(column)}, false)`;
+  }
+
+  async open(): Promise<void> {
+    const client = new Client({ connectionString: this.url, application_name: 'tidewater warehouse sink' });
+    client.on('error', () => undefined); // a broken connection surfaces as the next query's error
+    await client.connect();
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
+      // PG 15 has no pg_input_is_valid(): a session-local helper tells whether a value casts to a declared type.
+      await client.query(`CREATE OR REPLACE FUNCTION pg_temp.cdc_castable(value text, type text) RETURNS boolean LANGUAGE plpgsql AS $$
+        BEGIN EXECUTE format('SELECT %L::%s', value, type); RETURN true; EXCEPTION WHEN others THEN RETURN false; END $$`);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    this.client = client;
+  }
+
+  async close(): Promise<void> {
+    await this.client?.end().catch(() => undefined);
+    this.client = null;
+  }
+
+  async query(sql: string, params?: readonly unknown[]): Promise<SqlRow[]> {
+    const result = await this.requireOpen().query(sql, params as unknown[] | undefined);
+    // A multi-statement string returns one result per statement: the last one's rows.
+    const last = Array.isArray(result) ? result[result.length - 1] : result;
+    return (last?.rows ?? []) as SqlRow[];
+  }
+
+  async stage(name: string, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): Promise<void> {
+    const client = this.requireOpen();
+    // Created once per session (emptied by every commit), so no catalog churn per batch.
+    await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${quoteIdent(name)} (${columns.map((c) => `${quoteIdent(c)} text`).join(', ')}) ON COMMIT DELETE ROWS`);
+    await client.query(`DELETE FROM pg_temp.${quoteIdent(name)}`);
+    // One JSON parameter (serialized natively, parsed by the server in one go) beats text[] parameters.
+    const objects = rows.map((row) => Object.fromEntries(columns.map((column, i) => [column, row[i]])));
+    await client.query(`INSERT INTO ${quoteIdent(name)} SELECT * FROM json_populate_recordset(NULL::${quoteIdent(name)}, $1::json)`, [JSON.stringify(objects)]);
+  }
+
+  async columns(name: string): Promise<Map<string, string> | null> {
+    const rows = await this.query(
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+      [this.schema, name],
+    );
+    return rows.length ? new Map(rows.map((r) => [String(r.column_name), String(r.data_type)])) : null;
+  }
+
+  private requireOpen(): Client {
+    if (!this.client) throw new Error(`postgres warehouse: used before open() or after close()`);
+    return this.client;
+  }
+}

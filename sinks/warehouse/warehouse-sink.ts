@@ -1,0 +1,260 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { ChangeEvent } from '../../core/event/change-event';
+import { LogRecord } from '../../core/log/change-log';
+import { Logger } from '../../core/runtime/logger';
+import { newestPerRow } from '../shared/collapse';
+import { rowImages } from '../shared/column-types';
+import { projectEvent } from '../shared/columns';
+import { DeadLetterStore } from '../shared/dead-letters';
+import { TableFilter, TableOptions } from '../shared/table-filter';
+import { GenerationalSink } from '../sink';
+import { WarehouseSinkConfig, WarehouseTableOptions } from './config';
+import { DuckDbEngine } from './duckdb';
+import { quoteIdent, SqlEngine } from './engine';
+import { badCastsSql, historySql, mergeSql, truncateSql } from './merge-sql';
+import { placeOf, WarehouseMeta } from './meta';
+import { PostgresEngine } from './postgres';
+import { commitSeq, StagedBatch, stageBatch } from './staging';
+import { promoteGeneration } from './generations';
+import { TableSchemas, TableShape } from './table-schema';
+
+const STAGE = 'cdc_stage';
+
+export interface WarehouseContext {
+  logger: Logger;
+  dataDir: string;
+  /** Where relative paths in the config resolve (the config file's folder). */
+  baseDir?: string;
+}
+
+/**
+ * Warehouse tables (DESIGN §4): per source table a current-state table
+ * `<schema>__<table>` (+ _cdc_version, _cdc_deleted, _cdc_synced_at) and an
+ * append-only history `<schema>__<table>__changes`. write() only buffers;
+ * flush() stages the buffered batches, deduplicates them per key, MERGEs them
+ * (newer versions only) and stores the log offsets, all in one transaction:
+ * exactly once in effect (storedOffsets()).
+ */
+export class WarehouseSink implements GenerationalSink {
+  readonly name: string;
+  private readonly filter: TableFilter;
+  private readonly tableOptions: TableOptions<WarehouseTableOptions>;
+  private readonly engine: SqlEngine;
+  private readonly meta: WarehouseMeta;
+  private readonly schemas: TableSchemas;
+  private readonly buffer = new Map<string, LogRecord>();
+  private readonly registered = new Set<string>();
+  private chain: Promise<void> = Promise.resolve();
+  /** write() calls so far, and how many of them are durable in the target. */
+  private written = 0;
+  private durable = 0;
+  private requestedGeneration: number | null = null;
+  private writing = 0;
+  private live = 0;
+  /** The connection failed; reopen before the next transaction. */
+  private broken = false;
+
+  constructor(private readonly config: WarehouseSinkConfig, private readonly context: WarehouseContext, private readonly deadLetters: DeadLetterStore) {
+    this.name = config.name;
+    this.filter = new TableFilter(config.tables, config.exclude);
+    this.tableOptions = new TableOptions(config.tableOptions);
+    this.engine = config.engine === 'postgres' ? new PostgresEngine(config.url!, config.schema) : new DuckDbEngine(this.duckDbPath());
+    this.meta = new WarehouseMeta(this.engine, config.name);
+    this.schemas = new TableSchemas(this.engine);
+  }
+
+  get generation(): number {
+    return this.writing;
+  }
+
+  async open(): Promise<void> {
+    await this.engine.open();
+    await this.meta.create();
+    this.live = await this.meta.liveGeneration();
+    this.writing = this.requestedGeneration ?? this.live;
+  }
+
+  useGeneration(generation: number): void {
+    this.requestedGeneration = generation;
+  }
+
+  async liveGeneration(): Promise<number> {
+    if (this.live) return this.live;
+    // Not open: look with a connection of our own.
+    await this.engine.open();
+    try {
+      await this.meta.create();
+      return await this.meta.liveGeneration();
+    } finally {
+      await this.engine.close();
+    }
+  }
+
+  async storedOffsets(): Promise<Map<number, number> | null> {
+    const byTopic = await this.meta.offsets(this.writing);
+    if (byTopic.size === 0) return null;
+    if (byTopic.size > 1) {
+      // One topic per table: partition numbers repeat across topics, and the runner asks per partition only.
+      // The log's committed offsets (never ahead of these) are the safe fallback: replays change nothing.
+      this.context.logger.warn('offsets are stored for several topics; resuming from the log\'s committed offsets instead', { sink: this.name, topics: [...byTopic.keys()].join(',') });
+      return null;
+    }
+    return [...byTopic.values()][0];
+  }
+
+  async write(batch: readonly LogRecord[]): Promise<void> {
+    for (const record of batch) this.buffer.set(`${placeOf(record.topic, record.partition)}\u0000${record.offset}`, record);
+    this.written++;
+  }
+
+  /**
+   * Makes everything written before this call durable, in one transaction
+   * with whatever else is buffered by then; concurrent calls queue behind each
+   * other, and a call whose writes an earlier transaction already took
+   * resolves as soon as that one commits. A transaction starts one event-loop
+   * turn late, so the batches of partitions released together share it.
+   */
+  flush(): Promise<void> {
+    const wanted = this.written;
+    const start = async () => {
+      if (this.durable >= wanted) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      await this.flushBuffered();
+    };
+    const run = this.chain.then(start, start);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.engine.close();
+  }
+
+  /** Renames this generation's tables to the reader-facing names and drops the old ones, in one transaction. */
+  async promote(): Promise<void> {
+    const run = this.chain.then(() => this.inTransaction(() => promoteGeneration(this.engine, this.meta, this.live, this.writing)));
+    this.chain = run.catch(() => undefined);
+    await run;
+    this.live = this.writing;
+    this.schemas.forget();
+    this.context.logger.info('warehouse generation promoted', { sink: this.name, generation: this.writing });
+  }
+
+  private async flushBuffered(): Promise<void> {
+    const covers = this.written;
+    const records = [...this.buffer];
+    this.buffer.clear();
+    try {
+      if (records.length > 0) await this.inTransaction(() => this.apply(records.map(([, record]) => record)));
+      this.durable = covers;
+    } catch (error) {
+      // Keep the records for the next flush (the runner retries it); a newer write of the same offset wins.
+      for (const [id, record] of records) if (!this.buffer.has(id)) this.buffer.set(id, record);
+      throw error;
+    }
+  }
+
+  private async apply(records: LogRecord[]): Promise<void> {
+    const offsets = new Map<string, number>();
+    const byTable = new Map<string, ChangeEvent[]>();
+    for (const { topic, partition, offset, event } of records) {
+      const place = placeOf(topic, partition);
+      offsets.set(place, Math.max(offsets.get(place) ?? 0, offset + 1));
+      const { schema, table } = event.source;
+      if (!this.filter.includes(schema, table)) continue;
+      const name = `${schema}.${table}`;
+      const list = byTable.get(name);
+      if (list) list.push(event);
+      else byTable.set(name, [event]);
+    }
+    const letters: { event: ChangeEvent; reason: string }[] = [];
+    for (const events of byTable.values()) letters.push(...(await this.applyTable(events)));
+    await this.meta.saveOffsets(this.writing, offsets);
+    if (letters.length > 0) {
+      // Recorded before the commit: a crash may record a letter twice, never lose one.
+      await this.deadLetters.add(letters);
+      this.context.logger.warn('rows whose values do not cast to their declared column types went to the dead-letter file', {
+        sink: this.name, count: letters.length, file: this.deadLetters.file, first: letters[0].reason,
+      });
+    }
+  }
+
+  /** One table's share of the batch; returns the events refused for a declared column type. */
+  private async applyTable(events: ChangeEvent[]): Promise<{ event: ChangeEvent; reason: string }[]> {
+    const { schema, table } = events[0].source;
+    const options = this.tableOptions.for(schema, table);
+    const reader = options.table ?? `${schema}__${table}`;
+    const truncates = events.filter((e) => e.op === 't');
+    const changes = events.filter((e) => e.op !== 't').map((e) => projectEvent(e, options));
+    const names = this.physicalNames(reader);
+    const exists = changes.length > 0 || (await this.engine.columns(names.name)) !== null;
+    const shape = exists ? await this.schemas.ensure(names.name, names.changes, Object.keys(changes[0]?.key ?? {}), rowImages(changes), options.columnTypes ?? {}) : null;
+    if (!this.registered.has(reader)) {
+      await this.meta.addTable(this.writing, reader);
+      this.registered.add(reader);
+    }
+    for (const truncate of truncates) {
+      await this.meta.saveTruncate(this.writing, reader, truncate.source.version);
+      // Every copy of the truncate (one per partition) runs: rows other partitions wrote before reaching theirs go too.
+      if (shape) await this.engine.query(truncateSql(this.engine, shape, truncate.source.version));
+    }
+    if (!shape) return [];
+    const staged = stageBatch([...changes, ...truncates], newestPerRow(changes));
+    await this.engine.stage(STAGE, staged.stageColumns, staged.rows);
+    const letters = await this.refuseBadCasts(shape, staged, reader);
+    if (changes.length > 0) await this.engine.query(mergeSql(this.engine, shape, STAGE, staged, this.meta.truncatedExpr(this.writing, reader)));
+    const history = [...changes, ...truncates];
+    const minVersion = history.reduce((min, e) => (e.source.version < min ? e.source.version : min), history[0].source.version);
+    await this.engine.query(historySql(this.engine, shape, STAGE, commitSeq(minVersion)));
+    return letters;
+  }
+
+  private async refuseBadCasts(shape: TableShape, staged: StagedBatch, reader: string): Promise<{ event: ChangeEvent; reason: string }[]> {
+    const sql = badCastsSql(this.engine, shape, STAGE);
+    if (!sql) return [];
+    const bad = (await this.engine.query(sql)).map((row) => String(row.r));
+    if (bad.length === 0) return [];
+    // Out of the MERGE (their history rows stay: the change did happen).
+    await this.engine.query(`UPDATE ${quoteIdent(STAGE)} SET latest = NULL WHERE r IN (${bad.map((r) => `'${r}'`).join(', ')})`);
+    const declared = [...shape.columns].filter(([, c]) => c.inferred === null).map(([name, c]) => `${name} ${c.sqlType}`).join(', ');
+    return bad.map((r) => ({
+      event: staged.latestByRow.get(Number(r))!,
+      reason: `a value does not cast to its declared column type in ${reader} (${declared}); fix the row or the sink's columnTypes, then resync the table`,
+    }));
+  }
+
+  private physicalNames(reader: string): { name: string; changes: string } {
+    if (this.writing === this.live) return { name: reader, changes: `${reader}__changes` };
+    return { name: `${reader}__g${this.writing}`, changes: `${reader}__changes__g${this.writing}` };
+  }
+
+  private async inTransaction(work: () => Promise<void>): Promise<void> {
+    if (this.broken) {
+      await this.engine.open();
+      this.broken = false;
+    }
+    try {
+      await this.engine.query('BEGIN TRANSACTION');
+      await work();
+      await this.engine.query('COMMIT');
+    } catch (error) {
+      // What the rolled-back transaction created is gone: learn it again from the catalog.
+      this.schemas.forget();
+      this.registered.clear();
+      try {
+        await this.engine.query('ROLLBACK');
+      } catch {
+        // The connection itself failed: the next transaction starts on a new one.
+        await this.engine.close().catch(() => undefined);
+        this.broken = true;
+      }
+      throw error;
+    }
+  }
+
+  private duckDbPath(): string {
+    const path = this.config.path ?? join(this.context.dataDir, `${this.config.name}.duckdb`);
+    return isAbsolute(path) ? path : resolve(this.context.baseDir ?? process.cwd(), path);
+  }
+}
