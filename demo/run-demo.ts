@@ -1,10 +1,11 @@
 /**
  * The demo: private throwaway Postgres and Redis, the service between them
- * (embedded log), and a small shop write load, with a line a second showing
+ * (embedded log; Redis and a DuckDB warehouse as sinks), and a small shop write load, with a line a second showing
  * Postgres and Redis side by side. Ctrl-C (or DEMO_SECONDS) stops everything.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { freePort, startPostgres, startRedis, stopAll } from '../test/support/servers';
@@ -41,6 +42,7 @@ sources:
   - { name: shop-pg, type: postgres, url: "\${PG_URL}", tables: [public.customers, public.orders] }
 sinks:
   - { name: cache, type: redis, url: "\${REDIS_URL}", keyPrefix: "demo:", tables: ["*"] }
+  - { name: warehouse, type: warehouse, engine: duckdb, path: ./data/warehouse.duckdb }
 `,
   );
   const service = new ServiceProcess(configPath, httpPort, { PG_URL: pg.url, REDIS_URL: redisServer.url }, (line) =>
@@ -69,6 +71,7 @@ sinks:
     for (let i = 0; i < 50 && !(await showProgress(db, redis, false)); i++) await new Promise((r) => setTimeout(r, 100));
     await showProgress(db, redis, true);
     await service.stop();
+    await showWarehouse(join(workDir, 'data', 'warehouse.duckdb')).catch((e: Error) => say(`warehouse: cannot read it: ${e.message}`));
     redis.disconnect();
     await db.end().catch(() => undefined);
     await stopAll();
@@ -100,6 +103,19 @@ async function showProgress(db: Client, redis: Redis, print = true): Promise<boo
   const [customers, orders] = await Promise.all([countKeys(redis, 'demo:public.customers:*'), countKeys(redis, 'demo:public.orders:*')]);
   if (print) say(`postgres: ${rows[0].customers} customers, ${rows[0].orders} orders | redis: ${customers} customers, ${orders} orders`);
   return Number(rows[0].customers) === customers && Number(rows[0].orders) === orders;
+}
+
+/** The DuckDB file can be read once the service (its only writer) has stopped. */
+async function showWarehouse(path: string): Promise<void> {
+  const instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' });
+  const connection = await instance.connect();
+  const count = async (sql: string) => Number((await (await connection.runAndReadAll(sql)).getRows())[0][0]);
+  const customers = await count('SELECT count(*) FROM public__customers WHERE NOT _cdc_deleted');
+  const orders = await count('SELECT count(*) FROM public__orders WHERE NOT _cdc_deleted');
+  const changes = await count('SELECT count(*) FROM public__orders__changes');
+  say(`warehouse (DuckDB, ${path}): ${customers} customers, ${orders} orders, ${changes} order changes in public__orders__changes`);
+  connection.closeSync();
+  instance.closeSync();
 }
 
 async function countKeys(redis: Redis, pattern: string): Promise<number> {

@@ -8,7 +8,7 @@ import { packageRoot } from '../support/kafka';
 describe('the demo (README command one)', function () {
   this.timeout(120_000);
 
-  it('starts its own servers, streams the write load into Redis and stops cleanly', () => {
+  it('starts its own servers, streams the write load into Redis and a DuckDB warehouse, and stops cleanly', () => {
     const demoDir = mkdtempSync(join(tmpdir(), 'cdc-demo-'));
     const result = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'demo', 'run-demo.js')], {
       env: { ...process.env, DEMO_SECONDS: '4', DEMO_DIR: demoDir },
@@ -23,5 +23,8 @@ describe('the demo (README command one)', function () {
     assert.ok(Number(pgOrders) > 0);
     assert.deepEqual([redisCustomers, redisOrders], [pgCustomers, pgOrders], 'Redis caught up with Postgres by the last report');
     assert.match(result.stdout, /service stopped/);
+    const warehouse = /warehouse \(DuckDB, [^)]+\): (\d+) customers, (\d+) orders/.exec(result.stdout);
+    assert.ok(warehouse, `warehouse line:\n${result.stdout}`);
+    assert.deepEqual([warehouse[1], warehouse[2]], [pgCustomers, pgOrders], 'the DuckDB warehouse holds the same rows');
   });
 });
