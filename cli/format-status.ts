@@ -1,7 +1,17 @@
 export interface StatusReport {
   service: string;
   sources: Array<{ name: string; ready: boolean; lagSeconds: number; checkpoint: string | null; savedAt: string | null }>;
-  sinks: Array<{ name: string; ready: boolean; [key: string]: unknown }>;
+  sinks: Array<{ name: string; ready: boolean; generation?: number | null; lagEvents?: number; reprocess?: ReprocessReport; [key: string]: unknown }>;
+}
+
+interface ReprocessReport {
+  generation: number;
+  phase: string;
+  eventsDone: number;
+  logEnd: number;
+  percent: number;
+  eventsPerSecond: number | null;
+  etaSeconds: number | null;
 }
 
 /** `cdc status` for people: one line per source and sink. */
@@ -12,19 +22,28 @@ export function formatStatus(status: StatusReport): string {
     lines.push(`  source ${s.name}: ${s.ready ? 'streaming' : 'not streaming'}, lag ${s.lagSeconds.toFixed(1)} s, position ${position}`);
   }
   for (const s of status.sinks) {
-    const extra = Object.entries(s).filter(([k]) => k !== 'name' && k !== 'ready').map(([k, v]) => `${k} ${JSON.stringify(v)}`);
-    lines.push(`  sink ${s.name}: ${s.ready ? 'running' : 'not running'}${extra.length ? ', ' + extra.join(', ') : ''}`);
+    const parts = [s.ready ? 'running' : 'not running'];
+    if (s.generation) parts.push(`generation ${s.generation}`);
+    if (s.lagEvents !== undefined) parts.push(`lag ${s.lagEvents} events`);
+    if (s.reprocess) parts.push(describeReprocess(s.reprocess));
+    lines.push(`  sink ${s.name}: ${parts.join(', ')}`);
   }
   return lines.join('\n') + '\n';
 }
 
 function describeCheckpoint(text: string): string {
-  const checkpoint = JSON.parse(text) as { lsn?: string; position?: string; snapshot?: { tables: Record<string, { done: boolean; rows: number }> }; resync?: Array<{ table: string; rows: number }> };
-  const parts = [checkpoint.lsn ?? checkpoint.position ?? ''];
+  const checkpoint = JSON.parse(text) as { position?: string; snapshot?: { tables: Record<string, { done: boolean; rows: number }> }; resync?: Array<{ table: string; rows: number }> };
+  const parts = [checkpoint.position ?? ''];
   if (checkpoint.snapshot) {
     const tables = Object.entries(checkpoint.snapshot.tables);
     parts.push(`snapshot: ${tables.filter(([, t]) => t.done).length}/${tables.length} tables done, ${tables.reduce((n, [, t]) => n + t.rows, 0)} rows`);
   }
   if (checkpoint.resync?.length) parts.push(`resync: ${checkpoint.resync.map((t) => `${t.table} (${t.rows} rows so far)`).join(', ')}`);
   return parts.join('; ');
+}
+
+function describeReprocess(r: ReprocessReport): string {
+  const rate = r.eventsPerSecond === null ? '' : `, ${r.eventsPerSecond} events/s`;
+  const eta = r.etaSeconds === null ? ', ETA unknown yet' : `, ETA ${r.etaSeconds} s`;
+  return `reprocess into generation ${r.generation} (${r.phase}): ${r.eventsDone}/${r.logEnd} events (${r.percent}%)${rate}${eta}`;
 }

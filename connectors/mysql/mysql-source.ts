@@ -1,5 +1,5 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
-import { Backoff, sleep } from '../../core/runtime/backoff';
+import { runResyncTasks } from '../shared/resync-loop';
 import { Logger } from '../../core/runtime/logger';
 import { ResyncRequest, Source, SourceStreamOptions } from '../source';
 import { BinlogDecoder } from './binlog-decoder';
@@ -172,25 +172,11 @@ export class MysqlSource implements Source {
     }
   }
 
-  /** Runs queued resync tasks until the stream ends; a task whose request is wrong is dropped, other failures retry. */
-  private async runResync(coordinator: ResyncCoordinator, signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff();
-    while (!signal.aborted) {
-      try {
-        return await coordinator.run(signal);
-      } catch (error) {
-        if (signal.aborted) return;
-        if (error instanceof ResyncTaskError) {
-          const dropped = coordinator.dropCurrent();
-          this.logger.error(`${error.message}; this resync task is dropped: fix the request and ask again`, { table: dropped?.table, requestId: dropped?.requestId });
-          continue;
-        }
-        const delayMs = backoff.nextDelayMs();
-        this.logger.error(`resync: ${(error as Error).message}; retrying`, { inMs: delayMs });
-        await sleep(delayMs, signal);
-      }
-    }
+  /** Runs queued resync tasks until the stream stops; a task whose request is wrong (e.g. a bad WHERE) is dropped. */
+  private runResync(coordinator: ResyncCoordinator, signal: AbortSignal): Promise<void> {
+    return runResyncTasks(coordinator, signal, this.logger, (error) => error instanceof ResyncTaskError);
   }
+
 
   private async plan(admin: Connection, checkpoint: MysqlCheckpoint | null): Promise<StartPlan> {
     const mode = this.config.snapshot.mode;

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
+import { runResyncTasks } from '../shared/resync-loop';
 import { Logger } from '../../core/runtime/logger';
-import { Backoff, sleep } from '../../core/runtime/backoff';
 import { ResyncRequest, Source, SourceStreamOptions } from '../source';
 import { parseCheckpoint, PostgresCheckpoint, SnapshotProgress } from './checkpoint';
 import { defaultObjectName, PostgresSourceConfig } from './config';
@@ -83,7 +83,7 @@ export class PostgresSource implements Source {
       await runSnapshot({ ...snapshotOptions, ...this.config.snapshot, progress: snapshotPlan.progress, snapshotName: snapshotPlan.snapshotName, onImported: snapshotPlan.release });
       await snapshotPlan.release();
       if (signal.aborted) return;
-      startLsn = snapshotPlan.progress.lsn;
+      startLsn = snapshotPlan.progress.position;
       // The snapshot is complete once this checkpoint is durable: later starts stream.
       await emit({ events: [], checkpoint: formatLsn(startLsn), commitTimeMs: Date.now() });
       this.logger.info('snapshot complete; streaming from its consistent point', { lsn: formatLsn(startLsn) });
@@ -138,30 +138,14 @@ export class PostgresSource implements Source {
     return { requestId };
   }
 
-  /** Runs queued resync tasks until the stream stops; a bad WHERE drops its task, other failures retry. */
-  private async runResync(coordinator: ResyncCoordinator, signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff();
-    while (!signal.aborted) {
-      try {
-        return await coordinator.run(signal);
-      } catch (error) {
-        if (signal.aborted) return;
-        const code = ((error as Error).cause as { code?: string } | undefined)?.code ?? '';
-        if (code.startsWith('42')) {
-          const dropped = coordinator.dropCurrent();
-          this.logger.error(`${(error as Error).message}; this resync task is dropped: fix the request and ask again`, { table: dropped?.table });
-          continue;
-        }
-        const delayMs = backoff.nextDelayMs();
-        this.logger.error(`${(error as Error).message}; retrying`, { inMs: delayMs });
-        await sleep(delayMs, signal);
-      }
-    }
+  /** Runs queued resync tasks until the stream stops; a task whose request is wrong (e.g. a bad WHERE) is dropped. */
+  private runResync(coordinator: ResyncCoordinator, signal: AbortSignal): Promise<void> {
+    return runResyncTasks(coordinator, signal, this.logger, (error) => String((error.cause as { code?: string } | undefined)?.code ?? '').startsWith('42'));
   }
 
+
   async acknowledge(checkpoint: string): Promise<void> {
-    const { lsn } = parseCheckpoint(checkpoint);
-    await this.walStream?.acknowledge(lsn);
+    await this.walStream?.acknowledge(parseCheckpoint(checkpoint).position);
   }
 
   async close(): Promise<void> {
@@ -190,13 +174,13 @@ export class PostgresSource implements Source {
     if (!slotExists) {
       if (mode === 'when_needed') return { kind: 'new-snapshot', dropSlot: false, reason: `slot ${this.slot} is missing (snapshot mode when_needed)` };
       throw new Error(
-        `replication slot ${this.slot} is missing, so the changes after ${formatLsn(checkpoint.lsn)} can no longer be streamed ` +
+        `replication slot ${this.slot} is missing, so the changes after ${formatLsn(checkpoint.position)} can no longer be streamed ` +
           `(was it dropped, or invalidated by max_slot_wal_keep_size?): set snapshot.mode: when_needed to re-snapshot, ` +
           `or delete the saved position to start over with a new snapshot`,
       );
     }
     if (mode === 'always') return { kind: 'new-snapshot', dropSlot: true, reason: 'snapshot mode always' };
-    return { kind: 'stream', from: checkpoint.lsn };
+    return { kind: 'stream', from: checkpoint.position };
   }
 
   private async exportSnapshot(reason: string): Promise<{ progress: SnapshotProgress; snapshotName: string; release(): Promise<void> }> {
@@ -204,7 +188,7 @@ export class PostgresSource implements Source {
     this.logger.info('created replication slot with an exported snapshot', { slot: this.slot, lsn: formatLsn(exported.consistentPoint), reason });
     let released = false;
     return {
-      progress: { lsn: exported.consistentPoint, tables: {} },
+      progress: { position: exported.consistentPoint, tables: {} },
       snapshotName: exported.snapshotName,
       release: async () => {
         if (released) return;

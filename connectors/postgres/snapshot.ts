@@ -89,7 +89,7 @@ async function readTable(client: Client, table: CapturedTable, options: Snapshot
     // checkpoint never covers rows of a chunk that is not queued before it.
     Object.assign(state, next);
     options.progress.tables[name] = state;
-    const checkpoint = serializeCheckpoint({ lsn: options.progress.lsn, snapshot: options.progress });
+    const checkpoint = serializeCheckpoint({ position: options.progress.position, snapshot: options.progress });
     const emitted = options.emit({ events, checkpoint, commitTimeMs: Date.now() });
     options.report.snapshotRows(name, result.rows.length, Math.max(0, estimate - state.rows));
     await emitted;
@@ -144,8 +144,8 @@ function toEvent(
       db: options.db,
       schema: table.schema,
       table: table.table,
-      position: formatLsn(options.progress.lsn),
-      version: snapshotVersion(options.progress.lsn),
+      position: formatLsn(options.progress.position),
+      version: snapshotVersion(options.progress.position),
       snapshot: true,
       ts_ms: now,
     },

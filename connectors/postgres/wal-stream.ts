@@ -136,7 +136,7 @@ export class WalStream {
 
   /** The current checkpoint: last complete transaction plus queued resync tasks. */
   checkpoint(): string {
-    return serializeCheckpoint({ lsn: this.lastCheckpoint, resync: this.options.resync.tasks() });
+    return serializeCheckpoint({ position: this.lastCheckpoint, resync: this.options.resync.tasks() });
   }
 
   /**

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { snapshotVersion } from '../../core/event/version';
 import { keyString } from '../../core/event/change-event';
 import { parseLsn } from '../../connectors/postgres/lsn';
@@ -82,10 +83,9 @@ describe('Postgres source: snapshot bootstrap', function () {
     fixture = new PgRedisFixture(pg, redis, `snap${++n}`, { ...ACCOUNTS, sourceOptions: 'snapshot: { chunkSize: 200, parallelism: 1 }' });
     await fixture.setUp();
     await fixture.service.start();
-    await waitFor(() => fixture.service.output.some((l) => /table snapshot progress|rows=[1-9]/.test(l)) || countSnapshotted(fixture) > 4000, {
-      timeoutMs: 30_000,
-      what: 'the snapshot to be under way',
-    });
+    // Under way = a durable checkpoint records snapshot rows already in the log.
+    const stateFile = join(fixture.dataDir, 'var', 'sources', `${fixture.name}-pg.json`);
+    await waitFor(() => snapshottedRows(stateFile) > 0, { timeoutMs: 30_000, intervalMs: 5, what: 'the snapshot to be under way' });
     await fixture.service.kill9();
     const writer = writeConcurrently();
     await fixture.service.start();
@@ -137,8 +137,15 @@ describe('Postgres source: snapshot bootstrap', function () {
   });
 });
 
-/** Rows the service reports as snapshotted so far, from its metrics (0 when unknown). */
-function countSnapshotted(fixture: PgRedisFixture): number {
-  const line = fixture.service.output.filter((l) => l.includes('table snapshot progress')).pop();
-  return Number(/ rows=(\d+)/.exec(line ?? '')?.[1] ?? 0);
+/** Snapshot rows recorded in the source's saved checkpoint (0 while none). */
+function snapshottedRows(stateFile: string): number {
+  if (!existsSync(stateFile)) return 0;
+  try {
+    const position = JSON.parse(readFileSync(stateFile, 'utf8')).position as string;
+    if (!position.startsWith('{')) return 0;
+    const tables = Object.values(JSON.parse(position).snapshot?.tables ?? {}) as { rows: number }[];
+    return tables.reduce((n, t) => n + t.rows, 0);
+  } catch {
+    return 0; // replaced while we read it
+  }
 }

@@ -4,16 +4,16 @@ import { parseLsn } from '../../connectors/postgres/lsn';
 
 describe('Postgres source checkpoint', () => {
   it('is the plain LSN text while streaming, readable by anyone', () => {
-    const text = serializeCheckpoint({ lsn: parseLsn('1/2A') });
+    const text = serializeCheckpoint({ position: parseLsn('1/2A') });
     assert.equal(text, '1/2A');
-    assert.deepEqual(parseCheckpoint(text), { lsn: parseLsn('1/2A') });
+    assert.deepEqual(parseCheckpoint(text), { position: parseLsn('1/2A') });
   });
 
   it('carries snapshot progress (tables done, last key read) through a round trip', () => {
     const checkpoint = {
-      lsn: parseLsn('0/16B3748'),
+      position: parseLsn('0/16B3748'),
       snapshot: {
-        lsn: parseLsn('0/16B3748'),
+        position: parseLsn('0/16B3748'),
         tables: {
           'public.a': { done: true, rows: 10 },
           'public.b': { done: false, rows: 500, afterKey: ['42', 'x:y'] },
