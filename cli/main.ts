@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../config/load';
 import { createLogger } from '../core/runtime/logger';
 import { callAdmin } from './admin-client';
 import { formatStatus, StatusReport } from './format-status';
+import { runVerify } from './verify';
 import { CdcService } from '../core/runtime/service';
 
 const program = new Command()
@@ -78,6 +79,30 @@ program
     const config = loadConfig(options.config);
     const result = (await callAdmin(config, 'POST', '/api/resync', { source: options.source, tables: options.table, where: options.where })) as { requestId: string };
     process.stdout.write(`resync ${result.requestId} queued for ${options.table.join(', ')}; watch it with: cdc status -c ${options.config}\n`);
+  });
+
+program
+  .command('reprocess')
+  .description('rebuild a sink from log offset zero into a new generation; readers switch once it has caught up')
+  .requiredOption('-c, --config <file>', 'the YAML config file')
+  .requiredOption('--sink <name>', 'the sink to rebuild')
+  .action(async (options: { config: string; sink: string }) => {
+    const result = (await callAdmin(loadConfig(options.config), 'POST', '/api/reprocess', { sink: options.sink })) as { generation: number; consumer: string };
+    process.stdout.write(`reprocess of sink ${options.sink} started: building generation ${result.generation} from log offset zero (consumer ${result.consumer}); ` +
+      `the live generation serves until the switch; watch it with: cdc status -c ${options.config}\n`);
+  });
+
+program
+  .command('verify')
+  .description("compare source rows with a sink's rows; exit 0 when equal, 2 when differences were found")
+  .requiredOption('-c, --config <file>', 'the YAML config file')
+  .option('--sink <name>', 'only this sink')
+  .option('--table <schema.table...>', 'only these tables')
+  .option('--repair', 'ask the running service to resync the missing and different keys')
+  .action(async (options: { config: string; sink?: string; table?: string[]; repair?: boolean }) => {
+    const differences = await runVerify(loadConfig(options.config), options, (line) => process.stdout.write(line + '\n'));
+    process.stdout.write(differences === 0 ? 'verify: no differences\n' : `verify: ${differences} difference(s)${options.repair ? '; repairs queued, run verify again once they are done' : ''}\n`);
+    if (differences > 0) process.exitCode = 2;
   });
 
 program.parseAsync(process.argv).catch((error: Error) => {

@@ -10,6 +10,7 @@ export class AdminError extends Error {
 export interface AdminHandlers {
   status(): Promise<unknown>;
   resync(body: { source?: unknown; tables?: unknown; where?: unknown }): Promise<unknown>;
+  reprocess(body: { sink?: unknown }): Promise<unknown>;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -18,6 +19,7 @@ const MAX_BODY_BYTES = 64 * 1024;
  * The admin API the CLI talks to (`cdc status`, `cdc resync`):
  *   GET  /api/status   positions, lag, snapshot and resync progress
  *   POST /api/resync   { source, tables: [schema.table], where? } → 202 { requestId }
+ *   POST /api/reprocess { sink } → 202 { sink, generation, consumer }
  * A bearer token is required when one is configured.
  */
 export async function handleAdmin(request: IncomingMessage, response: ServerResponse, path: string, handlers: AdminHandlers, token?: string): Promise<void> {
@@ -25,7 +27,8 @@ export async function handleAdmin(request: IncomingMessage, response: ServerResp
     if (token && request.headers.authorization !== `Bearer ${token}`) throw new AdminError(401, 'missing or wrong bearer token (service.http.token)');
     if (request.method === 'GET' && path === '/api/status') return reply(response, 200, await handlers.status());
     if (request.method === 'POST' && path === '/api/resync') return reply(response, 202, await handlers.resync(await readJson(request)));
-    throw new AdminError(404, `no admin endpoint ${request.method} ${path}: try GET /api/status or POST /api/resync`);
+    if (request.method === 'POST' && path === '/api/reprocess') return reply(response, 202, await handlers.reprocess(await readJson(request)));
+    throw new AdminError(404, `no admin endpoint ${request.method} ${path}: try GET /api/status, POST /api/resync or POST /api/reprocess`);
   } catch (error) {
     const status = error instanceof AdminError ? error.status : 500;
     reply(response, status, { error: (error as Error).message });

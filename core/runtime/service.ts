@@ -1,3 +1,4 @@
+import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LoadedConfig } from '../../config/load';
 import { Metrics } from '../http/metrics';
@@ -5,12 +6,12 @@ import { AdminError, AdminHandlers } from '../http/admin';
 import { HealthReport, startHttpServer } from '../http/server';
 import { ChangeLog } from '../log/change-log';
 import { openLog, watchLogEnds } from './open-log';
-import { Backoff, sleep } from './backoff';
 import { JsonStateFile } from './json-state';
 import { Logger } from './logger';
 import { createSink, createSource } from './registry';
-import { SinkRunner } from './sink-runner';
+import { ManagedSink, SinkGenerationState } from './managed-sink';
 import { SourceRunner } from './source-runner';
+import { supervise } from './supervise';
 
 export interface RunOptions {
   /** Run only the source side or only the sink side of the pipeline. */
@@ -24,7 +25,7 @@ export class CdcService {
   private readonly controller = new AbortController();
   private readonly metrics = new Metrics();
   private readonly sourceRunners = new Map<string, SourceRunner>();
-  private readonly sinkRunners = new Map<string, SinkRunner>();
+  private readonly sinkRunners = new Map<string, ManagedSink>();
   private running: Promise<unknown> | null = null;
   private http: { port: number; close(): Promise<void> } | null = null;
   private log: ChangeLog | null = null;
@@ -65,11 +66,20 @@ export class CdcService {
         runs.push(supervise(`source ${sourceConfig.name}`, () => runner.run(signal), signal, logger));
       }
     }
+    const embeddedLogDir = config.log.type === 'embedded' ? config.log.dir ?? join(dataDir, 'log') : null;
     for (const sinkConfig of sinks) {
       const sinkLogger = logger.child(sinkConfig.name);
-      const runner = new SinkRunner({ sink: createSink(sinkConfig, { ...context, logger: sinkLogger }), log, metrics: this.metrics, logger: sinkLogger });
-      this.sinkRunners.set(sinkConfig.name, runner);
-      runs.push(supervise(`sink ${sinkConfig.name}`, () => runner.run(signal), signal, sinkLogger));
+      const managed = new ManagedSink({
+        name: sinkConfig.name,
+        createSink: () => createSink(sinkConfig, { ...context, logger: sinkLogger }),
+        log,
+        metrics: this.metrics,
+        logger: sinkLogger,
+        state: new JsonStateFile<SinkGenerationState>(join(dataDir, 'sinks', `${sinkConfig.name}.json`)),
+        forgetConsumer: embeddedLogDir ? (consumer) => forgetEmbeddedConsumer(embeddedLogDir, consumer) : undefined,
+      });
+      this.sinkRunners.set(sinkConfig.name, managed);
+      runs.push(supervise(`sink ${sinkConfig.name}`, () => managed.run(signal), signal, sinkLogger));
     }
     this.running = Promise.all(runs);
     this.http = await startHttpServer({ ...config.service.http, metrics: this.metrics, health: () => this.health(), admin: this.adminHandlers() });
@@ -81,8 +91,13 @@ export class CdcService {
       status: async () => ({
         service: this.config.service.name,
         sources: await Promise.all([...this.sourceRunners.values()].map((runner) => runner.status())),
-        sinks: [...this.sinkRunners.entries()].map(([name, runner]) => ({ name, ready: runner.ready })),
+        sinks: await Promise.all([...this.sinkRunners.values()].map((managed) => managed.status())),
       }),
+      reprocess: async ({ sink }) => {
+        const managed = this.sinkRunners.get(String(sink));
+        if (!managed) throw new AdminError(404, `no sink named "${String(sink)}" runs here (running: ${[...this.sinkRunners.keys()].join(', ') || 'none'})`);
+        return managed.reprocess();
+      },
       resync: async ({ source, tables, where }) => {
         const runner = this.sourceRunners.get(String(source));
         if (!runner) throw new AdminError(404, `no source named "${String(source)}" runs here (configured: ${[...this.sourceRunners.keys()].join(', ') || 'none'})`);
@@ -113,22 +128,9 @@ export class CdcService {
   }
 }
 
-/**
- * Runs a component until the service stops: an unexpected failure is logged
- * at once and the component restarts after a backoff, so one broken part
- * never dies silently while the rest keeps running.
- */
-async function supervise(what: string, run: () => Promise<void>, signal: AbortSignal, logger: Logger): Promise<void> {
-  const backoff = new Backoff(1000);
-  while (!signal.aborted) {
-    try {
-      await run();
-      return;
-    } catch (error) {
-      if (signal.aborted) return;
-      const delayMs = backoff.nextDelayMs();
-      logger.error(`${what} failed: ${(error as Error).stack ?? (error as Error).message}; restarting`, { inMs: delayMs });
-      await sleep(delayMs, signal);
-    }
-  }
+/** Removes an embedded-log consumer's committed offsets, so compaction stops keeping tombstones for it. */
+async function forgetEmbeddedConsumer(logDir: string, consumer: string): Promise<void> {
+  await unlink(join(logDir, 'consumers', `${consumer}.json`)).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
 }

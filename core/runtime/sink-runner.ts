@@ -12,6 +12,18 @@ export interface SinkRunnerOptions {
   maxBatch?: number;
   /** How often lag metrics are refreshed (default 1 s). */
   lagIntervalMs?: number;
+  /** The log consumer to read as (default `sink-<name>`; a reprocess reads as `sink-<name>-g<generation>`). */
+  consumer?: string;
+  /** Whether this runner reports the sink's lag metrics (default true; a generation being rebuilt does not). */
+  reportLag?: boolean;
+}
+
+/** How far a runner has read the log: per partition, its committed offsets and the log's end offsets. */
+export interface SinkProgress {
+  committed: number[];
+  ends: number[];
+  /** Records not yet applied, over all partitions. */
+  lagEvents: number;
 }
 
 /** The log consumer name of a sink: `sink-<name>` (embedded: consumers/sink-<name>.json; Kafka: group <prefix>sink-<name>). */
@@ -29,11 +41,25 @@ export function sinkConsumerName(sinkName: string): string {
  */
 export class SinkRunner {
   ready = false;
-  private readonly consumer: string;
+  /** Whether this runner owns the sink's lag metrics (switched on when a rebuilt generation goes live). */
+  reportLag: boolean;
+  readonly consumer: string;
   private lastAppliedCommitMs = 0;
 
   constructor(private readonly options: SinkRunnerOptions) {
-    this.consumer = sinkConsumerName(options.sink.name);
+    this.consumer = options.consumer ?? sinkConsumerName(options.sink.name);
+    this.reportLag = options.reportLag ?? true;
+  }
+
+  get sink(): Sink {
+    return this.options.sink;
+  }
+
+  async progress(): Promise<SinkProgress> {
+    const { log } = this.options;
+    const [ends, committed] = await Promise.all([log.endOffsets(), log.committedOffsets(this.consumer)]);
+    const lagEvents = ends.reduce((sum, end, p) => sum + Math.max(0, end - (committed[p] ?? 0)), 0);
+    return { committed, ends, lagEvents };
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -90,10 +116,10 @@ export class SinkRunner {
   }
 
   private async updateLag(): Promise<void> {
-    const { log, metrics, sink } = this.options;
+    const { metrics, sink } = this.options;
+    if (!this.reportLag) return;
     try {
-      const [ends, committed] = await Promise.all([log.endOffsets(), log.committedOffsets(this.consumer)]);
-      const lag = ends.reduce((sum, end, p) => sum + Math.max(0, end - (committed[p] ?? 0)), 0);
+      const lag = (await this.progress()).lagEvents;
       metrics.sinkLagEvents.set({ sink: sink.name }, lag);
       const seconds = lag === 0 || this.lastAppliedCommitMs === 0 ? 0 : (Date.now() - this.lastAppliedCommitMs) / 1000;
       metrics.sinkLagSeconds.set({ sink: sink.name }, seconds);

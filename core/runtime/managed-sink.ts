@@ -1,0 +1,204 @@
+import { isGenerational, Sink } from '../../sinks/sink';
+import { AdminError } from '../http/admin';
+import { Metrics } from '../http/metrics';
+import { ChangeLog } from '../log/change-log';
+import { Backoff, sleep } from './backoff';
+import { JsonStateFile } from './json-state';
+import { Logger } from './logger';
+import { ReprocessTracker, ReprocessStatus } from './reprocess-tracker';
+import { SinkRunner, sinkConsumerName } from './sink-runner';
+import { childController, supervise } from './supervise';
+
+/** `<dataDir>/sinks/<name>.json`: which log consumer the live generation reads as, and a reprocess under way. */
+export interface SinkGenerationState {
+  consumer: string;
+  reprocess?: PendingReprocess;
+}
+
+interface PendingReprocess {
+  generation: number;
+  consumer: string;
+  /** `promoting`: the old generation's runner has stopped for good; only the switch is left. */
+  phase: 'building' | 'promoting';
+  startedAt: string;
+}
+
+interface Running {
+  runner: SinkRunner;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export interface ManagedSinkOptions {
+  name: string;
+  createSink(): Sink;
+  log: ChangeLog;
+  metrics: Metrics;
+  logger: Logger;
+  state: JsonStateFile<SinkGenerationState>;
+  /** Drops a consumer's committed offsets once no generation reads as it (embedded log: its compaction waits for every consumer). */
+  forgetConsumer?(consumer: string): Promise<void>;
+  /** How often a reprocess checks whether it has caught up (default 250 ms). */
+  pollMs?: number;
+}
+
+/**
+ * One configured sink in this process: the runner of its live generation and,
+ * during `cdc reprocess`, a second runner that rebuilds a new generation from
+ * log offset zero under its own consumer name. Once the new one has read as
+ * far as the live one, the live runner stops, the new one reads to the log end
+ * as it was then, promote() switches readers, and the new runner stays as the
+ * live one. The state file makes a restart continue where this stood.
+ */
+export class ManagedSink {
+  private live: Running | null = null;
+  private next: (Running & { pending: PendingReprocess; tracker: ReprocessTracker }) | null = null;
+  private coordinating: Promise<void> = Promise.resolve();
+  private signal: AbortSignal | null = null;
+  private state: SinkGenerationState;
+
+  constructor(private readonly options: ManagedSinkOptions) {
+    this.state = { consumer: sinkConsumerName(options.name) };
+  }
+
+  get ready(): boolean {
+    return (this.live ?? this.next)?.runner.ready ?? false;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    this.signal = signal;
+    this.state = (await this.options.state.read()) ?? this.state;
+    const pending = this.state.reprocess;
+    if (pending?.phase !== 'promoting') this.live = this.start(this.state.consumer);
+    if (pending) this.rebuild(pending);
+    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+    await Promise.all([this.live?.done, this.next?.done, this.coordinating]);
+  }
+
+  /** Starts rebuilding the sink into generation live+1 (POST /api/reprocess). */
+  async reprocess(): Promise<{ sink: string; generation: number; consumer: string }> {
+    const { name } = this.options;
+    if (!this.signal || this.signal.aborted) throw new AdminError(503, `sink ${name} is not running in this process`);
+    if (this.state.reprocess) {
+      throw new AdminError(409, `sink ${name} is already being reprocessed into generation ${this.state.reprocess.generation}: watch it with cdc status`);
+    }
+    const probe = this.options.createSink();
+    if (!isGenerational(probe)) throw new AdminError(409, `sink ${name} cannot be reprocessed: its type keeps no generations`);
+    let live: number;
+    try {
+      live = await probe.liveGeneration();
+    } catch (error) {
+      throw new AdminError(503, `sink ${name}: cannot read its live generation (${(error as Error).message}); is its target reachable?`);
+    }
+    const generation = Math.max(live, this.live?.runner.sink && isGenerational(this.live.runner.sink) ? this.live.runner.sink.generation : 0) + 1;
+    const pending: PendingReprocess = { generation, consumer: `${sinkConsumerName(name)}-g${generation}`, phase: 'building', startedAt: new Date().toISOString() };
+    await this.saveState({ ...this.state, reprocess: pending });
+    this.rebuild(pending);
+    return { sink: name, generation, consumer: pending.consumer };
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const current = this.live ?? this.next;
+    const sink = current?.runner.sink;
+    const report: Record<string, unknown> = {
+      name: this.options.name,
+      ready: this.ready,
+      consumer: this.state.consumer,
+      generation: sink && isGenerational(sink) ? sink.generation || null : null,
+    };
+    if (current) {
+      const progress = await current.runner.progress().catch(() => null);
+      if (progress) Object.assign(report, { committedOffsets: progress.committed, lagEvents: progress.lagEvents });
+    }
+    if (this.next) report.reprocess = await this.next.tracker.status(this.next.pending.phase);
+    return report;
+  }
+
+  private start(consumer: string, generation?: number): Running {
+    const { options } = this;
+    const sink = options.createSink();
+    if (generation !== undefined && isGenerational(sink)) sink.useGeneration(generation);
+    const runner = new SinkRunner({ sink, log: options.log, metrics: options.metrics, logger: options.logger, consumer, reportLag: generation === undefined });
+    const controller = childController(this.signal!);
+    const what = `sink ${options.name}${generation === undefined ? '' : ` (generation ${generation} being rebuilt)`}`;
+    const done = supervise(what, () => runner.run(controller.signal), controller.signal, options.logger);
+    return { runner, controller, done };
+  }
+
+  private rebuild(pending: PendingReprocess): void {
+    const running = this.start(pending.consumer, pending.generation);
+    this.next = { ...running, pending, tracker: new ReprocessTracker(running.runner, pending.generation, Date.parse(pending.startedAt)) };
+    this.options.logger.info('reprocessing sink from log offset zero into a new generation', { sink: this.options.name, generation: pending.generation, consumer: pending.consumer });
+    this.coordinating = this.switchOnceCaughtUp().catch((error: Error) => {
+      if (!this.signal?.aborted) this.options.logger.error(`sink ${this.options.name}: reprocess stopped: ${error.message}`);
+    });
+  }
+
+  /** Waits until the new generation has read as far as the live one, then hands readers over. */
+  private async switchOnceCaughtUp(): Promise<void> {
+    const next = this.next!;
+    const { name, logger } = this.options;
+    if (this.live) {
+      const live = this.live;
+      await this.waitFor(async () => {
+        const [ahead, behind] = await Promise.all([live.runner.progress(), next.runner.progress()]);
+        return ahead.committed.every((offset, p) => (behind.committed[p] ?? 0) >= offset);
+      });
+      if (this.signal!.aborted) return;
+      // Nothing the old generation wrote may be missing from the new one at the switch (a Redis promote sweeps what it did not write).
+      live.controller.abort();
+      await live.done;
+      this.live = null;
+      await this.saveState({ ...this.state, reprocess: { ...next.pending, phase: 'promoting' } });
+      next.pending.phase = 'promoting';
+    }
+    const ends = await this.retry('read the log end offsets', () => this.options.log.endOffsets());
+    await this.waitFor(async () => (await next.runner.progress()).committed.every((offset, p) => offset >= (ends[p] ?? 0)));
+    await this.waitFor(async () => next.runner.ready && isGenerational(next.runner.sink) && next.runner.sink.generation === next.pending.generation);
+    if (this.signal!.aborted) return;
+    const sink = next.runner.sink;
+    if (!isGenerational(sink)) return;
+    await this.retry('promote the new generation', () => sink.promote());
+    if (this.signal!.aborted) return;
+    const oldConsumer = this.state.consumer;
+    await this.saveState({ consumer: next.pending.consumer });
+    next.runner.reportLag = true;
+    this.live = { runner: next.runner, controller: next.controller, done: next.done };
+    this.next = null;
+    logger.info('reprocess done: readers switched to the new generation', { sink: name, generation: next.pending.generation, seconds: Math.round((Date.now() - Date.parse(next.pending.startedAt)) / 1000) });
+    if (oldConsumer !== next.pending.consumer) {
+      await this.options.forgetConsumer?.(oldConsumer).catch((error: Error) =>
+        logger.warn(`sink ${name}: could not drop the committed offsets of the old consumer ${oldConsumer}: ${error.message}; delete them by hand`),
+      );
+    }
+  }
+
+  private async waitFor(condition: () => Promise<boolean>): Promise<void> {
+    const signal = this.signal!;
+    while (!signal.aborted) {
+      if (await condition().catch(() => false)) return;
+      await sleep(this.options.pollMs ?? 250, signal);
+    }
+  }
+
+  private async retry<T>(what: string, action: () => Promise<T>): Promise<T> {
+    const backoff = new Backoff();
+    for (;;) {
+      try {
+        return await action();
+      } catch (error) {
+        if (this.signal!.aborted) throw error;
+        const delayMs = backoff.nextDelayMs();
+        this.options.logger.error(`sink ${this.options.name}: reprocess: ${what} failed: ${(error as Error).message}; retrying`, { inMs: delayMs });
+        await sleep(delayMs, this.signal!);
+      }
+    }
+  }
+
+  private async saveState(state: SinkGenerationState): Promise<void> {
+    await this.options.state.write(state);
+    this.state = state;
+  }
+}
+
+export type { ReprocessStatus };
