@@ -45,6 +45,7 @@ export class SinkRunner {
   reportLag: boolean;
   readonly consumer: string;
   private lastAppliedCommitMs = 0;
+  private readonly startedAtMs = Date.now();
 
   constructor(private readonly options: SinkRunnerOptions) {
     this.consumer = options.consumer ?? sinkConsumerName(options.sink.name);
@@ -121,7 +122,10 @@ export class SinkRunner {
     try {
       const lag = (await this.progress()).lagEvents;
       metrics.sinkLagEvents.set({ sink: sink.name }, lag);
-      const seconds = lag === 0 || this.lastAppliedCommitMs === 0 ? 0 : (Date.now() - this.lastAppliedCommitMs) / 1000;
+      // Before the first event is applied (e.g. just after a restart with a backlog), the runner's
+      // start time is the best lower bound we have: lag reads "at least this long", never 0.
+      const since = this.lastAppliedCommitMs || this.startedAtMs;
+      const seconds = lag === 0 ? 0 : (Date.now() - since) / 1000;
       metrics.sinkLagSeconds.set({ sink: sink.name }, seconds);
     } catch (error) {
       if (!this.ready) return; // stopping, or not started yet
