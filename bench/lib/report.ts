@@ -23,32 +23,39 @@ export interface BenchRow {
   ours: Measured;
   baseline: Measured;
   baselineName: string;
-  /** Extra facts worth printing (peak RSS, latency percentiles ...). */
+  /** Latencies: smaller is better, so the ratio is baseline / ours (100% = at the limit either way). */
+  lowerIsBetter?: boolean;
+  /** Peak resident memory (VmHWM) of the process that ran our side, in MiB. */
+  peakRssMb?: number;
+  /** Extra facts worth printing (latency percentiles, sustained rate ...). */
   notes?: string;
 }
 
+/** How close we are to the limit: 1 = as good as the baseline, whatever the direction of the unit. */
 export function ratio(row: BenchRow): number {
-  return row.ours.median / row.baseline.median;
+  return row.lowerIsBetter ? row.baseline.median / row.ours.median : row.ours.median / row.baseline.median;
 }
 
-const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
-const spread = (m: Measured) => `${fmt(m.median)} (${fmt(m.min)}–${fmt(m.max)})`;
+const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : 2));
+const spread = (m: Measured) => (m.runs.length > 1 ? `${fmt(m.median)} (${fmt(m.min)}–${fmt(m.max)})` : fmt(m.median));
 
 /** A Markdown table, ready for the README. */
 export function formatTable(rows: BenchRow[]): string {
   const lines = [
-    '| scenario | ours (median, min–max) | baseline | baseline (median, min–max) | ratio | notes |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| scenario | ours (median, min–max) | baseline | baseline (median, min–max) | ratio | peak RSS | notes |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const row of rows) {
-    lines.push(`| ${row.scenario} | ${spread(row.ours)} ${row.unit} | ${row.baselineName} | ${spread(row.baseline)} ${row.unit} | ${(ratio(row) * 100).toFixed(0)}% | ${row.notes ?? ''} |`);
+    const rss = row.peakRssMb === undefined ? '' : `${Math.round(row.peakRssMb)} MB`;
+    lines.push(`| ${row.scenario} | ${spread(row.ours)} ${row.unit} | ${row.baselineName} | ${spread(row.baseline)} ${row.unit} | ${(ratio(row) * 100).toFixed(0)}% | ${rss} | ${row.notes ?? ''} |`);
   }
   return lines.join('\n');
 }
 
-export function writeJson(path: string, rows: BenchRow[]): void {
+export function writeJson(path: string, rows: BenchRow[], extra: Record<string, unknown> = {}): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify({ at: new Date().toISOString(), rows: rows.map((r) => ({ ...r, ratio: ratio(r) })) }, null, 2) + '\n');
+  const document = { at: new Date().toISOString(), ...extra, rows: rows.map((r) => ({ ...r, ratio: ratio(r) })) };
+  writeFileSync(path, JSON.stringify(document, null, 2) + '\n');
 }
 
 /** Runs `measure` `count` times (fresh state each time is the measure's job) and summarizes. */
@@ -56,4 +63,15 @@ export async function repeat(count: number, measure: (run: number) => Promise<nu
   const runs: number[] = [];
   for (let i = 0; i < count; i++) runs.push(await measure(i));
   return summarize(runs);
+}
+
+/** Runs two measurements alternately (a, b, a, b, ...), so load from elsewhere on a shared machine hits both alike. */
+export async function alternate(count: number, a: (run: number) => Promise<number>, b: (run: number) => Promise<number>): Promise<[Measured, Measured]> {
+  const first: number[] = [];
+  const second: number[] = [];
+  for (let i = 0; i < count; i++) {
+    first.push(await a(i));
+    second.push(await b(i));
+  }
+  return [summarize(first), summarize(second)];
 }

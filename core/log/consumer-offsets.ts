@@ -4,15 +4,25 @@ import { readJsonIfExists, writeFileAtomic } from '../fs/durable-fs';
 
 const CONSUMER_NAME = /^[A-Za-z0-9._-]+$/;
 
+/** Commits waiting for the next write of one consumer's file. */
+interface PendingCommits {
+  offsets: Map<number, number>;
+  settle: Array<(error?: Error) => void>;
+}
+
 /**
  * Committed offsets of the file log's consumers: one JSON file per consumer,
  * `<dir>/<consumer>.json` = { "offsets": [next offset per partition] },
- * replaced atomically on each commit. Operations on one consumer run one at a
- * time so two commits can never write the file concurrently.
+ * replaced atomically. Operations on one consumer run one at a time so two
+ * commits can never write the file concurrently; commits of several
+ * partitions that arrive while a write runs share the next one (a sink
+ * commits every partition after every batch: one fsync'd file write each
+ * would queue them behind each other).
  */
 export class ConsumerOffsets {
   private readonly cache = new Map<string, number[]>();
   private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly pending = new Map<string, PendingCommits>();
 
   constructor(
     private readonly dir: string,
@@ -32,15 +42,36 @@ export class ConsumerOffsets {
     return this.serialize(consumer, async () => [...(await this.load(consumer))]);
   }
 
+  /** Resolves once the file holding `nextOffset` for `partition` is durable. */
   set(consumer: string, partition: number, nextOffset: number): Promise<void> {
     ConsumerOffsets.validateName(consumer);
-    return this.serialize(consumer, async () => {
+    return new Promise<void>((resolve, reject) => {
+      let batch = this.pending.get(consumer);
+      if (!batch) {
+        const created: PendingCommits = { offsets: new Map(), settle: [] };
+        this.pending.set(consumer, created);
+        // Runs after the write in progress (if any); commits arriving until then join this batch.
+        void this.serialize(consumer, () => this.writePending(consumer, created));
+        batch = created;
+      }
+      batch.offsets.set(partition, nextOffset);
+      batch.settle.push((error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  private async writePending(consumer: string, batch: PendingCommits): Promise<void> {
+    if (this.pending.get(consumer) === batch) this.pending.delete(consumer); // later commits start the next batch
+    try {
       const offsets = [...(await this.load(consumer))];
-      offsets[partition] = nextOffset;
+      for (const [partition, nextOffset] of batch.offsets) offsets[partition] = nextOffset;
       await writeFileAtomic(this.fileOf(consumer), `${JSON.stringify({ offsets })}\n`);
       // Only after the file is durable, so a failed write leaves the old view.
       this.cache.set(consumer, offsets);
-    });
+    } catch (error) {
+      batch.settle.forEach((settle) => settle(error as Error));
+      return;
+    }
+    batch.settle.forEach((settle) => settle());
   }
 
   /**

@@ -1,4 +1,5 @@
 import { ResyncRequest, Source, SourceBatch, SourceProgress } from '../../connectors/source';
+import { ChangeEvent } from '../event/change-event';
 import { AdminError } from '../http/admin';
 import { Metrics } from '../http/metrics';
 import { ChangeLog } from '../log/change-log';
@@ -87,6 +88,18 @@ export class SourceRunner {
     return this.lastCommitTimeMs === 0 ? 0 : Math.max(0, (Date.now() - this.lastCommitTimeMs) / 1000);
   }
 
+  /** cdc_source_events_total, one increment per table and op of an append (not one per event). */
+  private countEvents(events: readonly ChangeEvent[]): void {
+    const counts = new Map<string, { table: string; op: string; n: number }>();
+    for (const { source, op } of events) {
+      const id = `${source.schema}.${source.table}\u0000${op}`;
+      const entry = counts.get(id);
+      if (entry) entry.n += 1;
+      else counts.set(id, { table: `${source.schema}.${source.table}`, op, n: 1 });
+    }
+    for (const { table, op, n } of counts.values()) this.options.metrics.sourceEvents.inc({ source: this.options.name, table, op }, n);
+  }
+
   private async streamOnce(source: Source, outer: AbortSignal, onProgress: () => void): Promise<void> {
     const { state, log, metrics, name } = this.options;
     const maxQueued = this.options.maxQueuedEvents ?? 5_000;
@@ -121,7 +134,7 @@ export class SourceRunner {
         const last = batches[batches.length - 1];
         await state.write({ position: last.checkpoint, updatedAt: new Date().toISOString() });
         await source.acknowledge(last.checkpoint);
-        for (const e of events) metrics.sourceEvents.inc({ source: name, table: `${e.source.schema}.${e.source.table}`, op: e.op });
+        this.countEvents(events);
         this.lastCommitTimeMs = last.commitTimeMs;
         metrics.sourceLagSeconds.set({ source: name }, this.lagSeconds());
         queuedEvents -= events.length;

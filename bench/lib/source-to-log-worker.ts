@@ -1,0 +1,13 @@
+// Child-process entry of sourceToLogInChild(): argv[2] is the JSON spec; the result is the last stdout line.
+import { sourceToLog, SourceToLogSpec } from './source-to-log';
+
+sourceToLog(JSON.parse(process.argv[2]) as SourceToLogSpec).then(
+  (result) => {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.exit(0);
+  },
+  (error: Error) => {
+    process.stderr.write(`${error.stack ?? error.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,65 @@
+// Scenario 4: replay into each sink (Redis, DuckDB, Postgres warehouse, the
+// in-repo Elasticsearch server) beside the raw client writing the same rows.
+// Wraps bench/sink-replay.js (run as a child, once per run) and reads the
+// JSON line it prints last.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { BenchRow, summarize } from './lib/report';
+import { main } from './lib/runner';
+import { BenchContext, Scenario } from './lib/scenario';
+import { PEAK_RSS_PREFIX } from './lib/rss';
+
+interface ReplayOutput {
+  workload: { events: number; keys: number; partitions: number; batch: number };
+  results: Array<{ sink: string; ours: number; baselines: Array<{ label: string; perSecond: number }> }>;
+}
+
+function replayOnce(args: string[]): Promise<{ output: ReplayOutput; peakRssMb: number }> {
+  const script = join(__dirname, 'sink-replay.js');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--require', join(__dirname, 'lib', 'print-peak-rss.js'), script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const json = out.split('\n').reverse().find((line) => line.startsWith('{"workload"'));
+      const rss = err.split('\n').reverse().find((line) => line.startsWith(PEAK_RSS_PREFIX));
+      if (code !== 0 || !json) return reject(new Error(`sink-replay ${args.join(' ')} exited with ${code}: ${(err || out).slice(-2000)}`));
+      resolve({ output: JSON.parse(json) as ReplayOutput, peakRssMb: rss ? Number(rss.slice(PEAK_RSS_PREFIX.length)) : 0 });
+    });
+  });
+}
+
+export const sinksScenario: Scenario = {
+  name: 'sinks',
+  summary: 'replay into Redis, DuckDB, Postgres warehouse, ES (in-repo server), events/s, vs the raw clients',
+  async run(ctx: BenchContext): Promise<BenchRow[]> {
+    const events = ctx.option('sink-events', ctx.quick ? 20_000 : 100_000);
+    const keys = Math.max(1, Math.round(events / 5));
+    const runs: ReplayOutput[] = [];
+    let peak = 0;
+    for (let run = 0; run < ctx.runs; run++) {
+      const { output, peakRssMb } = await replayOnce(['--events', String(events), '--keys', String(keys)]);
+      runs.push(output);
+      peak = Math.max(peak, peakRssMb);
+      ctx.say(`  run ${run + 1}: ${output.results.map((r) => `${r.sink} ${Math.round(r.ours)}/s`).join(', ')}`);
+    }
+    const w = runs[0].workload;
+    return runs[0].results.map(({ sink, baselines }, i) => {
+      const others = baselines.slice(1).map((b, k) => `${b.label}: ${Math.round(summarize(runs.map((r) => r.results[i].baselines[k + 1].perSecond)).median).toLocaleString('en-US')}/s`);
+      return {
+        scenario: `4. replay → ${sink} (${w.events.toLocaleString('en-US')} events, ${w.keys.toLocaleString('en-US')} rows)`,
+        unit: 'events/s',
+        ours: summarize(runs.map((r) => r.results[i].ours)),
+        baseline: summarize(runs.map((r) => r.results[i].baselines[0].perSecond)),
+        baselineName: baselines[0].label,
+        peakRssMb: peak,
+        notes: [`${w.partitions} partitions, batches of ${w.batch}; RSS is the whole replay process (all sinks, baselines, DuckDB)`, ...others].join('; '),
+      };
+    });
+  },
+};
+
+if (require.main === module) main([sinksScenario]);
