@@ -14,8 +14,8 @@ export class Inbox<T> {
   constructor(
     private readonly handle: (item: T) => Promise<void> | void,
     private readonly flow: { pause(): void; resume(): void; onError(error: Error): void },
-    private readonly high = 20_000,
-    private readonly low = 2_000,
+    private readonly high = 5_000,
+    private readonly low = 1_000,
   ) {}
 
   push(item: T): void {

@@ -2,15 +2,10 @@ import { z } from 'zod';
 import { Source } from '../../connectors/source';
 import { Sink } from '../../sinks/sink';
 import { postgresSourceConfig, PostgresSourceConfig } from '../../connectors/postgres/config';
-import { PostgresSource } from '../../connectors/postgres/postgres-source';
 import { mysqlSourceConfig, MysqlSourceConfig } from '../../connectors/mysql/config';
-import { MysqlSource } from '../../connectors/mysql/mysql-source';
 import { redisSinkConfig, RedisSinkConfig } from '../../sinks/redis/config';
-import { RedisSink } from '../../sinks/redis/redis-sink';
 import { elasticsearchSinkConfig, ElasticsearchSinkConfig } from '../../sinks/elasticsearch/config';
-import { ElasticsearchSink } from '../../sinks/elasticsearch/es-sink';
 import { warehouseSinkConfig, WarehouseSinkConfig } from '../../sinks/warehouse/config';
-import { WarehouseSink } from '../../sinks/warehouse/warehouse-sink';
 import { DeadLetterStore } from '../../sinks/shared/dead-letters';
 import { Metrics } from '../http/metrics';
 import { Logger } from './logger';
@@ -25,6 +20,19 @@ export interface ComponentContext {
   baseDir?: string;
 }
 
+/*
+ * Implementations are loaded when a config uses them (require in create()), not
+ * up front: DuckDB and the Elasticsearch client alone cost ~60 MB of memory in
+ * a service that never uses them. Config schemas are small and load eagerly.
+ */
+const load = {
+  postgres: () => require('../../connectors/postgres/postgres-source') as typeof import('../../connectors/postgres/postgres-source'),
+  mysql: () => require('../../connectors/mysql/mysql-source') as typeof import('../../connectors/mysql/mysql-source'),
+  redis: () => require('../../sinks/redis/redis-sink') as typeof import('../../sinks/redis/redis-sink'),
+  elasticsearch: () => require('../../sinks/elasticsearch/es-sink') as typeof import('../../sinks/elasticsearch/es-sink'),
+  warehouse: () => require('../../sinks/warehouse/warehouse-sink') as typeof import('../../sinks/warehouse/warehouse-sink'),
+};
+
 interface ComponentType<Config, Instance> {
   configSchema: z.ZodType<Config>;
   create(config: Config, context: ComponentContext): Instance;
@@ -34,11 +42,11 @@ interface ComponentType<Config, Instance> {
 export const sourceTypes = {
   postgres: {
     configSchema: postgresSourceConfig,
-    create: (config: PostgresSourceConfig, context: ComponentContext) => new PostgresSource(config, context.logger),
+    create: (config: PostgresSourceConfig, context: ComponentContext) => new (load.postgres().PostgresSource)(config, context.logger),
   } satisfies ComponentType<PostgresSourceConfig, Source>,
   mysql: {
     configSchema: mysqlSourceConfig,
-    create: (config: MysqlSourceConfig, context: ComponentContext) => new MysqlSource(config, context.logger),
+    create: (config: MysqlSourceConfig, context: ComponentContext) => new (load.mysql().MysqlSource)(config, context.logger),
   } satisfies ComponentType<MysqlSourceConfig, Source>,
 };
 
@@ -46,17 +54,17 @@ export const sourceTypes = {
 export const sinkTypes = {
   redis: {
     configSchema: redisSinkConfig,
-    create: (config: RedisSinkConfig, context: ComponentContext) => new RedisSink(config, context.logger),
+    create: (config: RedisSinkConfig, context: ComponentContext) => new (load.redis().RedisSink)(config, context.logger),
   } satisfies ComponentType<RedisSinkConfig, Sink>,
   elasticsearch: {
     configSchema: elasticsearchSinkConfig,
     create: (config: ElasticsearchSinkConfig, context: ComponentContext) =>
-      new ElasticsearchSink(config, context.logger, new DeadLetterStore(context.dataDir, config.name, context.metrics)),
+      new (load.elasticsearch().ElasticsearchSink)(config, context.logger, new DeadLetterStore(context.dataDir, config.name, context.metrics)),
   } satisfies ComponentType<ElasticsearchSinkConfig, Sink>,
   warehouse: {
     configSchema: warehouseSinkConfig,
     create: (config: WarehouseSinkConfig, context: ComponentContext) =>
-      new WarehouseSink(config, context, new DeadLetterStore(context.dataDir, config.name, context.metrics)),
+      new (load.warehouse().WarehouseSink)(config, context, new DeadLetterStore(context.dataDir, config.name, context.metrics)),
   } satisfies ComponentType<WarehouseSinkConfig, Sink>,
 };
 
