@@ -118,7 +118,7 @@ export class RedisSink implements GenerationalSink {
     for (const record of batch) {
       const { schema, table } = record.event.source;
       if (!this.filter.includes(schema, table)) continue;
-      await this.noteTable(schema, table);
+      if (!this.knownTables.has(`${schema}.${table}`)) await this.noteTable(schema, table); // no await per record once known
       if (record.event.op === 't') {
         if (pipeline.length > 0) await this.exec(pipeline);
         pipeline = redis.pipeline() as Pipeline;
