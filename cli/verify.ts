@@ -1,6 +1,7 @@
 import { LoadedConfig } from '../config/load';
 import { ChangeEvent } from '../core/event/change-event';
 import { SinkConfig, SourceConfig } from '../core/runtime/registry';
+import { MysqlSourceRowReader } from '../core/verify/mysql-source-reader';
 import { PgSourceRowReader } from '../core/verify/pg-source-reader';
 import { SinkReader, SourceRowReader } from '../core/verify/sink-reader';
 import { TableDifferences, verifyTable } from '../core/verify/verify-table';
@@ -90,5 +91,6 @@ function sinkReader(config: SinkConfig): SinkReader | null {
 
 function sourceReader(config: SourceConfig): SourceRowReader | null {
   if (config.type === 'postgres') return new PgSourceRowReader(config.url, config.tables);
+  if (config.type === 'mysql') return new MysqlSourceRowReader(config);
   return null;
 }

@@ -48,9 +48,9 @@ export class ChunkReader {
     this.database = null;
   }
 
-  /** The next chunk of `task`, after its last key, in primary-key order. */
-  async read(task: ResyncTask): Promise<Chunk> {
-    const { catalog, chunkSize, sourceName } = this.options;
+  /** The next chunk of `task` (at most `chunkSize` rows), after its last key, in primary-key order. */
+  async read(task: ResyncTask, chunkSize = this.options.chunkSize): Promise<Chunk> {
+    const { catalog, sourceName } = this.options;
     const key = catalog.primaryKey(task.table);
     const columns = await catalog.columns(task.table);
     if (!key?.length || columns.length === 0) throw new ResyncTaskError(`resync of ${task.table} failed: the table no longer exists or has no primary key`);
