@@ -9,7 +9,7 @@ import { CdcService } from '../core/runtime/service';
 
 const program = new Command()
   .name('cdc')
-  .description('tidewater: change-data-capture from Postgres into Redis and more')
+  .description('tidewater: change-data-capture from Postgres and MySQL/MariaDB into Redis, Elasticsearch and warehouse tables')
   .showHelpAfterError();
 
 program
