@@ -5,4 +5,5 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/setup.sh"
 cd "$root"
-exec npx mocha "$@"
+# `npm test` builds and runs mocha over every spec in .mocharc.json.
+exec npm test
