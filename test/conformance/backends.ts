@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { ChangeEvent } from '../../core/event/change-event';
 import { ChangeLog } from '../../core/log/change-log';
 import { createLog, LogContext } from '../../core/log/create-log';
 import { FileLog } from '../../core/log/file-log';
@@ -17,8 +18,12 @@ export interface LogBackend {
   fresh(partitions: number): Promise<{ config: LogConfig; context: LogContext }>;
   /** Runs compaction now, when the backend can be told to. */
   compact?(log: ChangeLog): Promise<void>;
-  /** Why compact is missing. */
-  noCompactionReason?: string;
+  /**
+   * For a backend compacted by its server on its own schedule (Kafka): the
+   * event that compaction would keep per compaction key, read from the raw
+   * records of the last fresh log (null value = tombstone: the key goes).
+   */
+  keptByCompaction?(): Promise<Map<string, ChangeEvent>>;
 }
 
 export function openFromConfig(config: LogConfig, context: LogContext): ChangeLog {
@@ -57,10 +62,10 @@ export class EmbeddedBackend implements LogBackend {
  */
 export class KafkaBackend implements LogBackend {
   readonly name = 'kafka';
-  readonly noCompactionReason = 'Kafka compacts on the broker (cleanup.policy=compact), on its own schedule; the mock cluster does not compact at all';
   private mock: KafkaMock | undefined;
   private brokers: string[] = [];
   private used = 0;
+  private lastTopic = '';
   private readonly real = process.env.KAFKA_BROKERS;
   private readonly run = `${process.pid}-${Date.now().toString(36)}`;
 
@@ -88,6 +93,7 @@ export class KafkaBackend implements LogBackend {
     if (partitions !== this.partitions) throw new Error(`the kafka backend's topics have ${this.partitions} partitions`);
     if (this.used >= this.topicsNeeded) throw new Error(`the kafka backend made only ${this.topicsNeeded} topics; raise topicsNeeded`);
     const topic = this.topic(this.used++);
+    this.lastTopic = topic;
     if (this.real) await this.createTopic(topic);
     const config = logConfig.parse({
       type: 'kafka',
@@ -99,6 +105,38 @@ export class KafkaBackend implements LogBackend {
       consumerGroupPrefix: `${topic}.`,
     });
     return { config, context: { serviceName: 'conformance', dataDir: os.tmpdir(), tables: [] } };
+  }
+
+  async keptByCompaction(): Promise<Map<string, ChangeEvent>> {
+    const kafka = new Kafka({ brokers: this.brokers, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(this.lastTopic);
+    await admin.disconnect();
+    let remaining = ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+    const kept = new Map<string, ChangeEvent>();
+    const consumer = kafka.consumer({ groupId: `${this.lastTopic}.raw-${Date.now()}`, sessionTimeout: 6000 });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic: this.lastTopic, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        if (remaining === 0) return resolve();
+        consumer
+          .run({
+            eachMessage: async ({ message }) => {
+              const key = message.key!.toString('utf8');
+              const event = message.value === null ? null : (JSON.parse(message.value.toString('utf8')) as ChangeEvent);
+              if (!event || event.op === 'd') kept.delete(key); // a tombstone (or a delete, when tombstones are off)
+              else kept.set(key, event);
+              if (--remaining === 0) resolve();
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await consumer.disconnect();
+    }
+    return kept;
   }
 
   private async createTopic(topic: string): Promise<void> {
