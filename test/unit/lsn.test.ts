@@ -1,23 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { compareLsn, formatLsn, lsnCodec, parseLsn, ZERO_LSN } from '../../connectors/postgres/lsn';
+import { seededRandom } from '../support/seeded-random';
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
 const MAX_LSN = 0xffffffffffffffffn;
-
-/** Small seeded PRNG (mulberry32) so a failure can be reproduced. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A random LSN in 0..2^64-1 with a random bit length, so both halves vary in width. */
 function randomLsn(random: () => number): bigint {
@@ -69,7 +58,7 @@ describe('Postgres LSN (connectors/postgres/lsn.ts)', () => {
     });
 
     it('round-trips 2000 random 64-bit values', () => {
-      const random = prng(2024);
+      const random = seededRandom(2024);
       for (let i = 0; i < 2000; i++) {
         const lsn = randomLsn(random);
         assert.equal(parseLsn(formatLsn(lsn)), lsn, `LSN ${lsn} (${formatLsn(lsn)})`);
@@ -92,7 +81,7 @@ describe('Postgres LSN (connectors/postgres/lsn.ts)', () => {
 
   describe('order', () => {
     it('compareLsn orders parsed LSNs like their numeric values (2000 random pairs)', () => {
-      const random = prng(42);
+      const random = seededRandom(42);
       for (let i = 0; i < 2000; i++) {
         const a = randomLsn(random);
         const b = i % 5 === 0 ? a : randomLsn(random);
@@ -111,7 +100,7 @@ describe('Postgres LSN (connectors/postgres/lsn.ts)', () => {
     });
 
     it('sorting random LSN texts with lsnCodec gives numeric order', () => {
-      const random = prng(7);
+      const random = seededRandom(7);
       const values = Array.from({ length: 500 }, () => randomLsn(random));
       const texts = values.map(lsnCodec.serialize);
       const sortedByCodec = [...texts].map(lsnCodec.parse).sort(lsnCodec.compare).map(lsnCodec.serialize);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { columnShape, normalizeValue, shortestFloat32 } from '../../connectors/mysql/types';
 import { packageRoot } from '../support/kafka';
+import { seededRandom } from '../support/seeded-random';
 
 interface Case {
   type: string;
@@ -45,7 +46,7 @@ describe('MySQL value types', () => {
   });
 
   it('print FLOAT as the shortest decimal that reads back as the same float32', () => {
-    const random = mulberry32(7);
+    const random = seededRandom(7);
     for (let i = 0; i < 2000; i++) {
       const bits = Math.floor(random() * 0xffffffff);
       const single = new Float32Array(new Uint32Array([bits]).buffer)[0];
@@ -63,13 +64,3 @@ describe('MySQL value types', () => {
   });
 });
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { compareVersions, makeVersion, parseVersion, snapshotVersion } from '../../core/event/version';
+import { seededRandom } from '../support/seeded-random';
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -7,18 +8,6 @@ import { compareVersions, makeVersion, parseVersion, snapshotVersion } from '../
 
 const MAX_POSITION = 0xffffffffffffffffn; // 2^64 - 1
 const MAX_INDEX = 0xffffffff; // 2^32 - 1
-
-/** Small seeded PRNG (mulberry32) so a failure can be reproduced. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomUint32(random: () => number): number {
   return Math.floor(random() * 4294967296);
@@ -69,7 +58,7 @@ function assertRangeErrorNaming(fn: () => unknown, value: unknown): void {
 describe('version (core/event/version.ts)', () => {
   describe('string order equals (commit position, index) order', () => {
     it('sorting 2000 random (position, index) pairs by tuple and by version string gives the same order', () => {
-      const random = prng(0xc0ffee);
+      const random = seededRandom(0xc0ffee);
       const pairs: Pair[] = [];
       for (let i = 0; i < 2000; i++) pairs.push({ position: randomPosition(random), index: randomIndex(random) });
       // Edge values and ties on one field, which random data rarely produces.
@@ -91,7 +80,7 @@ describe('version (core/event/version.ts)', () => {
     });
 
     it('compareVersions agrees with tuple comparison on 2000 random pairs of versions', () => {
-      const random = prng(12345);
+      const random = seededRandom(12345);
       for (let i = 0; i < 2000; i++) {
         const a = { position: randomPosition(random), index: randomIndex(random) };
         // Half the time share the position, so the index decides.
@@ -142,7 +131,7 @@ describe('version (core/event/version.ts)', () => {
     });
 
     it('with random snapshot points and random changes, version order equals "committed at/after the point"', () => {
-      const random = prng(777);
+      const random = seededRandom(777);
       for (let i = 0; i < 2000; i++) {
         const point = randomPosition(random);
         const commit = i % 3 === 0 ? point : randomPosition(random);
@@ -155,7 +144,7 @@ describe('version (core/event/version.ts)', () => {
 
   describe('parseVersion', () => {
     it('round-trips makeVersion for edge and random values', () => {
-      const random = prng(99);
+      const random = seededRandom(99);
       const pairs: Pair[] = [
         { position: 0n, index: 0 },
         { position: MAX_POSITION, index: MAX_INDEX },
