@@ -34,9 +34,8 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages" >&2
-  # `npm install`, not `npm ci`: npm 11 leaves the other platforms' optional DuckDB
-  # bindings out of the lock file and then `npm ci` refuses that same lock file.
-  npm install --no-audit --no-fund >&2
+  # `npm ci`: exactly the lock file.
+  npm ci --no-audit --no-fund >&2
 fi
 echo "setup: building" >&2
 npm run --silent build >&2
