@@ -1,4 +1,7 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Buckets from milliseconds to minutes, for latencies an operator alerts on. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
 /** The service's Prometheus metrics; names are a contract with operators (DESIGN §6). */
 export class Metrics {
@@ -67,6 +70,63 @@ export class Metrics {
     name: 'cdc_sink_dead_letters_total',
     help: 'Events a sink could not apply (e.g. a mapping or type error) and recorded in its dead-letter file instead',
     labelNames: ['sink', 'table'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sourceUp = new Gauge({
+    name: 'cdc_source_up',
+    help: '1 while a source streams (or snapshots with capture pinned), 0 while it is down or reconnecting',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly sinkUp = new Gauge({
+    name: 'cdc_sink_up',
+    help: '1 while a sink is connected and applying, 0 while it is down or reconnecting',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+  readonly componentRestarts = new Counter({
+    name: 'cdc_component_restarts_total',
+    help: 'Restarts of a component (source NAME, sink NAME, log) after a failure, by reason',
+    labelNames: ['component', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly logDiskFreeBytes = new Gauge({
+    name: 'cdc_log_disk_free_bytes',
+    help: 'Free bytes on the file system holding the embedded log',
+    registers: [this.registry],
+  });
+  readonly verifyRowsChecked = new Counter({
+    name: 'cdc_verify_rows_checked_total',
+    help: 'Rows compared between a source and a sink by verification',
+    labelNames: ['sink', 'table'] as const,
+    registers: [this.registry],
+  });
+  readonly verifyMismatches = new Counter({
+    name: 'cdc_verify_mismatches_total',
+    help: 'Rows found different, missing or extra in a sink by verification',
+    labelNames: ['sink', 'table'] as const,
+    registers: [this.registry],
+  });
+  readonly endToEndSeconds = new Histogram({
+    name: 'cdc_end_to_end_seconds',
+    help: 'Source commit to applied in the sink, in seconds',
+    labelNames: ['sink'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly sinkApplySeconds = new Histogram({
+    name: 'cdc_sink_apply_seconds',
+    help: 'Time a sink takes to write and flush one batch, in seconds',
+    labelNames: ['sink'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly sourceBatchSeconds = new Histogram({
+    name: 'cdc_source_batch_seconds',
+    help: 'Time to make one source batch durable in the log and acknowledge it, in seconds',
+    labelNames: ['source'] as const,
+    buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
 }
