@@ -16,6 +16,10 @@ export interface EsServer {
   rejectBulkRequests(count: number): void;
   /** The next `count` bulk items (across requests) fail with 429 inside an otherwise successful response. */
   rejectBulkItems(count: number): void;
+  /** While set, every HTTP request is answered with this status (503 unavailable, 429 rejected) until called with null. */
+  answerEveryRequestWith(status: 503 | 429 | null): void;
+  /** Every document behind an index or alias, realtime (as GET sees it, no refresh needed): _id → _source. For fault-test comparisons. */
+  documents(name: string): Map<string, Source>;
   readonly stats: { bulkRequests: number; rejectedRequests: number; rejectedItems: number };
   stop(): Promise<void>;
 }
@@ -33,6 +37,7 @@ class EsSemanticsServer implements EsServer {
   private readonly aliases = new EsAliases(this.indices);
   private rejectRequests = 0;
   private rejectItems = 0;
+  outageStatus: 503 | 429 | null = null;
 
   constructor(private readonly server: http.Server, private readonly options: EsServerOptions) {}
 
@@ -46,6 +51,18 @@ class EsSemanticsServer implements EsServer {
 
   rejectBulkItems(count: number): void {
     this.rejectItems += count;
+  }
+
+  answerEveryRequestWith(status: 503 | 429 | null): void {
+    this.outageStatus = status;
+  }
+
+  documents(name: string): Map<string, Source> {
+    const out = new Map<string, Source>();
+    for (const indexName of this.aliases.resolve(name, false)) {
+      for (const [id, doc] of this.indices.get(indexName)!.docs) out.set(id, doc.source);
+    }
+    return out;
   }
 
   async stop(): Promise<void> {
@@ -227,6 +244,9 @@ export async function startEsServer(options: EsServerOptions = {}): Promise<EsSe
       const url = new URL(req.url ?? '/', 'http://localhost');
       let reply: Reply;
       try {
+        const outage = instance!.outageStatus;
+        if (outage === 503) throw new EsError(503, 'cluster_block_exception', 'blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];');
+        if (outage === 429) throw new EsError(429, 'es_rejected_execution_exception', 'rejected execution of coordinating operation');
         reply = instance!.handle(req.method ?? 'GET', url.pathname, url.searchParams, Buffer.concat(chunks).toString('utf8'));
       } catch (error) {
         const esError = error instanceof EsError ? error : new EsError(400, 'parse_exception', (error as Error).message);
