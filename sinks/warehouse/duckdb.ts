@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import { ColumnType } from '../shared/column-types';
 import { quoteIdent, quoteText, SqlEngine, SqlRow } from './engine';
 
@@ -10,10 +10,21 @@ import { quoteIdent, quoteText, SqlEngine, SqlRow } from './engine';
  */
 const instances = new Map<string, { instance: Promise<DuckDBInstance>; users: number }>();
 
+/** @duckdb/node-api is an optional dependency (70 MB): loaded only when a DuckDB warehouse opens. */
+async function loadDuckDb(): Promise<typeof import('@duckdb/node-api')> {
+  try {
+    return await import('@duckdb/node-api');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
+    throw new Error('the DuckDB warehouse needs the optional package @duckdb/node-api: run npm install @duckdb/node-api', { cause: error });
+  }
+}
+
 async function acquire(path: string): Promise<DuckDBInstance> {
   let entry = instances.get(path);
   if (!entry) {
-    entry = { instance: DuckDBInstance.create(path), users: 0 };
+    entry = { instance: loadDuckDb().then((duckdb) => duckdb.DuckDBInstance.create(path)), users: 0 };
     instances.set(path, entry);
     entry.instance.catch(() => instances.delete(path));
   }
