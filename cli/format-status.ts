@@ -1,7 +1,15 @@
 export interface StatusReport {
   service: string;
-  sources: Array<{ name: string; ready: boolean; lagSeconds: number; checkpoint: string | null; savedAt: string | null }>;
-  sinks: Array<{ name: string; ready: boolean; generation?: number | null; lagEvents?: number; reprocess?: ReprocessReport; [key: string]: unknown }>;
+  sources: Array<{ name: string; ready: boolean; health?: HealthReport | null; lagSeconds: number; checkpoint: string | null; savedAt: string | null }>;
+  sinks: Array<{ name: string; ready: boolean; health?: HealthReport | null; generation?: number | null; lagEvents?: number; reprocess?: ReprocessReport; [key: string]: unknown }>;
+}
+
+/** core/runtime/component-health.ts HealthStatus, as the admin API sends it. */
+interface HealthReport {
+  state: 'starting' | 'up' | 'reconnecting' | 'stopped';
+  since: string;
+  attempt: number;
+  lastError: string | null;
 }
 
 interface ReprocessReport {
@@ -19,16 +27,24 @@ export function formatStatus(status: StatusReport): string {
   const lines = [`service ${status.service}`];
   for (const s of status.sources) {
     const position = s.checkpoint?.startsWith('{') ? describeCheckpoint(s.checkpoint) : s.checkpoint ?? 'none yet';
-    lines.push(`  source ${s.name}: ${s.ready ? 'streaming' : 'not streaming'}, lag ${s.lagSeconds.toFixed(1)} s, position ${position}`);
+    lines.push(`  source ${s.name}: ${describeHealth(s.ready, s.health, 'streaming', 'not streaming')}, lag ${s.lagSeconds.toFixed(1)} s, position ${position}`);
   }
   for (const s of status.sinks) {
-    const parts = [s.ready ? 'running' : 'not running'];
+    const parts = [describeHealth(s.ready, s.health, 'running', 'not running')];
     if (s.generation) parts.push(`generation ${s.generation}`);
     if (s.lagEvents !== undefined) parts.push(`lag ${s.lagEvents} events`);
     if (s.reprocess) parts.push(describeReprocess(s.reprocess));
     lines.push(`  sink ${s.name}: ${parts.join(', ')}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** `streaming`, or `reconnecting since <time>, attempt N, last error: <message>`. */
+function describeHealth(ready: boolean, health: HealthReport | null | undefined, up: string, down: string): string {
+  if (ready || !health) return ready ? up : down;
+  if (health.state === 'starting' && !health.lastError) return `starting since ${health.since}`;
+  const verb = health.state === 'stopped' ? 'stopped' : 'reconnecting';
+  return `${verb} since ${health.since}${health.attempt > 0 ? `, attempt ${health.attempt}` : ''}${health.lastError ? `, last error: ${health.lastError}` : ''}`;
 }
 
 function describeCheckpoint(text: string): string {

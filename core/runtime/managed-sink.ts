@@ -54,6 +54,8 @@ export class ManagedSink {
   private live: Running | null = null;
   private next: (Running & { pending: PendingReprocess; tracker: ReprocessTracker }) | null = null;
   private coordinating: Promise<void> = Promise.resolve();
+  /** A reprocess request being set up (between its first check and its saved state): a second one must not start another runner. */
+  private starting: Promise<unknown> | null = null;
   private signal: AbortSignal | null = null;
   private state: SinkGenerationState;
 
@@ -63,6 +65,11 @@ export class ManagedSink {
 
   get ready(): boolean {
     return (this.live ?? this.next)?.runner.ready ?? false;
+  }
+
+  /** Why it is not ready, for /readyz. */
+  describeHealth(): string {
+    return (this.live ?? this.next)?.runner.health.describe() ?? 'not started';
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -79,9 +86,24 @@ export class ManagedSink {
   async reprocess(): Promise<{ sink: string; generation: number; consumer: string }> {
     const { name } = this.options;
     if (!this.signal || this.signal.aborted) throw new AdminError(503, `sink ${name} is not running in this process`);
-    if (this.state.reprocess) {
-      throw new AdminError(409, `sink ${name} is already being reprocessed into generation ${this.state.reprocess.generation}: watch it with cdc status`);
+    if (this.state.reprocess || this.next || this.starting) {
+      const generation = this.state.reprocess?.generation ?? this.next?.pending.generation;
+      const progress = this.next ? await this.next.tracker.status(this.next.pending.phase).catch(() => null) : null;
+      const where = progress ? ` (${progress.phase}: ${progress.eventsDone}/${progress.logEnd} events, ${progress.percent}%)` : ' (starting)';
+      throw new AdminError(409, `sink ${name} is already being reprocessed${generation ? ` into generation ${generation}` : ''}${where}: watch it with cdc status`);
     }
+    // Synchronously claimed before the first await, so two concurrent requests cannot both pass the check above.
+    const starting = this.startReprocess();
+    this.starting = starting;
+    try {
+      return await starting;
+    } finally {
+      this.starting = null;
+    }
+  }
+
+  private async startReprocess(): Promise<{ sink: string; generation: number; consumer: string }> {
+    const { name } = this.options;
     const probe = this.options.createSink();
     if (!isGenerational(probe)) throw new AdminError(409, `sink ${name} cannot be reprocessed: its type keeps no generations`);
     let live: number;
@@ -103,6 +125,7 @@ export class ManagedSink {
     const report: Record<string, unknown> = {
       name: this.options.name,
       ready: this.ready,
+      health: current?.runner.health.status() ?? null,
       consumer: this.state.consumer,
       generation: sink && isGenerational(sink) ? sink.generation || null : null,
     };

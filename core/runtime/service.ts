@@ -1,6 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LoadedConfig } from '../../config/load';
+import { redact } from '../../config/redact';
 import { Metrics } from '../http/metrics';
 import { AdminError, AdminHandlers } from '../http/admin';
 import { HealthReport, startHttpServer } from '../http/server';
@@ -88,7 +89,8 @@ export class CdcService {
 
   private adminHandlers(): AdminHandlers {
     return {
-      status: async () => ({
+      // Errors in status may quote a URL or a secret: never show them.
+      status: async () => redact({
         service: this.config.service.name,
         sources: await Promise.all([...this.sourceRunners.values()].map((runner) => runner.status())),
         sinks: await Promise.all([...this.sinkRunners.values()].map((managed) => managed.status())),
@@ -112,8 +114,8 @@ export class CdcService {
 
   health(): HealthReport {
     const waiting: string[] = [];
-    for (const [name, runner] of this.sourceRunners) if (!runner.ready) waiting.push(`source ${name}: not streaming yet`);
-    for (const [name, runner] of this.sinkRunners) if (!runner.ready) waiting.push(`sink ${name}: not connected yet`);
+    for (const [name, runner] of this.sourceRunners) if (!runner.ready) waiting.push(`source ${name}: not streaming (${runner.health.describe()})`);
+    for (const [name, runner] of this.sinkRunners) if (!runner.ready) waiting.push(`sink ${name}: not connected (${runner.describeHealth()})`);
     return { ready: waiting.length === 0, waiting };
   }
 

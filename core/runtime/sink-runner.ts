@@ -2,7 +2,9 @@ import { Sink } from '../../sinks/sink';
 import { Metrics } from '../http/metrics';
 import { ChangeLog, LogBatch } from '../log/change-log';
 import { Backoff, sleep } from './backoff';
+import { ComponentHealth } from './component-health';
 import { Logger } from './logger';
+import { consumeWithTablePauses } from './table-pauses';
 
 export interface SinkRunnerOptions {
   sink: Sink;
@@ -16,6 +18,12 @@ export interface SinkRunnerOptions {
   consumer?: string;
   /** Whether this runner reports the sink's lag metrics (default true; a generation being rebuilt does not). */
   reportLag?: boolean;
+  /**
+   * A batch whose write and flush have not finished after this long marks the
+   * sink not ready (its server is gone or hangs; many clients queue commands
+   * while they reconnect instead of failing). Default 5000 ms.
+   */
+  stallMs?: number;
 }
 
 /** How far a runner has read the log: per partition, its committed offsets and the log's end offsets. */
@@ -40,16 +48,34 @@ export function sinkConsumerName(sinkName: string): string {
  * offsets with its data (storedOffsets) resumes from those instead.
  */
 export class SinkRunner {
-  ready = false;
-  /** Whether this runner owns the sink's lag metrics (switched on when a rebuilt generation goes live). */
-  reportLag: boolean;
+  readonly health: ComponentHealth;
+  private reportsLag: boolean;
   readonly consumer: string;
   private lastAppliedCommitMs = 0;
   private readonly startedAtMs = Date.now();
+  /** When the batch being written started (0: none in flight). */
+  private applyStartedMs = 0;
+  private applyWhere = '';
 
   constructor(private readonly options: SinkRunnerOptions) {
     this.consumer = options.consumer ?? sinkConsumerName(options.sink.name);
-    this.reportLag = options.reportLag ?? true;
+    this.reportsLag = options.reportLag ?? true;
+    this.health = new ComponentHealth('sink', options.sink.name, options.metrics, this.reportsLag);
+  }
+
+  /** Whether this runner owns the sink's lag, latency and up metrics (switched on when a rebuilt generation goes live). */
+  get reportLag(): boolean {
+    return this.reportsLag;
+  }
+
+  set reportLag(value: boolean) {
+    if (value && !this.reportsLag) this.health.takeGauge();
+    this.reportsLag = value;
+  }
+
+  /** Connected and applying: no write failing or hanging. */
+  get ready(): boolean {
+    return this.health.isUp;
   }
 
   get sink(): Sink {
@@ -67,23 +93,36 @@ export class SinkRunner {
     const { sink, log, logger } = this.options;
     await this.retry('open', signal, () => sink.open());
     if (signal.aborted) return;
-    const lagTimer = setInterval(() => void this.updateLag(), this.options.lagIntervalMs ?? 1000);
+    const lagTimer = setInterval(() => {
+      void this.updateLag();
+      this.checkStall();
+    }, this.options.lagIntervalMs ?? 1000);
     try {
-      await log.consume({
+      await consumeWithTablePauses(log, sink.name, {
         consumer: this.consumer,
         signal,
         maxBatch: this.options.maxBatch ?? 1000,
         startOffsets: sink.storedOffsets ? (partitions) => this.storedOffsets(partitions, signal) : undefined,
         onAssign: (partitions) => {
-          this.ready = true;
+          this.health.up();
           logger.info('replaying log into sink', { sink: sink.name, partitions: partitions.join(',') || 'none' });
         },
         handle: (batch) => this.apply(batch, signal),
       });
     } finally {
       clearInterval(lagTimer);
-      this.ready = false;
+      this.health.stopped();
       await sink.close().catch(() => undefined);
+    }
+  }
+
+  /** A batch hanging longer than stallMs: the sink is not ready until it completes. */
+  private checkStall(): void {
+    const pendingMs = this.applyStartedMs ? Date.now() - this.applyStartedMs : 0;
+    if (pendingMs > (this.options.stallMs ?? 5000) && this.health.isUp) {
+      const problem = `writing ${this.applyWhere} has not finished after ${Math.round(pendingMs / 1000)} s (is the sink's server reachable?)`;
+      this.health.degraded(problem);
+      this.options.logger.warn(`sink ${this.options.sink.name}: ${problem}`);
     }
   }
 
@@ -91,12 +130,26 @@ export class SinkRunner {
     const { sink, metrics } = this.options;
     const { records, partition } = batch;
     const where = `${batch.topic ? `topic ${batch.topic} ` : ''}partition ${partition} offsets ${records[0].offset}..${records[records.length - 1].offset}`;
-    await this.retry(`write ${where}`, signal, async () => {
-      await sink.write(records);
-      await sink.flush();
-    });
+    const startedAt = performance.now();
+    this.applyStartedMs = Date.now();
+    this.applyWhere = where;
+    try {
+      await this.retry(`write ${where}`, signal, async () => {
+        await sink.write(records);
+        await sink.flush();
+      });
+    } finally {
+      this.applyStartedMs = 0;
+    }
     if (signal.aborted) return; // maybe half written: the log does not commit it, and it is replayed
-    for (const { event } of records) this.lastAppliedCommitMs = Math.max(this.lastAppliedCommitMs, event.source.ts_ms);
+    this.health.up();
+    const now = Date.now();
+    metrics.sinkApplySeconds.observe({ sink: sink.name }, (performance.now() - startedAt) / 1000);
+    const endToEnd = this.reportLag ? metrics.endToEndSeconds.labels({ sink: sink.name }) : null;
+    for (const { event } of records) {
+      this.lastAppliedCommitMs = Math.max(this.lastAppliedCommitMs, event.source.ts_ms);
+      endToEnd?.observe(Math.max(0, now - event.source.ts_ms) / 1000);
+    }
     metrics.sinkEvents.inc({ sink: sink.name, result: 'processed' }, records.length);
   }
 
@@ -135,13 +188,16 @@ export class SinkRunner {
 
   /** Runs `action` until it succeeds or the signal aborts, backing off between failures. */
   private async retry(what: string, signal: AbortSignal, action: () => Promise<void>): Promise<void> {
-    const backoff = new Backoff();
+    // Capped at 5 s: a sink whose server is back catches up within seconds.
+    const backoff = new Backoff(500, 5000);
     while (!signal.aborted) {
       try {
         return await action();
       } catch (error) {
+        if (signal.aborted) return;
+        const reason = this.health.failed(new Error(`${what} failed: ${(error as Error).message}`, { cause: error }));
         const delayMs = backoff.nextDelayMs();
-        this.options.logger.error(`sink ${this.options.sink.name}: ${what} failed: ${(error as Error).message}; retrying`, { inMs: delayMs });
+        this.options.logger.error(`sink ${this.options.sink.name}: ${what} failed: ${(error as Error).message}; retrying`, { inMs: delayMs, reason });
         await sleep(delayMs, signal);
       }
     }

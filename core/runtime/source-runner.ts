@@ -4,6 +4,7 @@ import { AdminError } from '../http/admin';
 import { Metrics } from '../http/metrics';
 import { ChangeLog } from '../log/change-log';
 import { Backoff, sleep } from './backoff';
+import { ComponentHealth } from './component-health';
 import { JsonStateFile } from './json-state';
 import { Logger } from './logger';
 
@@ -32,12 +33,24 @@ export interface SourceRunnerOptions {
  * using a fresh Source from the last durable position.
  */
 export class SourceRunner {
-  ready = false;
+  readonly health: ComponentHealth;
   private lastCommitTimeMs = 0;
   private current: Source | null = null;
 
-  constructor(private readonly options: SourceRunnerOptions) {}
+  constructor(private readonly options: SourceRunnerOptions) {
+    this.health = new ComponentHealth('source', options.name, options.metrics);
+  }
 
+  /** Streaming: every change committed from now on reaches the log. */
+  get ready(): boolean {
+    return this.health.isUp;
+  }
+
+  /**
+   * One attempt per Source instance: an attempt ends when its stream settles
+   * (a lost, failed or silent connection rejects it), and the next one starts
+   * after a backoff from the last durable position.
+   */
   async run(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff();
     const { logger } = this.options;
@@ -46,17 +59,19 @@ export class SourceRunner {
       this.current = source;
       try {
         await this.streamOnce(source, signal, () => backoff.reset());
+        if (!signal.aborted) throw new Error(`source ${this.options.name}: the stream ended without an error while the service runs`);
       } catch (error) {
-        this.ready = false;
         if (signal.aborted) break;
+        const reason = this.health.failed(error);
         const delayMs = backoff.nextDelayMs();
-        logger.error(`${(error as Error).message}; retrying`, { inMs: delayMs });
+        logger.error(`${(error as Error).message}; reconnecting from the last durable position`, { inMs: delayMs, reason, attempt: this.health.status().attempt });
+        await source.close().catch(() => undefined);
         await sleep(delayMs, signal);
       } finally {
         await source.close().catch(() => undefined);
       }
     }
-    this.ready = false;
+    this.health.stopped();
   }
 
   private readonly progress: SourceProgress = {
@@ -81,7 +96,7 @@ export class SourceRunner {
 
   async status(): Promise<Record<string, unknown>> {
     const saved = await this.options.state.read().catch(() => null);
-    return { name: this.options.name, ready: this.ready, lagSeconds: Math.round(this.lagSeconds() * 1000) / 1000, checkpoint: saved?.position ?? null, savedAt: saved?.updatedAt ?? null };
+    return { name: this.options.name, ready: this.ready, health: this.health.status(), lagSeconds: Math.round(this.lagSeconds() * 1000) / 1000, checkpoint: saved?.position ?? null, savedAt: saved?.updatedAt ?? null };
   }
 
   lagSeconds(): number {
@@ -130,10 +145,12 @@ export class SourceRunner {
         const batches = queue;
         queue = [];
         const events = batches.flatMap((b) => b.events);
+        const startedAt = performance.now();
         if (events.length > 0) await log.append(events);
         const last = batches[batches.length - 1];
         await state.write({ position: last.checkpoint, updatedAt: new Date().toISOString() });
         await source.acknowledge(last.checkpoint);
+        if (events.length > 0) metrics.sourceBatchSeconds.observe({ source: name }, (performance.now() - startedAt) / 1000);
         this.countEvents(events);
         this.lastCommitTimeMs = last.commitTimeMs;
         metrics.sourceLagSeconds.set({ source: name }, this.lagSeconds());
@@ -158,9 +175,7 @@ export class SourceRunner {
     };
 
     try {
-      const onStreaming = () => {
-        this.ready = true;
-      };
+      const onStreaming = () => this.health.up();
       await source.stream({ from: saved?.position ?? null, emit, signal: stop.signal, onStreaming, progress: this.progress });
     } finally {
       // Whatever the source handed over is still appended and acknowledged: a clean stop loses nothing.
