@@ -31,6 +31,13 @@ export const postgresSourceConfig = z.strictObject({
    * the slot advances and lag reads true on an idle or filtered database. 0 turns them off.
    */
   heartbeatIntervalMs: z.number().int().min(0).default(5_000),
+  /**
+   * Milliseconds without anything (data or keepalive) on the replication
+   * connection after which it is taken for dead and the source reconnects: a
+   * blackholed network never closes the socket. The service asks the server
+   * for a keepalive after a quarter of this. 0 turns the watchdog off.
+   */
+  livenessTimeoutMs: z.number().int().min(0).default(30_000),
 });
 
 export type PostgresSourceConfig = z.infer<typeof postgresSourceConfig>;

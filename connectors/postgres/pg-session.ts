@@ -8,7 +8,7 @@ const rawText = { getTypeParser: () => (value: string) => value };
 
 /** A plain connection whose values stay raw text, with the session settings above. */
 export function rawTextClient(url: string): Client {
-  const client = new Client({ connectionString: url, options: SESSION_OPTIONS, types: rawText } as never);
+  const client = new Client({ connectionString: url, options: SESSION_OPTIONS, types: rawText, connectionTimeoutMillis: 10_000, keepAlive: true } as never);
   // A dropped connection also fails the query in flight, which reports it; without
   // a listener the 'error' event would crash the process.
   client.on('error', () => undefined);

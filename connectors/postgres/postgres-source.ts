@@ -1,5 +1,7 @@
 import { Client } from 'pg';
 import { runResyncTasks } from '../shared/resync-loop';
+import { Attempt } from '../../core/runtime/attempt';
+import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
 import { ResyncRequest, Source, SourceStreamOptions } from '../source';
 import { parseCheckpoint, PostgresCheckpoint, SnapshotProgress } from './checkpoint';
@@ -11,6 +13,18 @@ import { ResyncCoordinator } from './resync';
 import { runSnapshot } from './snapshot';
 import { TypeCatalog } from './type-catalog';
 import { WalStream } from './wal-stream';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** `host:port` of a postgres:// URL, for messages. */
+export function serverOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}`;
+  } catch {
+    return 'the configured server';
+  }
+}
 
 /** What a start must do before streaming, decided from the saved checkpoint, the slot and the snapshot mode. */
 type StartPlan =
@@ -46,14 +60,32 @@ export class PostgresSource implements Source {
     }
   }
 
-  private async run({ from, emit, signal, onStreaming, progress }: SourceStreamOptions): Promise<void> {
+  /**
+   * One attempt: every connection it opens (control, slot, snapshot readers,
+   * replication) ends the attempt when it fails, and every loop of the
+   * attempt (snapshot, stream, heartbeats, resync) stops with it.
+   */
+  private async run(options: SourceStreamOptions): Promise<void> {
+    const attempt = new Attempt(options.signal);
+    let resyncLoop: Promise<void> = Promise.resolve();
+    await attempt.run(
+      () => this.runAttempt({ ...options, signal: attempt.signal }, attempt, (loop) => (resyncLoop = loop)),
+      async () => {
+        await this.walStream?.close();
+        await resyncLoop;
+      },
+    );
+  }
+
+  private async runAttempt({ from, emit, signal, onStreaming, progress }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
+    const server = serverOf(this.config.url);
     // Catalog and control queries use pg's normal parsers (booleans, ints); only row data is read as raw text.
-    const admin = new Client({ connectionString: this.config.url });
+    const admin = new Client({ connectionString: this.config.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
     this.admin = admin;
     admin.on('error', (error: Error) => {
-      // Lost the control connection (server restart, network cut): end this attempt; the runner reconnects.
-      this.logger.warn('control connection lost', { error: error.message });
-      void this.walStream?.close();
+      // Lost the control connection (server restart, network cut, pg_terminate_backend): end this attempt; the runner reconnects.
+      this.logger.warn('control connection lost', { server, error: error.message });
+      attempt.fail(new AttemptFailure(`control connection to ${server} lost: ${error.message}`, 'connection_lost', { cause: error }));
     });
     await admin.connect();
     const tables = await prepareServer(admin, { sourceName: this.name, tables: this.config.tables, publication: this.publication, logger: this.logger });
@@ -113,12 +145,14 @@ export class PostgresSource implements Source {
       catalog,
       admin,
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      livenessTimeoutMs: this.config.livenessTimeoutMs,
+      server,
       startLsn,
       resync,
       emit,
       onStreaming: () => {
         capturing();
-        void this.runResync(resync, signal);
+        startedResync(this.runResync(resync, signal));
       },
       report: progress,
       signal,

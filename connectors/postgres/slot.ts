@@ -150,7 +150,7 @@ export interface ExportedSnapshot {
  * run nothing else until the snapshot is imported (DESIGN §7).
  */
 export async function createSlotWithSnapshot(url: string, slot: string): Promise<ExportedSnapshot> {
-  const connection = new Client({ connectionString: url, replication: 'database' } as never);
+  const connection = new Client({ connectionString: url, replication: 'database', connectionTimeoutMillis: 10_000, keepAlive: true } as never);
   connection.on('error', () => undefined); // the snapshot readers fail and report it
   await connection.connect();
   try {

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { ChangeEvent, Row } from '../../core/event/change-event';
-import { snapshotVersion } from '../../core/event/version';
+import { makeVersion, snapshotVersion } from '../../core/event/version';
 import { Logger } from '../../core/runtime/logger';
 import { SourceBatch, SourceProgress } from '../source';
 import { serializeCheckpoint, SnapshotProgress, TableSnapshotProgress } from './checkpoint';
@@ -43,7 +43,16 @@ const CTID = '__tidewater_ctid';
  */
 export async function runSnapshot(options: SnapshotOptions): Promise<void> {
   const pending = options.tables.filter((t) => !options.progress.tables[tableName(t)]?.done);
-  const readers = await Promise.all(Array.from({ length: Math.max(1, Math.min(options.parallelism, pending.length)) }, () => openReader(options)));
+  const opened = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(options.parallelism, pending.length)) }, () => openReader(options)));
+  const readers = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(readers.map((r) => r.end().catch(() => undefined)));
+    throw failed.reason;
+  }
+  // The attempt ended (another connection failed, or the service stops): a query in flight must not hold it up.
+  const endReaders = () => readers.forEach((r) => void r.end().catch(() => undefined));
+  options.signal.addEventListener('abort', endReaders, { once: true });
   try {
     await options.onImported();
     const queue = [...pending];
@@ -53,16 +62,22 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
       }),
     );
   } finally {
+    options.signal.removeEventListener('abort', endReaders);
     await Promise.all(readers.map((r) => r.end().catch(() => undefined)));
   }
 }
 
 async function openReader(options: SnapshotOptions): Promise<Client> {
   const client = rawTextClient(options.url);
-  await client.connect();
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  if (options.snapshotName) await client.query(`SET TRANSACTION SNAPSHOT '${options.snapshotName.replace(/'/g, "''")}'`);
-  return client;
+  try {
+    await client.connect();
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    if (options.snapshotName) await client.query(`SET TRANSACTION SNAPSHOT '${options.snapshotName.replace(/'/g, "''")}'`);
+    return client;
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
 }
 
 async function readTable(client: Client, table: CapturedTable, options: SnapshotOptions): Promise<void> {
@@ -79,6 +94,8 @@ async function readTable(client: Client, table: CapturedTable, options: Snapshot
     const result = await client.query(chunkQuery(table, key, state.afterKey, options.chunkSize), [...(state.afterKey ?? []), options.chunkSize]);
     await options.catalog.load(result.fields.map((f) => f.dataTypeID));
     const events = result.rows.map((raw: Record<string, string | null>) => toEvent(raw, result.fields, table, key, options));
+    // A re-snapshot must remove rows deleted meanwhile: a truncate just below the snapshot's version goes first (DESIGN §2).
+    if (state.afterKey === undefined) events.unshift(truncateBelow(table, options));
     const last = result.rows[result.rows.length - 1] as Record<string, string> | undefined;
     const next: TableSnapshotProgress = {
       done: result.rows.length < options.chunkSize,
@@ -148,6 +165,23 @@ function toEvent(
       version: snapshotVersion(options.progress.position),
       snapshot: true,
       ts_ms: now,
+    },
+    ts_ms: now,
+  };
+}
+
+/** Just below the snapshot rows' version and above every change committed before the snapshot. */
+function truncateBelow(table: CapturedTable, options: SnapshotOptions): ChangeEvent {
+  const now = Date.now();
+  const { position } = options.progress;
+  return {
+    op: 't',
+    key: {},
+    before: null,
+    after: null,
+    source: {
+      connector: 'postgresql', name: options.sourceName, db: options.db, schema: table.schema, table: table.table,
+      position: formatLsn(position), version: makeVersion(position - 1n, 0xffffffff), snapshot: true, ts_ms: now,
     },
     ts_ms: now,
   };

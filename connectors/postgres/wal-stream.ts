@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { LogicalReplicationService, Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
+import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
 import { SourceBatch, SourceProgress } from '../source';
 import { serializeCheckpoint } from './checkpoint';
@@ -37,6 +38,10 @@ export interface WalStreamOptions {
   /** A plain connection for heartbeats and backlog queries. */
   admin: Client;
   heartbeatIntervalMs: number;
+  /** The replication connection is dead when nothing (data or keepalive) arrives for this long; 0 turns the watchdog off. */
+  livenessTimeoutMs: number;
+  /** `host:port`, for messages. */
+  server: string;
   startLsn: Lsn;
   /** Watermark windows of a running resync, fed by the stream. */
   resync: ResyncCoordinator;
@@ -62,6 +67,11 @@ export class WalStream {
   private lastCheckpoint: Lsn;
   private lastFeedbackAt = 0;
   private feedbackTimer: NodeJS.Timeout | null = null;
+  /** Last time anything arrived on the replication connection (or it was paused by us). */
+  private lastArrivalMs = Date.now();
+  private socketPaused = false;
+  /** When the heartbeat query in flight started (0: none). */
+  private beatStartedMs = 0;
 
   constructor(private readonly options: WalStreamOptions) {
     this.lastAcknowledged = options.startLsn;
@@ -83,7 +93,7 @@ export class WalStream {
       options.startLsn,
     );
     const service = new LogicalReplicationService(
-      { connectionString: options.url, options: SESSION_OPTIONS } as never,
+      { connectionString: options.url, options: SESSION_OPTIONS, connectionTimeoutMillis: 10_000, keepAlive: true } as never,
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
     );
     this.service = service;
@@ -101,37 +111,101 @@ export class WalStream {
         this.lastCheckpoint = parseLsn(batch.checkpoint);
         await options.emit({ ...batch, checkpoint: this.checkpoint() });
       },
-      { pause: () => socket()?.pause(), resume: () => socket()?.resume(), onError: (error) => failStream(error) },
+      {
+        pause: () => {
+          this.socketPaused = true;
+          socket()?.pause();
+        },
+        resume: () => {
+          this.socketPaused = false;
+          this.lastArrivalMs = Date.now();
+          socket()?.resume();
+        },
+        onError: (error) => failStream(error),
+      },
     );
-    service.on('data', (lsn: string, message: Pgoutput.Message) => inbox.push([lsn, message]));
+    service.on('data', (lsn: string, message: Pgoutput.Message) => {
+      this.lastArrivalMs = Date.now();
+      inbox.push([lsn, message]);
+    });
     service.on('heartbeat', async (_lsn: string, _timestamp: number, shouldRespond: boolean) => {
-      if (shouldRespond) await this.sendFeedback();
+      this.lastArrivalMs = Date.now();
+      if (shouldRespond) await this.sendFeedback().catch(() => undefined); // a dead connection is reported by the stream itself
     });
     const heartbeat = options.heartbeatIntervalMs > 0 ? setInterval(() => void this.beat(), options.heartbeatIntervalMs) : null;
+    const liveness = options.livenessTimeoutMs > 0 ? Math.max(50, Math.floor(options.livenessTimeoutMs / 4)) : 0;
+    const watchdog = liveness > 0 ? setInterval(() => this.watch(failStream), liveness) : null;
     try {
       await new Promise<void>((resolve, reject) => {
         const { signal } = options;
-        const stop = () => void service.stop().then(() => resolve(), reject);
+        let settled = false;
+        // End the connection for sure: a blackholed socket never answers a polite goodbye.
+        const end = () => {
+          const client = (service as unknown as { _client?: { connection?: { stream?: { destroy(): void } } } })._client;
+          client?.connection?.stream?.destroy();
+          return withTimeout(service.stop(), 2000).catch(() => undefined);
+        };
+        const stop = () => {
+          if (settled) return;
+          settled = true;
+          void end().then(() => resolve());
+        };
+        if (signal.aborted) return stop();
         signal.addEventListener('abort', stop, { once: true });
         failStream = (error: Error) => {
+          if (settled) return;
+          settled = true;
           signal.removeEventListener('abort', stop);
-          void service.stop().finally(() => reject(error));
+          void end().then(() => reject(error));
         };
-        service.on('error', failStream);
+        service.on('error', (error: Error) =>
+          failStream(new AttemptFailure(`replication connection to ${options.server} (slot ${options.slot}) lost: ${error.message}`, 'connection_lost', { cause: error })),
+        );
         service.on('start', () => {
           options.logger.info('streaming', { slot: options.slot, from: formatLsn(options.startLsn) });
           options.onStreaming();
           void this.beat();
         });
         const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [options.publication], messages: true });
+        this.lastArrivalMs = Date.now();
         service.subscribe(plugin, options.slot, formatLsn(options.startLsn)).then(
-          () => (signal.aborted ? resolve() : reject(new Error(`the replication stream from slot ${options.slot} ended unexpectedly`))),
-          (error: Error) => (signal.aborted ? resolve() : reject(error)),
+          () => (signal.aborted ? stop() : failStream(new AttemptFailure(`the replication stream from ${options.server} (slot ${options.slot}) ended unexpectedly`, 'connection_lost'))),
+          (error: Error) => (signal.aborted ? stop() : failStream(error)),
         );
       });
     } finally {
       if (heartbeat) clearInterval(heartbeat);
+      if (watchdog) clearInterval(watchdog);
+      if (this.feedbackTimer) clearTimeout(this.feedbackTimer);
+      this.feedbackTimer = null;
     }
+  }
+
+  /**
+   * The liveness watchdog: a blackholed network sends no FIN, so a silent
+   * connection is taken for dead. Silence is broken on purpose first: a status
+   * update asking for a reply makes the walsender answer at once.
+   */
+  private watch(fail: (error: Error) => void): void {
+    const { livenessTimeoutMs, server, slot } = this.options;
+    const now = Date.now();
+    if (this.socketPaused) return; // we stopped reading (backpressure): silence is ours
+    const silentMs = now - this.lastArrivalMs;
+    if (silentMs > livenessTimeoutMs) {
+      fail(new AttemptFailure(`replication connection to ${server} (slot ${slot}) received nothing (no data, no keepalive) for ${Math.round(silentMs / 1000)} s (livenessTimeoutMs ${livenessTimeoutMs}): treating it as dead and reconnecting`, 'liveness_timeout'));
+      return;
+    }
+    if (this.beatStartedMs && now - this.beatStartedMs > livenessTimeoutMs) {
+      fail(new AttemptFailure(`control connection to ${server} did not answer a heartbeat query within ${livenessTimeoutMs} ms (livenessTimeoutMs): treating it as dead and reconnecting`, 'liveness_timeout'));
+      return;
+    }
+    if (silentMs > livenessTimeoutMs / 4) this.ping();
+  }
+
+  /** A standby status update with the durable LSN that asks the server to reply now. */
+  private ping(): void {
+    if (!this.service || this.lastAcknowledged === ZERO_LSN) return;
+    void this.service.acknowledge(formatLsn(this.lastAcknowledged - 1n), true).catch(() => undefined);
   }
 
   /** The current checkpoint: last complete transaction plus queued resync tasks. */
@@ -179,6 +253,8 @@ export class WalStream {
    */
   private async beat(): Promise<void> {
     const { admin, slot, report, logger, heartbeatIntervalMs } = this.options;
+    if (this.beatStartedMs) return; // the last one has not come back: the watchdog judges it
+    this.beatStartedMs = Date.now();
     try {
       if (heartbeatIntervalMs > 0) await admin.query(`SELECT pg_logical_emit_message(true, '${HEARTBEAT_PREFIX}', '')`);
       const { rows } = await admin.query<{ backlog: string | null }>(
@@ -188,6 +264,14 @@ export class WalStream {
       if (rows[0]?.backlog != null) report.backlogBytes(Number(rows[0].backlog));
     } catch (error) {
       logger.warn('heartbeat failed', { slot, error: (error as Error).message });
+    } finally {
+      this.beatStartedMs = 0;
     }
   }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
