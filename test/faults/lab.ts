@@ -1,0 +1,49 @@
+// The throwaway servers the fault suite shares across its cases (one at a time):
+// a source Postgres, a MariaDB, Redis, the Elasticsearch test server, the Kafka
+// mock (its topics made up front, one per case) and a Postgres for the
+// warehouse-outage case. Each is started only when a planned case needs it.
+import { EsServer, startEsServer } from '../support/es-server';
+import {
+  KafkaMock, MariadbServer, PgServer, RedisServer, mariadbQuery, startKafkaMock, startMariadb, startPostgres, startRedis, stopAll,
+} from '../support/servers';
+
+export interface LabNeeds {
+  postgres: boolean;
+  mariadb: boolean;
+  warehousePostgres: boolean;
+  /** Service names of the cases on the Kafka log (topic `<name>.changes` each). */
+  kafkaServices: string[];
+  partitions: number;
+}
+
+export class Lab {
+  pg?: PgServer;
+  mariadb?: MariadbServer;
+  warehousePg?: PgServer;
+  redis!: RedisServer;
+  es!: EsServer;
+  kafka?: KafkaMock;
+
+  async start(needs: LabNeeds): Promise<void> {
+    const settings = { max_connections: '200', wal_sender_timeout: '60s' };
+    const [pg, mariadb, warehousePg, redis, es, kafka] = await Promise.all([
+      needs.postgres ? startPostgres({ settings }) : undefined,
+      needs.mariadb ? startMariadb() : undefined,
+      needs.warehousePostgres ? startPostgres() : undefined,
+      startRedis(),
+      startEsServer(),
+      needs.kafkaServices.length
+        ? startKafkaMock({ brokers: 3, topics: needs.kafkaServices.map((name) => ({ name: `${name}.changes`, partitions: needs.partitions })) })
+        : undefined,
+    ]);
+    Object.assign(this, { pg, mariadb, warehousePg, redis, es, kafka });
+    if (mariadb) {
+      // 50 MB values need a packet above them; the binlog keeps a 2M-row transaction.
+      await mariadbQuery(mariadb.port, 'SET GLOBAL max_allowed_packet = 1073741824');
+    }
+  }
+
+  async stop(): Promise<void> {
+    await stopAll();
+  }
+}

@@ -1,0 +1,106 @@
+// What the harness watches while a case runs: the service's peak memory
+// (VmHWM of every process it ran, sampled), its metrics (lag per sink and
+// source), and whether /readyz ever said 503 (health telling the truth).
+import { readFileSync } from 'node:fs';
+import { Pipeline } from './pipeline';
+
+export type Metrics = Map<string, number>;
+
+/** Prometheus text → `name{labels}` → value. */
+export function parseMetrics(text: string): Metrics {
+  const out: Metrics = new Map();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    out.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+export function metric(metrics: Metrics, name: string, labels: Record<string, string> = {}): number | undefined {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const [key, value] of metrics) {
+    if (key !== name && !key.startsWith(`${name}{`)) continue;
+    if (wanted.every((w) => key.includes(w))) return value;
+  }
+  return undefined;
+}
+
+/** Reads /proc/PID/status's VmHWM (peak resident set) in MB, or 0 when the process is gone. */
+function peakRssMb(pid: number): number {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export class Monitor {
+  peakRssMb = 0;
+  readySaw503 = false;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly pipeline: Pipeline) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      const pid = this.pipeline.service.pid;
+      if (pid) this.peakRssMb = Math.max(this.peakRssMb, peakRssMb(pid));
+    }, 200);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async metrics(): Promise<Metrics | null> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.pipeline.service.httpPort}/metrics`, { signal: AbortSignal.timeout(3000) });
+      return response.ok ? parseMetrics(await response.text()) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async ready(): Promise<boolean | null> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.pipeline.service.httpPort}/readyz`, { signal: AbortSignal.timeout(3000) });
+      if (response.status === 503) this.readySaw503 = true;
+      return response.status === 200;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Each sink's lag in events and seconds and the source's lag, or null when the service does not answer. */
+  async lags(): Promise<{ sinkEvents: Record<string, number>; sinkSeconds: Record<string, number>; sourceSeconds: number } | null> {
+    const m = await this.metrics();
+    if (!m) return null;
+    const sinkEvents: Record<string, number> = {};
+    const sinkSeconds: Record<string, number> = {};
+    for (const sink of this.pipeline.sinks) {
+      sinkEvents[sink] = metric(m, 'cdc_sink_lag_events', { sink }) ?? Number.NaN;
+      sinkSeconds[sink] = metric(m, 'cdc_sink_lag_seconds', { sink }) ?? Number.NaN;
+    }
+    return { sinkEvents, sinkSeconds, sourceSeconds: metric(m, 'cdc_source_lag_seconds', { source: this.pipeline.sourceName }) ?? Number.NaN };
+  }
+
+  /**
+   * Seconds from `clearedAtMs` until every sink's lag is under 5 s (or 0 events)
+   * and the source's lag is under 5 s; null if that does not happen within `timeoutMs`.
+   */
+  async secondsToRecover(clearedAtMs: number, timeoutMs: number): Promise<number | null> {
+    const deadline = clearedAtMs + timeoutMs;
+    while (Date.now() < deadline) {
+      void this.ready();
+      const lags = await this.lags();
+      if (lags) {
+        const sinksOk = this.pipeline.sinks.every((s) => lags.sinkEvents[s] === 0 || lags.sinkSeconds[s] <= 5);
+        if (sinksOk && lags.sourceSeconds <= 5) return Math.max(0, (Date.now() - clearedAtMs) / 1000);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return null;
+  }
+}
