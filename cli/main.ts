@@ -5,6 +5,8 @@ import { createLogger } from '../core/runtime/logger';
 import { callAdmin } from './admin-client';
 import { formatStatus, StatusReport } from './format-status';
 import { runVerify } from './verify';
+import { registerPauseCommands } from './pause';
+import { formatPauses } from './watch';
 import { CdcService } from '../core/runtime/service';
 
 const program = new Command()
@@ -65,7 +67,7 @@ program
   .action(async (options: { config: string; json?: boolean }) => {
     const status = (await callAdmin(loadConfig(options.config), 'GET', '/api/status')) as StatusReport;
     if (options.json) return void process.stdout.write(JSON.stringify(status, null, 2) + '\n');
-    process.stdout.write(formatStatus(status));
+    process.stdout.write(formatStatus(status) + formatPauses(status));
   });
 
 program
@@ -104,6 +106,8 @@ program
     process.stdout.write(differences === 0 ? 'verify: no differences\n' : `verify: ${differences} difference(s)${options.repair ? '; repairs queued, run verify again once they are done' : ''}\n`);
     if (differences > 0) process.exitCode = 2;
   });
+
+registerPauseCommands(program);
 
 program.parseAsync(process.argv).catch((error: Error) => {
   if (error instanceof ConfigError) {

@@ -11,6 +11,8 @@ export interface AdminHandlers {
   status(): Promise<unknown>;
   resync(body: { source?: unknown; tables?: unknown; where?: unknown }): Promise<unknown>;
   reprocess(body: { sink?: unknown }): Promise<unknown>;
+  /** Further routes by `METHOD /api/path` (pause, resume, dead letters: see core/http/console.ts); same token rules. */
+  more?: Record<string, (input: { body: Record<string, unknown>; query: URLSearchParams }) => Promise<unknown>>;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -28,6 +30,11 @@ export async function handleAdmin(request: IncomingMessage, response: ServerResp
     if (request.method === 'GET' && path === '/api/status') return reply(response, 200, await handlers.status());
     if (request.method === 'POST' && path === '/api/resync') return reply(response, 202, await handlers.resync(await readJson(request)));
     if (request.method === 'POST' && path === '/api/reprocess') return reply(response, 202, await handlers.reprocess(await readJson(request)));
+    const more = handlers.more?.[`${request.method} ${path}`];
+    if (more) {
+      const body = request.method === 'POST' ? await readJson(request) : {};
+      return reply(response, 200, await more({ body, query: new URL(request.url ?? '/', 'http://localhost').searchParams }));
+    }
     throw new AdminError(404, `no admin endpoint ${request.method} ${path}: try GET /api/status, POST /api/resync or POST /api/reprocess`);
   } catch (error) {
     const status = error instanceof AdminError ? error.status : 500;

@@ -1,6 +1,7 @@
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { AdminHandlers, handleAdmin } from './admin';
+import type { ConsoleRoutes } from './console';
 import { Metrics } from './metrics';
 
 export interface HealthReport {
@@ -18,6 +19,8 @@ export async function startHttpServer(options: {
   admin?: AdminHandlers;
   /** Bearer token the admin API requires (service.http.token). */
   token?: string;
+  /** The operator console at `/` (core/http/console.ts). */
+  console?: ConsoleRoutes;
 }): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
@@ -49,8 +52,9 @@ export async function startHttpServer(options: {
       response.end(JSON.stringify(report) + '\n');
       return;
     }
+    if (options.console?.handle(request, response, url)) return;
     response.writeHead(404, { 'content-type': 'text/plain' });
-    response.end('not found: try /metrics, /healthz or /readyz\n');
+    response.end('not found: try /, /metrics, /healthz or /readyz\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>

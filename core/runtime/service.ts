@@ -5,6 +5,7 @@ import { redact } from '../../config/redact';
 import { Metrics } from '../http/metrics';
 import { AdminError, AdminHandlers } from '../http/admin';
 import { HealthReport, startHttpServer } from '../http/server';
+import { ServiceConsole } from '../http/console';
 import { ChangeLog } from '../log/change-log';
 import { openLog, watchLogEnds } from './open-log';
 import { JsonStateFile } from './json-state';
@@ -39,10 +40,13 @@ export class CdcService {
   }
 
   async start(): Promise<void> {
-    const { config, logger } = this;
+    const { config } = this;
+    const operatorConsole = new ServiceConsole(config, this.metrics, this.logger);
+    const logger = operatorConsole.logger; // the console shows each component's last error
     const dataDir = config.service.dataDir;
     const log = await openLog(config, this.options, logger.child('log'));
     this.log = log;
+    await operatorConsole.attach(log); // per-table pauses, before any sink runner reads
     this.logGauges = watchLogEnds(log, this.metrics);
     const signal = this.controller.signal;
     const context = { logger, dataDir, metrics: this.metrics, baseDir: dirname(config.configFile) };
@@ -83,7 +87,8 @@ export class CdcService {
       runs.push(supervise(`sink ${sinkConfig.name}`, () => managed.run(signal), signal, sinkLogger));
     }
     this.running = Promise.all(runs);
-    this.http = await startHttpServer({ ...config.service.http, metrics: this.metrics, health: () => this.health(), admin: this.adminHandlers() });
+    const admin = operatorConsole.admin(this.adminHandlers());
+    this.http = await startHttpServer({ ...config.service.http, metrics: this.metrics, health: () => this.health(), admin, console: operatorConsole.routes(admin) });
     logger.info('service started', { name: config.service.name, http: `${config.service.http.host}:${this.http.port}` });
   }
 
