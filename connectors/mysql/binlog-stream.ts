@@ -1,4 +1,5 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
+import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
 import { SourceBatch, SourceProgress } from '../source';
 import { BinlogDecoder, DecodedEvent, MysqlConnectionOptions } from './binlog-decoder';
@@ -21,6 +22,8 @@ export interface BinlogStreamOptions {
   admin: Connection;
   from: BinlogPosition;
   heartbeatIntervalMs: number;
+  /** The binlog connection is dead when nothing (events or heartbeats) arrives for this long; 0 turns the watchdog off. */
+  livenessTimeoutMs: number;
   maxBatchEvents: number;
   /** `db.table` of the resync watermarks: read from the binlog, never emitted. */
   watermarkTable?: string;
@@ -47,7 +50,8 @@ const EMPTY_BATCH_INTERVAL_MS = 1000;
  * Streams the binlog from a transaction boundary: decoder → bounded queue →
  * transaction assembler → emit (awaited, so a slow log pauses the socket).
  * Fails (for the runtime to reconnect with backoff) when the decoder fails or
- * when neither events nor heartbeats arrive for three heartbeat periods.
+ * when neither events nor heartbeats arrive for livenessTimeoutMs (the server
+ * is asked for heartbeats at least three times as often).
  */
 export class BinlogStream {
   private readonly queue: DecodedEvent[] = [];
@@ -56,6 +60,7 @@ export class BinlogStream {
   private paused = false;
   private busy = false;
   private lastArrival = Date.now();
+  private sampling = false;
   private lastEmitMs = 0;
   private acknowledged: BinlogPosition;
   private readonly pendingDdl: DdlEffect[] = [];
@@ -91,18 +96,20 @@ export class BinlogStream {
     );
     const onAbort = () => this.notify();
     options.signal.addEventListener('abort', onAbort, { once: true });
-    const period = options.heartbeatIntervalMs > 0 ? options.heartbeatIntervalMs : 5000;
-    const timer = setInterval(() => void this.tick(period), period);
+    const heartbeatMs = serverHeartbeatMs(options.heartbeatIntervalMs, options.livenessTimeoutMs);
+    const period = Math.min(heartbeatMs > 0 ? heartbeatMs : 5000, options.livenessTimeoutMs > 0 ? Math.max(50, options.livenessTimeoutMs / 4) : Infinity);
+    const timer = setInterval(() => void this.tick(), period);
     try {
       await options.decoder.start({
         connection: options.connection,
         serverId: options.serverId,
         from: options.from,
         tables: options.watermarkTable ? [...options.tables, options.watermarkTable] : options.tables,
-        heartbeatIntervalMs: options.heartbeatIntervalMs,
+        heartbeatIntervalMs: heartbeatMs,
         onEvent: (event) => this.push(event),
         onError: (error) => this.fail(this.describe(error)),
       });
+      this.lastArrival = Date.now();
       options.logger.info('streaming the binlog', { from: formatBinlogPosition(options.from), serverId: options.serverId });
       options.onStreaming();
       for (let event = await this.next(); event; event = await this.next()) {
@@ -175,7 +182,8 @@ export class BinlogStream {
 
   /** Names where the stream was: the decoder's errors (e.g. the server's 1236 for a purged binlog) do not. */
   private describe(error: Error): Error {
-    const described = new Error(`reading the binlog from ${formatBinlogPosition(this.options.from)}: ${error.message}`);
+    const { host, port } = this.options.connection;
+    const described = new Error(`reading the binlog of ${host}:${port} from ${formatBinlogPosition(this.options.from)}: ${error.message}`);
     described.cause = error;
     return described;
   }
@@ -191,20 +199,42 @@ export class BinlogStream {
     wake?.();
   }
 
-  /** Samples the binlog backlog and notices a silent connection. */
-  private async tick(periodMs: number): Promise<void> {
+  /** Samples the binlog backlog and notices a silent connection (the liveness watchdog: a blackholed network sends no FIN). */
+  private async tick(): Promise<void> {
     const silentMs = Date.now() - this.lastArrival;
-    if (this.options.heartbeatIntervalMs > 0 && !this.paused && !this.busy && silentMs > Math.max(3 * periodMs, 10_000)) {
-      this.fail(new Error(`no binlog events or heartbeats from the server for ${Math.round(silentMs / 1000)} s: the connection seems dead`));
+    const { livenessTimeoutMs, connection } = this.options;
+    if (this.busy || this.paused) this.lastArrival = Date.now(); // we are not reading: the silence is ours
+    else if (livenessTimeoutMs > 0 && silentMs > livenessTimeoutMs) {
+      this.fail(
+        new AttemptFailure(
+          `binlog connection to ${connection.host}:${connection.port} received nothing (no events, no heartbeats) for ${Math.round(silentMs / 1000)} s ` +
+            `(livenessTimeoutMs ${livenessTimeoutMs}): treating it as dead and reconnecting`,
+          'liveness_timeout',
+        ),
+      );
       return;
     }
+    if (this.sampling) return; // the last backlog query has not come back
+    this.sampling = true;
     try {
       const [logs] = await this.options.admin.query<RowDataPacket[]>('SHOW BINARY LOGS');
       this.options.report.backlogBytes(backlogBytes(logs.map((l) => ({ file: String(l.Log_name), size: Number(l.File_size) })), this.acknowledged));
     } catch (error) {
       this.options.logger.warn('could not sample the binlog backlog', { error: (error as Error).message });
+    } finally {
+      this.sampling = false;
     }
   }
+}
+
+/**
+ * The heartbeat period asked of the server: the configured one, but at least
+ * three per liveness timeout so an idle binlog never looks dead.
+ */
+export function serverHeartbeatMs(heartbeatIntervalMs: number, livenessTimeoutMs: number): number {
+  const forLiveness = livenessTimeoutMs > 0 ? Math.max(1, Math.floor(livenessTimeoutMs / 3)) : 0;
+  if (heartbeatIntervalMs <= 0) return forLiveness;
+  return forLiveness > 0 ? Math.min(heartbeatIntervalMs, forLiveness) : heartbeatIntervalMs;
 }
 
 /** Bytes of binlog after `position`: the rest of its file plus every later file. */

@@ -33,6 +33,13 @@ export const mysqlSourceConfig = z.strictObject({
    */
   heartbeatIntervalMs: z.number().int().min(0).max(4_294_967).default(5_000),
   /**
+   * Milliseconds without anything (events or heartbeats) on the binlog
+   * connection after which it is taken for dead and the source reconnects: a
+   * blackholed network never closes the socket. The server is asked for
+   * heartbeats at least three times per timeout. 0 turns the watchdog off.
+   */
+  livenessTimeoutMs: z.number().int().min(0).max(4_294_967).default(30_000),
+  /**
    * DATABASE.TABLE where `cdc resync` writes its low/high watermarks (created
    * on first use; the user needs INSERT, UPDATE and CREATE on it). Default:
    * `tidewater_watermarks` in the database of the first captured table.

@@ -23,7 +23,7 @@ export function parseMysqlUrl(url: string): MysqlConnectionOptions {
  * (types.ts): exact strings for BIGINT and DECIMAL, temporal values as text
  * in UTC, JSON as text, binary as Buffers.
  */
-export async function openConnection(options: MysqlConnectionOptions): Promise<Connection> {
+export async function openConnection(options: MysqlConnectionOptions, onLost: (error: Error) => void = () => undefined): Promise<Connection> {
   const connection = await createConnection({
     ...options,
     charset: 'utf8mb4',
@@ -33,8 +33,17 @@ export async function openConnection(options: MysqlConnectionOptions): Promise<C
     jsonStrings: true,
     timezone: 'Z',
     connectTimeout: 10_000,
+    enableKeepAlive: true,
   });
-  await connection.query(`SET time_zone = '+00:00'`);
+  // Without a listener, a connection lost while idle (server restart, KILL) would crash the process;
+  // by default the next query fails and reports it.
+  connection.on('error', onLost);
+  try {
+    await connection.query(`SET time_zone = '+00:00'`);
+  } catch (error) {
+    connection.destroy();
+    throw error;
+  }
   return connection;
 }
 

@@ -1,5 +1,7 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
 import { runResyncTasks } from '../shared/resync-loop';
+import { Attempt } from '../../core/runtime/attempt';
+import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
 import { ResyncRequest, Source, SourceStreamOptions } from '../source';
 import { BinlogDecoder } from './binlog-decoder';
@@ -78,14 +80,31 @@ export class MysqlSource implements Source {
     this.admin = null;
   }
 
-  private async run({ from, emit, signal, onStreaming: reportStreaming, progress }: SourceStreamOptions): Promise<void> {
+  /**
+   * One attempt: a lost control, snapshot or binlog connection ends it, and
+   * every loop of the attempt (snapshot, binlog stream, resync) stops with it.
+   */
+  private async run(options: SourceStreamOptions): Promise<void> {
+    const attempt = new Attempt(options.signal);
+    let resyncLoop: Promise<void> = Promise.resolve();
+    await attempt.run(
+      () => this.runAttempt({ ...options, signal: attempt.signal }, attempt, (loop) => (resyncLoop = loop)),
+      () => resyncLoop,
+    );
+  }
+
+  private async runAttempt({ from, emit, signal, onStreaming: reportStreaming, progress }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
     let streaming = false;
     const onStreaming = () => {
       if (!streaming) reportStreaming();
       streaming = true;
     };
     const connection = parseMysqlUrl(this.config.url);
-    const admin = await openConnection(connection);
+    const server = `${connection.host}:${connection.port}`;
+    const admin = await openConnection(connection, (error) => {
+      this.logger.warn('control connection lost', { server, error: error.message });
+      attempt.fail(new AttemptFailure(`control connection to ${server} lost: ${error.message}`, 'connection_lost', { cause: error }));
+    });
     this.admin = admin;
     const info = await serverInfo(admin);
     await checkServer(admin, { serverId: this.config.serverId, tables: this.config.tables, info });
@@ -105,6 +124,9 @@ export class MysqlSource implements Source {
     } else {
       const snapshotStart = plan.kind === 'resume-snapshot' ? 'resume' : (this.internals.snapshotStart ?? (info.mariadb ? 'consistent' : 'ftwrl'));
       const snapshot = await openSnapshot(connection, snapshotStart);
+      // The attempt ended (another connection failed, or the service stops): a query in flight must not hold it up.
+      const endSnapshot = () => snapshot.connection.destroy();
+      signal.addEventListener('abort', endSnapshot, { once: true });
       try {
         const snapshotProgress = plan.kind === 'resume-snapshot' ? plan.progress : { position: snapshot.position!, tables: {} };
         this.logger.info(plan.kind === 'resume-snapshot' ? 'resuming the snapshot' : 'snapshot started', {
@@ -116,6 +138,7 @@ export class MysqlSource implements Source {
         await readSnapshot(snapshot.connection, { ...snapshotOptions, emit, report: progress, signal, logger: this.logger });
         start = snapshotProgress.position;
       } finally {
+        signal.removeEventListener('abort', endSnapshot);
         await snapshot.connection.end().catch(() => undefined);
       }
       if (signal.aborted) return;
@@ -136,9 +159,6 @@ export class MysqlSource implements Source {
       report: progress,
       logger: this.logger,
     });
-    // Ends the resync loop with this stream, however it ends.
-    const streamEnded = new AbortController();
-    let resyncLoop: Promise<void> = Promise.resolve();
     const stream = new BinlogStream({
       sourceName: this.name,
       decoder: this.internals.createDecoder?.() ?? new ZongjiDecoder(),
@@ -149,13 +169,14 @@ export class MysqlSource implements Source {
       admin,
       from: start,
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      livenessTimeoutMs: this.config.livenessTimeoutMs,
       maxBatchEvents: 1000,
       watermarkTable,
       resync,
       emit,
       onStreaming: () => {
         onStreaming();
-        resyncLoop = this.runResync(resync, streamEnded.signal);
+        startedResync(this.runResync(resync, signal));
       },
       report: progress,
       signal,
@@ -164,12 +185,7 @@ export class MysqlSource implements Source {
     this.binlogStream = stream;
     this.resyncCoordinator = resync;
     this.emit = emit;
-    try {
-      await stream.run();
-    } finally {
-      streamEnded.abort();
-      await resyncLoop;
-    }
+    await stream.run();
   }
 
   /** Runs queued resync tasks until the stream stops; a task whose request is wrong (e.g. a bad WHERE) is dropped. */
