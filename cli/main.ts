@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load';
-import { createLogger } from '../core/runtime/logger';
+import { createLogger, LogFormat, logFormats, LogLevel, logLevels } from '../core/runtime/logger';
 import { callAdmin } from './admin-client';
 import { formatStatus, StatusReport } from './format-status';
 import { runVerify } from './verify';
@@ -34,12 +34,14 @@ program
     new Option('--only <side>', 'run only one side of the pipeline (processes sharing a pipeline need log type kafka)').choices(['sources', 'sinks']),
   )
   .option('--sink <name>', 'run only this sink (implies --only sinks)')
-  .action(async (options: { config: string; only?: 'sources' | 'sinks'; sink?: string }) => {
+  .addOption(new Option('--log-format <format>', 'json lines or pretty lines (default: pretty on a terminal, json otherwise)').choices(logFormats).env('CDC_LOG_FORMAT'))
+  .addOption(new Option('--log-level <level>', 'drop records below this level (default: service.logLevel, else info)').choices(logLevels).env('CDC_LOG_LEVEL'))
+  .action(async (options: { config: string; only?: 'sources' | 'sinks'; sink?: string; logFormat?: LogFormat; logLevel?: LogLevel }) => {
     if (options.only === 'sources' && options.sink) {
       throw new Error(`--only sources runs no sink, so --sink ${options.sink} contradicts it: drop one of the two`);
     }
     const config = loadConfig(options.config);
-    const logger = createLogger('cdc');
+    const logger = createLogger('cdc', { format: options.logFormat, level: options.logLevel ?? config.service.logLevel });
     const service = new CdcService(config, logger, { only: options.only, sink: options.sink });
     let stopping = false;
     const shutdown = (signal: string) => {

@@ -1,11 +1,14 @@
 import { z } from 'zod';
 import { logConfig, logTypes } from '../core/log/log-config';
 import { sinkTypes, sourceTypes } from '../core/runtime/registry';
+import { logLevels } from '../core/runtime/logger';
 
 /** The service's config file (DESIGN §5), composed from each component's own schema. */
 const serviceConfig = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
   dataDir: z.string().default('./var'),
+  /** Records below this level are not logged; `cdc run --log-level` and $CDC_LOG_LEVEL override it. */
+  logLevel: z.enum(logLevels).optional(),
   http: z
     .strictObject({
       host: z.string().default('127.0.0.1'),

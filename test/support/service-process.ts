@@ -25,7 +25,8 @@ export class ServiceProcess {
     const args = options.args ?? [];
     this.exitCode = null;
     const child = spawn(process.execPath, [CLI, 'run', '-c', this.configPath, ...args], {
-      env: { ...process.env, ...this.env },
+      // Tests match the pretty lines' `key=value` text; a test can ask for json through env.
+      env: { CDC_LOG_FORMAT: 'pretty', ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
