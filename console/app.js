@@ -62,7 +62,7 @@ function Pipeline({ data }) {
     <div class="column">${data.sinks.map((s) => html`<div class="node state-${sinkState(s)}" data-testid="node-sink-${s.name}">
       <div class="name">${s.name} <${State} state=${sinkState(s)} /></div>
       <div class="facts">lag ${number(s.lagEvents)} events / ${seconds(s.lagSeconds)} · ${number(s.eventsPerSecond, 1)} events/s</div>
-      ${s.tables.filter((t) => t.paused).map((t) => html`<div class="facts">⏸ ${t.table} paused, ${number(t.heldEvents)} held</div>`)}
+      ${s.tables.filter((t) => t.paused).map((t) => html`<div class="facts">paused: ${t.table}, ${number(t.heldEvents)} change(s) held</div>`)}
       ${s.lastError && html`<div class="error">${s.lastError}</div>`}
     </div>`)}</div>
   </div></section>`;
@@ -142,7 +142,7 @@ function Sinks({ data, act }) {
   return html`<section><h2>Sinks</h2>
     <table><thead><tr><th>sink</th><th>state</th><th class="num">lag events</th><th class="num">lag</th><th class="num">events/s</th><th class="num">applied</th><th>generation</th><th>reprocess</th><th class="num">dead letters</th><th></th></tr></thead>
     <tbody>${data.sinks.map((s) => html`<tr data-testid="sink-${s.name}">
-      <td><b>${s.name}</b></td><td><${State} state=${s.state} />${s.lastError && html`<div class="error muted">${s.lastError}</div>`}</td>
+      <td><b>${s.name}</b></td><td><${State} state=${s.state} />${s.tables.some((t) => t.paused) ? html` <span class="muted">${s.tables.filter((t) => t.paused).length} table(s) paused</span>` : ''}${s.lastError && html`<div class="error muted">${s.lastError}</div>`}</td>
       <td class="num" data-testid="sink-lag-events" data-value=${s.lagEvents}>${number(s.lagEvents)}</td>
       <td class="num" data-testid="sink-lag-seconds">${seconds(s.lagSeconds)}</td>
       <td class="num">${number(s.eventsPerSecond, 1)}</td>
@@ -163,7 +163,7 @@ function Sinks({ data, act }) {
       <h3>${s.name}: tables</h3>
       <table><thead><tr><th>table</th><th>state</th><th class="num">held changes</th><th></th></tr></thead><tbody>
       ${s.tables.map((t) => html`<tr data-testid="sink-table-${s.name}-${t.table}">
-        <td>${t.table}</td><td><${State} state=${t.paused ? 'paused' : 'flowing'} />${t.since && html` <span class="muted">since ${t.since}</span>`}</td>
+        <td>${t.table}</td><td><${State} state=${t.paused ? 'paused' : 'flowing'} />${t.since && html` <span class="muted">since ${new Date(t.since).toLocaleString()}</span>`}</td>
         <td class="num">${t.paused ? number(t.heldEvents) : ''}</td>
         <td>${t.paused
           ? html`<button class="primary" data-testid="resume-button" onClick=${() => act(`resume ${t.table}`, 'POST', '/api/resume', { table: t.table, sink: s.name })}>Resume</button>`
@@ -272,4 +272,6 @@ function App() {
     </main>`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = '';
+render(html`<${App} />`, root);

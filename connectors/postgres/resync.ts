@@ -54,6 +54,8 @@ export class ResyncCoordinator {
   private staged: Window | null = null;
   private reader: Client | null = null;
   private wake: (() => void) | null = null;
+  /** Per request and table, the planner's row estimate (for progress and ETA; 0 with a WHERE: unknown). */
+  private readonly estimates = new Map<string, number>();
 
   constructor(private readonly options: ResyncOptions) {}
 
@@ -121,7 +123,8 @@ export class ResyncCoordinator {
     if (!window.truncated) {
       task.rows += window.rows.length;
       task.afterKey = window.lastKey ?? task.afterKey;
-      this.options.report.snapshotRows(task.table, window.rows.length, 0);
+      const estimate = this.estimates.get(task.requestId + task.table) ?? 0;
+      this.options.report.snapshotRows(task.table, window.rows.length, window.complete ? 0 : Math.max(0, estimate - task.rows));
       if (window.complete) {
         this.options.tasks.shift();
         this.options.logger.info('resync of table done', { table: task.table, rows: task.rows, requestId: task.requestId });
@@ -157,6 +160,10 @@ export class ResyncCoordinator {
     let closed!: () => void;
     const done = new Promise<void>((resolve) => (closed = resolve));
     const window: Window = { id, task, rows: [], complete: false, open: false, changed: new Set(), truncated: false, closed };
+    if (!this.estimates.has(task.requestId + task.table)) {
+      const { rows } = await this.options.admin.query(`SELECT GREATEST(reltuples, 0)::bigint::text AS estimate FROM pg_class WHERE oid = $1::regclass`, [quoteTable(splitTableName(task.table))]).catch(() => ({ rows: [] as Array<{ estimate: string }> }));
+      this.estimates.set(task.requestId + task.table, task.where ? 0 : Number(rows[0]?.estimate ?? 0));
+    }
     this.window = window;
     await this.watermark(id, 'low');
     const { rows, lastKey, complete } = await this.readChunk(task);

@@ -76,8 +76,11 @@ export class ServiceConsole {
       ...handlers,
       status: async () => ({ ...((await handlers.status()) as object), pausedTables: this.pauses?.status() ?? [] }),
       resync: async (body) => {
+        const counted = (await this.metrics.snapshotRows.get()).values.filter((v) => v.labels.source === String(body.source));
         const result = (await handlers.resync(body)) as { requestId: string };
-        this.resyncs.requested(String(body.source), body.tables as string[], body.where as string | undefined, result.requestId);
+        const tables = body.tables as string[];
+        const baseRows = Object.fromEntries(tables.map((t) => [t, counted.find((v) => v.labels.table === t)?.value ?? 0]));
+        this.resyncs.requested(String(body.source), tables, body.where as string | undefined, result.requestId, baseRows);
         return result;
       },
       more: {

@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChangeLog } from '../../log/change-log';
 import { TablePauses } from '../../runtime/table-pauses';
@@ -86,9 +86,10 @@ export interface OverviewSources {
 const firstSeen = new Map<string, { rows: number; t: number }>();
 
 export async function buildOverview(from: OverviewSources): Promise<Overview> {
-  const [status, point, snapshotRemaining, deadLetters, diskFree, ends] = await Promise.all([
+  const [status, point, snapshotRows, snapshotRemaining, deadLetters, diskFree, ends] = await Promise.all([
     from.status() as Promise<{ sources: Array<Record<string, unknown>>; sinks: Array<Record<string, unknown>> }>,
     readPoint(from.metrics),
+    from.metrics.snapshotRows.get(),
     from.metrics.snapshotRemainingRows.get(),
     from.metrics.sinkDeadLetters.get(),
     from.metrics.logDiskFreeBytes.get(),
@@ -112,8 +113,11 @@ export async function buildOverview(from: OverviewSources): Promise<Overview> {
       const tasks = checkpoint.resync ?? [];
       const index = tasks.findIndex((t) => t.table === table);
       const task = tasks[index];
+      // Rows counted with the remaining-rows gauge (same moment) when the request was made in this process; else the checkpoint's.
+      const base = task && index === 0 ? from.resyncs.baseRows(task.requestId, table) : undefined;
+      const rows = task ? (base !== undefined ? Math.max(0, metricOf(snapshotRows.values, name, table) - base) : task.rows) : 0;
       const resync = task
-        ? { ...progress(`resync\u0000${task.requestId}\u0000${table}`, task.rows, remaining > 0 ? task.rows + remaining : null, false), requestId: task.requestId, where: task.where, queued: index > 0 }
+        ? { ...progress(`resync\u0000${task.requestId}\u0000${table}`, rows, remaining > 0 && index === 0 ? rows + remaining : null, false), requestId: task.requestId, where: task.where, queued: index > 0 }
         : null;
       return { table, snapshot, resync };
     });
@@ -164,7 +168,7 @@ export async function buildOverview(from: OverviewSources): Promise<Overview> {
       partitions: from.log.partitions,
       endOffsets: ends,
       sizeBytes: from.logDir ? await directorySize(from.logDir) : null,
-      diskFreeBytes: diskFree.values[0]?.value ?? null,
+      diskFreeBytes: from.logDir ? await statfs(from.logDir).then((s) => s.bavail * s.bsize, () => null) : (diskFree.values[0]?.value ?? null),
       lastCompaction: from.events.lastCompaction,
     },
     sinks,
@@ -177,7 +181,7 @@ function progress(key: string, rows: number, total: number | null, done: boolean
   const now = Date.now();
   const seen = firstSeen.get(key) ?? { rows, t: now };
   firstSeen.set(key, seen);
-  if (done || (total !== null && rows >= total)) return { rows, total: total ?? rows, percent: 100, etaSeconds: 0 };
+  if (done) return { rows, total: total ?? rows, percent: 100, etaSeconds: 0 };
   const rate = now > seen.t + 500 ? (rows - seen.rows) / ((now - seen.t) / 1000) : 0;
   const percent = total ? Math.min(99.9, Math.round((1000 * rows) / total) / 10) : null;
   const etaSeconds = total !== null && rate > 0 ? Math.round((total - rows) / rate) : null;

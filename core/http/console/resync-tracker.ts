@@ -10,6 +10,8 @@ interface Request {
   seen: Map<string, { rows: number; position: number }>;
   gone: Set<string>;
   cancelled?: boolean;
+  /** Per table, cdc_snapshot_rows_total when requested: rows read since, consistent with the remaining-rows gauge. */
+  baseRows: Record<string, number>;
 }
 
 /**
@@ -23,9 +25,14 @@ export class ResyncTracker {
 
   constructor(private readonly events: ServiceEvents) {}
 
-  requested(source: string, tables: string[], where: string | undefined, requestId: string): void {
-    this.requests.push({ requestId, source, tables, where, startedAt: Date.now(), seen: new Map(), gone: new Set() });
+  requested(source: string, tables: string[], where: string | undefined, requestId: string, baseRows: Record<string, number>): void {
+    this.requests.push({ requestId, source, tables, where, startedAt: Date.now(), seen: new Map(), gone: new Set(), baseRows });
     if (this.requests.length > 20) this.requests.shift();
+  }
+
+  /** cdc_snapshot_rows_total of the table when the resync was requested here (undefined: requested before a restart). */
+  baseRows(requestId: string, table: string): number | undefined {
+    return this.requests.find((r) => r.requestId === requestId)?.baseRows[table];
   }
 
   cancelled(requestId: string): void {

@@ -1,0 +1,147 @@
+import { strict as assert } from 'node:assert';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Browser, chromium, Page } from 'playwright-core';
+import { ensureBinary } from '../support/ensure-binary';
+import { packageRoot } from '../support/kafka';
+import { PgRedisFixture } from '../support/pg-redis-fixture';
+import { PgServer, RedisServer, startPostgres, startRedis, stopAll } from '../support/servers';
+import { waitFor } from '../support/wait';
+
+const SCHEMA = {
+  schema: `CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance int NOT NULL);
+           INSERT INTO accounts SELECT g, 'owner ' || g, g FROM generate_series(1, 20000) g;
+           CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, note text);
+           INSERT INTO orders SELECT g, g, 'v0' FROM generate_series(1, 50) g;
+           ANALYZE accounts;`,
+  expectedRows: {
+    accounts: `SELECT id::text AS k, to_jsonb(accounts)::text AS doc FROM accounts`,
+    orders: `SELECT id::text AS k, json_build_object('id', id::text, 'customer_id', customer_id, 'note', note)::text AS doc FROM orders`,
+  },
+  sourceOptions: 'snapshot: { chunkSize: 200 }',
+};
+
+const OUTPUT = join(packageRoot(), 'test-output', 'console');
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Sum of a metric's samples in Prometheus text, over the lines whose labels include `labels`. */
+function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+describe('web console in a real browser (Chromium) against a running pipeline', function () {
+  this.timeout(240_000);
+  let pg: PgServer;
+  let redis: RedisServer;
+  let fixture: PgRedisFixture;
+  let browser: Browser;
+  let page: Page;
+  let chromiumPath: string;
+
+  before(async function () {
+    try {
+      chromiumPath = ensureBinary(['/usr/bin/chromium', 'chromium'], 'chromium');
+    } catch (error) {
+      console.log(`    skipped: ${(error as Error).message}`);
+      this.skip();
+    }
+    mkdirSync(OUTPUT, { recursive: true });
+    [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
+    fixture = new PgRedisFixture(pg, redis, 'consoletest', SCHEMA);
+    await fixture.setUp();
+    await fixture.service.start();
+    await waitFor(async () => (await fixture.difference()) === '', { timeoutMs: 90_000, intervalMs: 300, what: 'the bootstrap snapshot', describe: () => fixture.difference() });
+    browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_FLAGS });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    page.on('response', (response) => response.status() >= 400 && problems.push(`${response.status()} ${response.url()}`));
+    await page.goto(`http://127.0.0.1:${fixture.service.httpPort}/`);
+    await page.waitForSelector('[data-testid="sink-cache"]', { timeout: 20_000 });
+    assert.deepEqual(problems, [], 'the page loads without script errors');
+  });
+  after(async () => {
+    await browser?.close();
+    await fixture?.tearDown();
+    await stopAll();
+  });
+
+  const shot = (name: string) => page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: true });
+  const valueOf = async (selector: string) => Number(await page.locator(selector).first().getAttribute('data-value'));
+  const source = () => `${fixture.name}-pg`;
+
+  it('shows the pipeline with the numbers /metrics reports', async () => {
+    await fixture.sql(`UPDATE orders SET note = 'seen' WHERE id <= 10`);
+    await waitFor(async () => (await fixture.difference()) === '', { timeoutMs: 30_000, what: 'the updates to arrive' });
+    let last = '';
+    await waitFor(
+      async () => {
+        const metrics = await fixture.service.metrics();
+        const expected = {
+          sourceEvents: metricSum(metrics, 'cdc_source_events_total', { source: source() }),
+          sinkEvents: metricSum(metrics, 'cdc_sink_events_total', { sink: 'cache' }),
+          sinkLag: metricSum(metrics, 'cdc_sink_lag_events', { sink: 'cache' }),
+          ends: [0, 1, 2, 3].map((p) => metricSum(metrics, 'cdc_log_end_offset', { partition: String(p) })),
+        };
+        const shown = {
+          sourceEvents: await valueOf(`[data-testid="source-${source()}"] [data-testid="source-events"]`),
+          sinkEvents: await valueOf('[data-testid="sink-cache"] [data-testid="sink-events"]'),
+          sinkLag: await valueOf('[data-testid="sink-cache"] [data-testid="sink-lag-events"]'),
+          ends: await Promise.all([0, 1, 2, 3].map((p) => valueOf(`[data-testid="log-end-${p}"]`))),
+        };
+        last = `page ${JSON.stringify(shown)} vs /metrics ${JSON.stringify(expected)}`;
+        return JSON.stringify(shown) === JSON.stringify(expected) && expected.sinkEvents > 20_000;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: 'the page to show the numbers of /metrics', describe: () => last },
+    );
+    assert.equal(await page.locator(`[data-testid="node-source-${source()}"] [data-state]`).first().getAttribute('data-state'), 'streaming');
+    assert.equal(await page.locator('[data-testid="node-sink-cache"] [data-state]').first().getAttribute('data-state'), 'streaming');
+    assert.match((await page.locator('[data-testid="log-size"]').textContent()) ?? '', /\d+(\.\d)? (KiB|MiB)/);
+    await shot('1-overview');
+  });
+
+  it('starts a resync from the page and its progress bar reaches 100 %', async () => {
+    const row = page.locator(`[data-testid="table-${source()}-public.accounts"]`);
+    await row.locator('[data-testid="resync-button"]').click();
+    await page.waitForSelector('[data-testid="message"]:has-text("request")', { timeout: 10_000 });
+    assert.match((await page.locator('[data-testid="message"]').textContent()) ?? '', /resync public\.accounts: request [0-9a-f-]{36} queued/);
+    const bar = page.locator('[data-testid="resync-request-bar"]').first();
+    await bar.waitFor({ timeout: 10_000 });
+    // While it runs, the table's own resync bar shows rows read so far.
+    await row.locator('[data-testid="resync-bar"]').waitFor({ timeout: 20_000 }).then(() => shot('2-resync-running'), () => undefined);
+    await waitFor(async () => (await bar.getAttribute('data-percent')) === '100', { timeoutMs: 120_000, intervalMs: 500, what: 'the resync progress bar to reach 100 %', describe: async () => `${await bar.getAttribute('data-percent')}; ${fixture.service.recentOutput(5)}` });
+    assert.match((await page.locator('[data-testid^="resync-"][data-testid$="-public.accounts"] [data-state]').first().getAttribute('data-state')) ?? '', /done/);
+    assert.ok(fixture.service.output.some((l) => l.includes('resync of table done')), 'the service finished the resync');
+    await shot('3-resync-done');
+  });
+
+  it('pauses a table from the page: it stops moving while others flow, and resumes in order', async () => {
+    const orders = page.locator('[data-testid="sink-table-cache-public.orders"]');
+    await orders.locator('[data-testid="pause-button"]').click();
+    await orders.locator('[data-state="paused"]').waitFor({ timeout: 10_000 });
+    await fixture.sql(`UPDATE orders SET note = 'while paused' WHERE id = 1; UPDATE accounts SET owner = 'flows' WHERE id = 1`);
+    await waitFor(async () => JSON.parse((await fixture.redis.get(`${fixture.prefix}public.accounts:1`)) ?? '{}').owner === 'flows', { timeoutMs: 30_000, what: 'the other table to flow' });
+    assert.equal(JSON.parse((await fixture.redis.get(`${fixture.prefix}public.orders:1`))!).note, 'seen', 'the paused table does not move');
+    await waitFor(async () => /[1-9]/.test((await orders.locator('td.num').textContent()) ?? ''), { timeoutMs: 10_000, what: 'held changes to show' });
+    assert.equal(await page.locator('[data-testid="node-sink-cache"] [data-state]').first().getAttribute('data-state'), 'paused');
+    await shot('4-paused');
+    await orders.locator('[data-testid="resume-button"]').click();
+    await orders.locator('[data-state="flowing"]').waitFor({ timeout: 10_000 });
+    await waitFor(async () => (await fixture.difference()) === '', { timeoutMs: 60_000, intervalMs: 300, what: 'the held change to arrive', describe: () => fixture.difference() });
+    assert.equal(JSON.parse((await fixture.redis.get(`${fixture.prefix}public.orders:1`))!).note, 'while paused');
+  });
+
+  it('browses dead letters and draws the last hour', async () => {
+    await page.locator('[data-testid="sink-cache"] [data-testid="dead-letters-button"]').click();
+    await page.waitForSelector('text=last dead letters', { timeout: 10_000 });
+    await page.waitForSelector('[data-testid="chart-lag"] canvas', { timeout: 20_000 });
+    await page.waitForSelector('[data-testid="chart-throughput"] canvas', { timeout: 20_000 });
+    await shot('5-charts-and-dead-letters');
+  });
+});
