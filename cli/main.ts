@@ -6,7 +6,9 @@ import { callAdmin } from './admin-client';
 import { formatStatus, StatusReport } from './format-status';
 import { runVerify } from './verify';
 import { registerPauseCommands } from './pause';
-import { formatPauses } from './watch';
+import { formatPauses, watchStatus } from './watch';
+import { registerCompletionCommand } from './completion';
+import { EXIT_CODES_HELP, validateJson } from './json-output';
 import { CdcService } from '../core/runtime/service';
 
 const program = new Command()
@@ -18,7 +20,9 @@ program
   .command('validate')
   .description('check a config file; exit 0 when valid, 1 with the problems otherwise')
   .requiredOption('-c, --config <file>', 'the YAML config file')
-  .action((options: { config: string }) => {
+  .option('--json', 'print JSON: { file, valid, sources, sinks } or { file, valid: false, error }')
+  .action((options: { config: string; json?: boolean }) => {
+    if (options.json) return validateJson(options.config);
     const config = loadConfig(options.config);
     process.stdout.write(
       `${options.config}: valid (${config.sources.length} source(s): ${config.sources.map((s) => s.name).join(', ') || 'none'}; ` +
@@ -66,7 +70,9 @@ program
   .description("show the running service's positions, lag, snapshot and resync progress")
   .requiredOption('-c, --config <file>', 'the YAML config file')
   .option('--json', 'print JSON')
-  .action(async (options: { config: string; json?: boolean }) => {
+  .option('--watch [seconds]', 'redraw in place every N seconds (default 2) with lag and progress bars; Ctrl-C stops')
+  .action(async (options: { config: string; json?: boolean; watch?: string | boolean }) => {
+    if (options.watch) return watchStatus(loadConfig(options.config), Number(options.watch === true ? 2 : options.watch) || 2, options.json);
     const status = (await callAdmin(loadConfig(options.config), 'GET', '/api/status')) as StatusReport;
     if (options.json) return void process.stdout.write(JSON.stringify(status, null, 2) + '\n');
     process.stdout.write(formatStatus(status) + formatPauses(status));
@@ -79,9 +85,11 @@ program
   .requiredOption('--source <name>', 'the source to re-read from')
   .requiredOption('--table <schema.table...>', 'tables to re-read')
   .option('--where <condition>', 'only rows matching this SQL condition')
-  .action(async (options: { config: string; source: string; table: string[]; where?: string }) => {
+  .option('--json', 'print JSON: { requestId }')
+  .action(async (options: { config: string; source: string; table: string[]; where?: string; json?: boolean }) => {
     const config = loadConfig(options.config);
     const result = (await callAdmin(config, 'POST', '/api/resync', { source: options.source, tables: options.table, where: options.where })) as { requestId: string };
+    if (options.json) return void process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     process.stdout.write(`resync ${result.requestId} queued for ${options.table.join(', ')}; watch it with: cdc status -c ${options.config}\n`);
   });
 
@@ -90,8 +98,10 @@ program
   .description('rebuild a sink from log offset zero into a new generation; readers switch once it has caught up')
   .requiredOption('-c, --config <file>', 'the YAML config file')
   .requiredOption('--sink <name>', 'the sink to rebuild')
-  .action(async (options: { config: string; sink: string }) => {
+  .option('--json', 'print JSON: { sink, generation, consumer }')
+  .action(async (options: { config: string; sink: string; json?: boolean }) => {
     const result = (await callAdmin(loadConfig(options.config), 'POST', '/api/reprocess', { sink: options.sink })) as { generation: number; consumer: string };
+    if (options.json) return void process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     process.stdout.write(`reprocess of sink ${options.sink} started: building generation ${result.generation} from log offset zero (consumer ${result.consumer}); ` +
       `the live generation serves until the switch; watch it with: cdc status -c ${options.config}\n`);
   });
@@ -103,13 +113,22 @@ program
   .option('--sink <name>', 'only this sink')
   .option('--table <schema.table...>', 'only these tables')
   .option('--repair', 'ask the running service to resync the missing and different keys')
-  .action(async (options: { config: string; sink?: string; table?: string[]; repair?: boolean }) => {
-    const differences = await runVerify(loadConfig(options.config), options, (line) => process.stdout.write(line + '\n'));
+  .option('--json', 'print JSON: { differences, repair, report: [lines] }')
+  .action(async (options: { config: string; sink?: string; table?: string[]; repair?: boolean; json?: boolean }) => {
+    const report: string[] = [];
+    const differences = await runVerify(loadConfig(options.config), options, (line) => (options.json ? report.push(line) : process.stdout.write(line + '\n')));
+    if (options.json) {
+      process.stdout.write(JSON.stringify({ differences, repair: !!options.repair, report }, null, 2) + '\n');
+      if (differences > 0) process.exitCode = 2;
+      return;
+    }
     process.stdout.write(differences === 0 ? 'verify: no differences\n' : `verify: ${differences} difference(s)${options.repair ? '; repairs queued, run verify again once they are done' : ''}\n`);
     if (differences > 0) process.exitCode = 2;
   });
 
 registerPauseCommands(program);
+registerCompletionCommand(program);
+program.addHelpText('after', EXIT_CODES_HELP);
 
 program.parseAsync(process.argv).catch((error: Error) => {
   if (error instanceof ConfigError) {
