@@ -14,3 +14,19 @@ export function rawTextClient(url: string): Client {
   client.on('error', () => undefined);
   return client;
 }
+
+/**
+ * Ends a connection politely, or by force after `timeoutMs`: a blackholed
+ * network never answers the goodbye, and a stop must not hang on it.
+ */
+export async function endClient(client: Client, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const forced = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      resolve();
+    }, timeoutMs);
+  });
+  await Promise.race([client.end().catch(() => undefined), forced]);
+  clearTimeout(timer);
+}

@@ -7,6 +7,7 @@ import { ResyncRequest, Source, SourceStreamOptions } from '../source';
 import { parseCheckpoint, PostgresCheckpoint, SnapshotProgress } from './checkpoint';
 import { defaultObjectName, PostgresSourceConfig } from './config';
 import { formatLsn, Lsn, ZERO_LSN } from './lsn';
+import { endClient } from './pg-session';
 import { readPrimaryKeys } from './primary-keys';
 import { createSlot, createSlotWithSnapshot, dropSlot, prepareServer, slotPlugin } from './slot';
 import { ResyncCoordinator } from './resync';
@@ -185,7 +186,7 @@ export class PostgresSource implements Source {
   async close(): Promise<void> {
     await this.walStream?.close();
     this.walStream = null;
-    await this.admin?.end().catch(() => undefined);
+    if (this.admin) await endClient(this.admin);
     this.admin = null;
   }
 

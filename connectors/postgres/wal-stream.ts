@@ -139,12 +139,7 @@ export class WalStream {
       await new Promise<void>((resolve, reject) => {
         const { signal } = options;
         let settled = false;
-        // End the connection for sure: a blackholed socket never answers a polite goodbye.
-        const end = () => {
-          const client = (service as unknown as { _client?: { connection?: { stream?: { destroy(): void } } } })._client;
-          client?.connection?.stream?.destroy();
-          return withTimeout(service.stop(), 2000).catch(() => undefined);
-        };
+        const end = () => forceStop(service);
         const stop = () => {
           if (settled) return;
           settled = true;
@@ -233,8 +228,9 @@ export class WalStream {
   async close(): Promise<void> {
     if (this.feedbackTimer) clearTimeout(this.feedbackTimer);
     this.feedbackTimer = null;
-    await this.service?.destroy();
+    const service = this.service;
     this.service = null;
+    if (service) await forceStop(service); // its 'error' listener stays: a late error of its client must not crash the process
   }
 
   /** Reports the last durable LSN as written and flushed: the slot may advance to it. */
@@ -268,6 +264,13 @@ export class WalStream {
       this.beatStartedMs = 0;
     }
   }
+}
+
+/** Ends the replication connection for sure: a blackholed socket never answers a polite goodbye. */
+async function forceStop(service: LogicalReplicationService): Promise<void> {
+  const client = (service as unknown as { _client?: { connection?: { stream?: { destroy(): void } } } })._client;
+  client?.connection?.stream?.destroy();
+  await withTimeout(service.stop(), 2000).catch(() => undefined);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
