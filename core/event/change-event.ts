@@ -45,9 +45,36 @@ export function qualifiedTable(event: ChangeEvent): string {
   return `${event.source.schema}.${event.source.table}`;
 }
 
-/** Key values joined by `:` in key-column order (DESIGN §4). */
+/**
+ * One row's key as text (DESIGN §4): the Redis key suffix, the Elasticsearch
+ * `_id`, the warehouse's per-batch identity, `cdc verify`'s key.
+ * A single-column key is its value as is (`42`, `a:b`). A composite key joins
+ * its parts with `:` after escaping `\` as `\\` and `:` as `\:` inside each part,
+ * so ('a:b','c') → `a\:b:c` and ('a','b:c') → `a:b\:c` stay two keys, and
+ * decodeKey() gives the parts back. Parts without `:` or `\` look as before.
+ */
 export function keyString(key: Row): string {
-  return Object.values(key).map(stringifyKeyPart).join(':');
+  const parts = Object.values(key).map(stringifyKeyPart);
+  if (parts.length === 1) return parts[0];
+  return parts.map((part) => part.replace(/\\/g, '\\\\').replace(/:/g, '\\:')).join(':');
+}
+
+/** The key parts of a keyString() of a key with `columns` columns. */
+export function decodeKey(key: string, columns: number): string[] {
+  if (columns <= 1) return [key];
+  const parts: string[] = [];
+  let current = '';
+  for (let i = 0; i < key.length; i++) {
+    const ch = key[i];
+    if (ch === '\\' && i + 1 < key.length) current += key[++i];
+    else if (ch === ':') {
+      parts.push(current);
+      current = '';
+    } else current += ch;
+  }
+  parts.push(current);
+  if (parts.length !== columns) throw new Error(`key "${key}" has ${parts.length} parts, its table's primary key has ${columns} columns`);
+  return parts;
 }
 
 function stringifyKeyPart(value: unknown): string {

@@ -54,7 +54,7 @@ export const sourceTypes = {
 export const sinkTypes = {
   redis: {
     configSchema: redisSinkConfig,
-    create: (config: RedisSinkConfig, context: ComponentContext) => new (load.redis().RedisSink)(config, context.logger),
+    create: (config: RedisSinkConfig, context: ComponentContext) => new (load.redis().RedisSink)(config, context.logger, new DeadLetterStore(context.dataDir, config.name, context.metrics)),
   } satisfies ComponentType<RedisSinkConfig, Sink>,
   elasticsearch: {
     configSchema: elasticsearchSinkConfig,

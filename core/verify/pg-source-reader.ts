@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { keyString } from '../event/change-event';
+import { decodeKey, keyString } from '../event/change-event';
 import { rawTextClient } from '../../connectors/postgres/pg-session';
 import { readPrimaryKeys } from '../../connectors/postgres/primary-keys';
 import { quoteIdent, quoteTable, splitTableName } from '../../connectors/postgres/slot';
@@ -83,10 +83,9 @@ export class PgSourceRowReader implements SourceRowReader {
   }
 }
 
-/** A key string back into its column values (the last column takes any extra ":"). */
+/** A key string back into its column values (the inverse of keyString). */
 export function splitKey(key: string, columns: number): string[] {
-  const parts = key.split(':');
-  return [...parts.slice(0, columns - 1), parts.slice(columns - 1).join(':')];
+  return decodeKey(key, columns);
 }
 
 /** An untyped SQL string literal: the server casts it to the column's type. */

@@ -3,7 +3,7 @@ import { Backoff, sleep } from '../../core/runtime/backoff';
 import { Logger } from '../../core/runtime/logger';
 import { describeEsError, EsHttp } from './es-http';
 
-/** One _bulk action: an index (with the document) or a delete, versioned externally. */
+/** One _bulk action: an index (with the document) or a delete, versioned externally (external_gte, see external-version.ts). */
 export interface BulkAction {
   event: ChangeEvent;
   index: string;
@@ -29,7 +29,7 @@ interface BulkItemResult {
 function actionLines(action: BulkAction): string {
   const op = action.document === undefined ? 'delete' : 'index';
   // The version is written as digits, not through a JS number: it can exceed 2^53.
-  const meta = `{"${op}":{"_index":${JSON.stringify(action.index)},"_id":${JSON.stringify(action.id)},"version":${action.version},"version_type":"external"}}\n`;
+  const meta = `{"${op}":{"_index":${JSON.stringify(action.index)},"_id":${JSON.stringify(action.id)},"version":${action.version},"version_type":"external_gte"}}\n`;
   return action.document === undefined ? meta : `${meta}${action.document}\n`;
 }
 

@@ -12,7 +12,8 @@ import { ElasticsearchSinkConfig, EsTableOptions } from './config';
 import { describeEsError, EsHttp } from './es-http';
 import { externalVersion } from './external-version';
 import { EsIndices, TableIndex } from './indices';
-import { fieldMapping, VERSION_FIELD } from './mapping';
+import { fieldMapping, VERSION_FIELD, VERSION_MAPPING } from './mapping';
+import { unfillableUnchanged } from '../shared/unchanged-columns';
 
 export interface EsSinkStats {
   applied: number;
@@ -21,9 +22,10 @@ export interface EsSinkStats {
 }
 
 /**
- * Index per table behind an alias (DESIGN §4): `_id` = primary key joined by
- * ":", `_source` = the row, written with `version_type: external` and the
- * event's version, so ES itself refuses duplicates and stale events.
+ * Index per table behind an alias (DESIGN §4): `_id` = keyString() of the
+ * primary key, `_source` = the row, written with `version_type: external_gte`
+ * and the commit position (external-version.ts), so ES itself refuses stale
+ * events.
  */
 export class ElasticsearchSink implements GenerationalSink {
   readonly name: string;
@@ -86,7 +88,13 @@ export class ElasticsearchSink implements GenerationalSink {
     const byTable = groupByTable(newestPerRow(changes));
     for (const events of byTable.values()) {
       const target = await this.tableIndex(events);
-      for (const event of await this.keepUnchangedColumns(target, events)) {
+      const writable: ChangeEvent[] = [];
+      for (const event of events) {
+        const problem = unfillableUnchanged(event);
+        if (problem) rejected.push({ event, reason: problem });
+        else writable.push(event);
+      }
+      for (const event of await this.keepUnchangedColumns(target, writable)) {
         let version: bigint;
         try {
           version = externalVersion(event.source.version);
@@ -94,10 +102,11 @@ export class ElasticsearchSink implements GenerationalSink {
           rejected.push({ event, reason: (error as Error).message });
           continue;
         }
-        if (target.truncated !== null && version <= target.truncated) continue;
+        // Below the last truncate: refused. At its commit position but later in its transaction: kept.
+        if (target.truncated !== null && event.source.version < target.truncated) continue;
         const id = keyString(event.key);
         const deleted = event.op === 'd' || event.after === null;
-        const document = deleted ? undefined : JSON.stringify({ ...event.after, [VERSION_FIELD]: String(version) });
+        const document = deleted ? undefined : JSON.stringify({ ...event.after, [VERSION_FIELD]: event.source.version });
         actions.push({ event, index: target.index, id, version, document });
       }
     }
@@ -137,6 +146,7 @@ export class ElasticsearchSink implements GenerationalSink {
     };
     const target = await this.indices.ensure(schema, table, this.writing, this.live, () => properties(new Set()));
     const missing = properties(target.fields);
+    if (!target.fields.has(VERSION_FIELD)) missing[VERSION_FIELD] = VERSION_MAPPING; // an index made before this field existed
     if (Object.keys(missing).length > 0) await this.indices.addFields(target, missing);
     return target;
   }
@@ -169,16 +179,22 @@ export class ElasticsearchSink implements GenerationalSink {
     return completed;
   }
 
+  /**
+   * Deletes the table's documents older than the truncate, by full source
+   * version (commit position, then index within the transaction), so a row
+   * written later in the truncate's own transaction stays.
+   */
   private async truncate(event: ChangeEvent): Promise<void> {
     const target = await this.indices.ensure(event.source.schema, event.source.table, this.writing, this.live, () => ({}));
-    const version = externalVersion(event.source.version);
+    if (!target.fields.has(VERSION_FIELD)) await this.indices.addFields(target, { [VERSION_FIELD]: VERSION_MAPPING });
+    const { version } = event.source;
     await this.indices.recordTruncate(target, version);
     // Every copy of the truncate (one per log partition) deletes again: rows of
     // other partitions written before that partition reached its copy go too.
     const path = `/${encodeURIComponent(target.index)}`;
     await this.http.request('POST', `${path}/_refresh`);
     const reply = await this.http.request<{ deleted?: number }>('POST', `${path}/_delete_by_query`,
-      { query: { range: { [VERSION_FIELD]: { lt: String(version) } } } }, { conflicts: 'proceed', refresh: 'true' });
+      { query: { range: { [VERSION_FIELD]: { lt: version } } } }, { conflicts: 'proceed', refresh: 'true' });
     if (reply.status !== 200) throw new Error(`truncating ${target.index} (delete by query below version ${version}) failed: ${describeEsError(reply.body)}`);
     this.logger.info('truncated table in elasticsearch', { sink: this.name, index: target.index, removed: reply.body.deleted ?? 0 });
   }

@@ -10,8 +10,8 @@ export interface TableIndex {
   index: string;
   /** Top-level fields already mapped. */
   fields: Set<string>;
-  /** External version of the table's last truncate (events at or below it are refused). */
-  truncated: bigint | null;
+  /** Source version of the table's last truncate (events below it are refused). */
+  truncated: string | null;
 }
 
 type AliasListing = Record<string, { aliases?: Record<string, unknown> }>;
@@ -71,10 +71,10 @@ export class EsIndices {
     if (!JSON.stringify(created.body).includes('resource_already_exists_exception')) {
       throw new Error(`creating index ${index} for alias ${alias} failed: ${describeEsError(created.body)}`);
     }
-    const mapping = await this.http.request<Record<string, { mappings: { properties?: object; _meta?: { cdc?: { truncated?: string } } } }>>('GET', `/${encodeURIComponent(index)}/_mapping`);
+    const mapping = await this.http.request<Record<string, { mappings: { properties?: object; _meta?: { cdc?: { truncatedVersion?: string } } } }>>('GET', `/${encodeURIComponent(index)}/_mapping`);
     const mappings = mapping.body[index]?.mappings ?? {};
-    const truncated = mappings._meta?.cdc?.truncated;
-    return { alias, index, fields: new Set(Object.keys(mappings.properties ?? {})), truncated: truncated ? BigInt(truncated) : null };
+    const truncated = mappings._meta?.cdc?.truncatedVersion ?? null;
+    return { alias, index, fields: new Set(Object.keys(mappings.properties ?? {})), truncated };
   }
 
   async addFields(target: TableIndex, properties: Record<string, unknown>): Promise<void> {
@@ -84,9 +84,9 @@ export class EsIndices {
   }
 
   /** Records the truncate's version in the index's _meta, so a restarted sink still refuses older events. */
-  async recordTruncate(target: TableIndex, version: bigint): Promise<void> {
+  async recordTruncate(target: TableIndex, version: string): Promise<void> {
     if (target.truncated !== null && target.truncated >= version) return;
-    const reply = await this.http.request('PUT', `/${encodeURIComponent(target.index)}/_mapping`, { _meta: { cdc: { truncated: String(version) } } });
+    const reply = await this.http.request('PUT', `/${encodeURIComponent(target.index)}/_mapping`, { _meta: { cdc: { truncatedVersion: version } } });
     if (reply.status !== 200) throw new Error(`recording a truncate on index ${target.index} failed: ${describeEsError(reply.body)}`);
     target.truncated = version;
   }

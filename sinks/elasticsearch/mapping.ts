@@ -1,11 +1,14 @@
 import { ColumnType } from '../shared/column-types';
 
 /**
- * The field that carries each document's version (as a long, for the
- * truncate's delete-by-query); indexed but left out of `_source`, so readers
- * see only the row.
+ * The field that carries each document's full source version (keyword: the
+ * fixed-width hex sorts as the version does), for the truncate's
+ * delete-by-query; indexed but left out of `_source`, so readers see only the
+ * row. (`_cdc_version`, a long, held the older packed version: still excluded.)
  */
-export const VERSION_FIELD = '_cdc_version';
+export const VERSION_FIELD = '_cdc_source_version';
+const LEGACY_VERSION_FIELD = '_cdc_version';
+export const VERSION_MAPPING = { type: 'keyword' };
 
 /**
  * An ES field mapping for a column type. Numbers map to double (a column
@@ -34,8 +37,8 @@ export function indexBody(properties: Record<string, unknown>, alias: string | n
       dynamic: true,
       date_detection: false,
       numeric_detection: false,
-      _source: { excludes: [VERSION_FIELD] },
-      properties: { ...properties, [VERSION_FIELD]: { type: 'long' } },
+      _source: { excludes: [VERSION_FIELD, LEGACY_VERSION_FIELD] },
+      properties: { ...properties, [VERSION_FIELD]: VERSION_MAPPING },
     },
     ...(alias ? { aliases: { [alias]: {} } } : {}),
   };

@@ -5,16 +5,19 @@ import { Backoff, sleep } from '../../core/runtime/backoff';
 import { Logger } from '../../core/runtime/logger';
 import { projectEvent } from '../shared/columns';
 import { TableFilter, TableOptions } from '../shared/table-filter';
-import { generationFloor, generationStamp, normalizeStamp } from '../shared/version';
+import { DeadLetterStore } from '../shared/dead-letters';
+import { unfillableUnchanged } from '../shared/unchanged-columns';
+import { normalizeStamp, rowStamp } from '../shared/version';
 import { GenerationalSink } from '../sink';
 import { RedisSinkConfig, RedisTableOptions } from './config';
 import { keyRenderer } from './key-template';
-import { APPLY_CHANGE, DELETE_IF_OLDER, RECORD_TRUNCATE, TRUNCATED_FIELD } from './scripts';
+import { APPLY_CHANGE, DELETE_IF_OLDER, DELETE_IF_OLDER_GENERATION, RECORD_TRUNCATE, TRUNCATED_FIELD } from './scripts';
 
 interface ScriptCommands {
   cdcApply(rowKey: string, versionKey: string, ...args: string[]): Promise<number>;
   cdcRecordTruncate(versionKey: string, stamp: string): Promise<number>;
   cdcDeleteIfOlder(rowKey: string, versionKey: string, field: string, stamp: string): Promise<number>;
+  cdcDeleteIfOlderGeneration(rowKey: string, versionKey: string, field: string, generation: string): Promise<number>;
 }
 type Client = Redis & ScriptCommands;
 type Pipeline = ReturnType<Redis['pipeline']> & ScriptCommands;
@@ -33,6 +36,8 @@ export interface RedisSinkStats {
   skipped: number;
   /** Applied, but unchanged-TOAST columns could not be kept (no stored row to take them from). */
   unchangedLost: number;
+  /** Sent to the dead-letter file (a new row whose TOAST columns the source did not send). */
+  deadLetters: number;
 }
 
 /**
@@ -40,12 +45,15 @@ export interface RedisSinkStats {
  * `<schema>.<table>:<pk>`, DESIGN §4); a deleted row's key is absent. Every
  * write is guarded by the event's version, stamped with the generation, kept
  * per table in the hash `<keyPrefix>__cdc_versions:<schema>.<table>`.
- * A reprocess writes the same keys under a higher generation (its writes win),
- * then promote() sweeps the keys it did not write (DESIGN §3).
+ * A reprocess writes the same keys in place: the source version is compared
+ * first, the generation second (sinks/shared/version.ts), so a replayed older
+ * record never overwrites a newer live row, a replayed truncate removes only
+ * rows older than itself, and live updates keep landing; promote() then sweeps
+ * the keys the new generation did not write (DESIGN §3).
  */
 export class RedisSink implements GenerationalSink {
   readonly name: string;
-  readonly stats: RedisSinkStats = { applied: 0, skipped: 0, unchangedLost: 0 };
+  readonly stats: RedisSinkStats = { applied: 0, skipped: 0, unchangedLost: 0, deadLetters: 0 };
   private readonly filter: TableFilter;
   private readonly tableOptions: TableOptions<RedisTableOptions>;
   private readonly knownTables = new Set<string>();
@@ -54,7 +62,7 @@ export class RedisSink implements GenerationalSink {
   private requestedGeneration: number | null = null;
   private writing = 0;
 
-  constructor(private readonly config: RedisSinkConfig, private readonly logger: Logger) {
+  constructor(private readonly config: RedisSinkConfig, private readonly logger: Logger, private readonly deadLetters?: DeadLetterStore) {
     this.name = config.name;
     this.filter = new TableFilter(config.tables, config.exclude);
     this.tableOptions = new TableOptions(config.tableOptions);
@@ -113,6 +121,7 @@ export class RedisSink implements GenerationalSink {
 
   private async writeOnce(batch: readonly LogRecord[]): Promise<void> {
     const redis = this.requireOpen();
+    const letters: { event: ChangeEvent; reason: string }[] = [];
     // Row changes go out in one pipeline; a truncate is a barrier within the batch.
     let pipeline = redis.pipeline() as Pipeline;
     for (const record of batch) {
@@ -126,9 +135,23 @@ export class RedisSink implements GenerationalSink {
         continue;
       }
       const route = this.route(schema, table);
-      this.queueChange(pipeline, projectEvent(record.event, route.options), route);
+      const event = projectEvent(record.event, route.options);
+      const problem = unfillableUnchanged(event);
+      if (problem) letters.push({ event, reason: problem });
+      else this.queueChange(pipeline, event, route);
     }
     if (pipeline.length > 0) await this.exec(pipeline);
+    if (letters.length > 0) await this.deadLetter(letters);
+  }
+
+  private async deadLetter(letters: { event: ChangeEvent; reason: string }[]): Promise<void> {
+    this.stats.deadLetters += letters.length;
+    if (!this.deadLetters) {
+      for (const { reason } of letters) this.logger.error('row not written to redis', { sink: this.name, reason });
+      return;
+    }
+    await this.deadLetters.add(letters);
+    this.logger.warn('rows redis cannot write as they are went to the dead-letter file', { sink: this.name, count: letters.length, file: this.deadLetters.file, first: letters[0].reason });
   }
 
   async flush(): Promise<void> {
@@ -141,18 +164,18 @@ export class RedisSink implements GenerationalSink {
   }
 
   /**
-   * Makes this instance's generation the live one and removes every row an
-   * older generation wrote that this one did not (rows deleted from the source
-   * while the old generation ran, or gone from the log).
+   * Makes this instance's generation the live one and removes every row it did
+   * not write (rows deleted from the source while the old generation ran, or
+   * gone from the log). By now this generation has replayed every change the
+   * old one applied, so each surviving row carries this generation's stamp.
    */
   async promote(): Promise<void> {
     const redis = this.requireOpen();
     await redis.set(this.generationKey(), String(this.writing));
-    const floor = generationFloor(this.writing);
     let swept = 0;
     for (const qualified of await redis.smembers(this.tablesKey())) {
       const dot = qualified.indexOf('.');
-      swept += await this.deleteOlder(qualified.slice(0, dot), qualified.slice(dot + 1), floor);
+      swept += await this.sweepOlderGenerations(qualified.slice(0, dot), qualified.slice(dot + 1));
     }
     this.logger.info('redis generation promoted', { sink: this.name, generation: this.writing, swept });
   }
@@ -160,7 +183,7 @@ export class RedisSink implements GenerationalSink {
   private queueChange(pipeline: Pipeline, event: ChangeEvent, route: TableRoute): void {
     const key = keyString(event.key);
     const deleted = event.op === 'd' || event.after === null;
-    const args = [key, generationStamp(this.writing, event.source.version), deleted ? 'del' : 'set', deleted ? '' : JSON.stringify(event.after), route.ttlMs];
+    const args = [key, rowStamp(event.source.version, this.writing), deleted ? 'del' : 'set', deleted ? '' : JSON.stringify(event.after), route.ttlMs];
     if (!deleted && event.unchanged?.length) args.push(...event.unchanged.map((column) => JSON.stringify(column)));
     pipeline.cdcApply(route.rowKey(key), route.versionKey, ...args);
   }
@@ -184,7 +207,7 @@ export class RedisSink implements GenerationalSink {
   private async truncate(event: ChangeEvent): Promise<void> {
     const redis = this.requireOpen();
     const { schema, table, version } = event.source;
-    const stamp = generationStamp(this.writing, version);
+    const stamp = rowStamp(version, this.writing);
     if ((await redis.cdcRecordTruncate(this.versionKey(schema, table), stamp)) === 0) return;
     const removed = await this.deleteOlder(schema, table, stamp);
     this.logger.info('truncated table in redis', { sink: this.name, table: `${schema}.${table}`, removed });
@@ -205,6 +228,28 @@ export class RedisSink implements GenerationalSink {
         if (normalizeStamp(rowStamp) >= stamp) continue;
         pipeline.cdcDeleteIfOlder(this.rowKey(schema, table, field), versionKey, field, stamp);
         if (field !== TRUNCATED_FIELD) removed++;
+      }
+      await this.exec(pipeline, false);
+    } while (cursor !== '0');
+    return removed;
+  }
+
+  /** Deletes the table's rows (and their bookkeeping) an older generation wrote, 500 at a time. */
+  private async sweepOlderGenerations(schema: string, table: string): Promise<number> {
+    const redis = this.requireOpen();
+    const versionKey = this.versionKey(schema, table);
+    const generation = this.writing.toString(16).padStart(8, '0');
+    let cursor = '0';
+    let removed = 0;
+    do {
+      const [next, entries] = await redis.hscan(versionKey, cursor, 'COUNT', 500);
+      cursor = next;
+      const pipeline = redis.pipeline() as Pipeline;
+      for (let i = 0; i < entries.length; i += 2) {
+        const [field, stamp] = [entries[i], entries[i + 1]];
+        if (field === TRUNCATED_FIELD || normalizeStamp(stamp).slice(-8) >= generation) continue;
+        pipeline.cdcDeleteIfOlderGeneration(this.rowKey(schema, table, field), versionKey, field, generation);
+        removed++;
       }
       await this.exec(pipeline, false);
     } while (cursor !== '0');
@@ -241,6 +286,7 @@ export class RedisSink implements GenerationalSink {
     redis.defineCommand('cdcApply', { numberOfKeys: 2, lua: APPLY_CHANGE });
     redis.defineCommand('cdcRecordTruncate', { numberOfKeys: 1, lua: RECORD_TRUNCATE });
     redis.defineCommand('cdcDeleteIfOlder', { numberOfKeys: 2, lua: DELETE_IF_OLDER });
+    redis.defineCommand('cdcDeleteIfOlderGeneration', { numberOfKeys: 2, lua: DELETE_IF_OLDER_GENERATION });
     redis.on('error', (error: Error) => this.logger.warn('redis connection problem; retrying', { sink: this.name, error: error.message }));
     return redis;
   }

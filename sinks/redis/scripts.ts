@@ -4,17 +4,20 @@ import { JSON_SPLICE_LUA } from './json-splice-lua';
  * Lua scripts run atomically in Redis, so a version check and the write it
  * guards cannot interleave with another writer.
  *
- * A table's version hash maps each row's key to its stamp: generation then
- * event version (sinks/shared/version.ts), fixed width, so Lua's string
- * comparison orders them. Bare 24-digit versions, written before generations
- * existed, read as generation 0. The hash also holds the field `\0truncated`,
- * the stamp of the table's last truncate: nothing older than it may write.
+ * A table's version hash maps each row's key to its stamp: source version,
+ * then generation (sinks/shared/version.ts), fixed width, so Lua's string
+ * comparison orders them. Stamps of older layouts (a bare 24-digit version;
+ * generation first, 32 digits) are read in the current layout. The hash also
+ * holds the field `\0truncated`, the stamp of the table's last truncate:
+ * nothing older than it may write.
  */
 export const TRUNCATED_FIELD = '\u0000truncated';
 
 const STAMP_LUA = `
 local function stamp_of(s)
-  if s and #s == 24 then return '00000000' .. s end
+  if not s then return s end
+  if #s == 24 then return s .. '.00000000' end
+  if #s == 32 and not string.find(s, '.', 1, true) then return string.sub(s, 9) .. '.' .. string.sub(s, 1, 8) end
   return s
 end
 `;
@@ -67,13 +70,30 @@ return 1
 
 /**
  * KEYS[1] row key, KEYS[2] the table's version hash. ARGV[1] hash field, ARGV[2] a stamp.
- * Deletes the row and its bookkeeping if its stamp is below ARGV[2]: a truncate's
- * stamp, or the floor of the live generation when sweeping an older one.
+ * Deletes the row and its bookkeeping if its stamp is below ARGV[2], a truncate's
+ * stamp: only rows older than the truncate go.
  */
 export const DELETE_IF_OLDER = `${STAMP_LUA}
 local current = stamp_of(redis.call('HGET', KEYS[2], ARGV[1]))
 if current and current < ARGV[2] then
   if ARGV[1] ~= '${TRUNCATED_FIELD}' then redis.call('DEL', KEYS[1]) end
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+`;
+
+/**
+ * KEYS[1] row key, KEYS[2] the table's version hash. ARGV[1] hash field, ARGV[2]
+ * a generation as 8 hex digits. The switch's sweep: deletes the row and its
+ * bookkeeping when the generation being promoted did not write it (its stamp's
+ * generation is lower). The truncate field stays: it is a true lower bound.
+ */
+export const DELETE_IF_OLDER_GENERATION = `${STAMP_LUA}
+if ARGV[1] == '${TRUNCATED_FIELD}' then return 0 end
+local current = stamp_of(redis.call('HGET', KEYS[2], ARGV[1]))
+if current and string.sub(current, -8) < ARGV[2] then
+  redis.call('DEL', KEYS[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
   return 1
 end

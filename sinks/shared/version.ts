@@ -1,36 +1,48 @@
 /**
- * Version stamps that put a sink generation (DESIGN §3) before the event
- * version: `<8 hex digits of generation><24 hex digits of version>`. A higher
- * generation wins even at an equal or older source version, and plain string
- * comparison still orders stamps.
+ * Stamps for sinks that rewrite rows in place during a reprocess (Redis):
+ * `<24 hex digits of source version>.<8 hex digits of generation>`.
+ * The SOURCE VERSION COMES FIRST (DESIGN §3, round 2): a record older than the
+ * stored row never wins, even from a newer generation, so readers never see a
+ * row go back in time or a deleted row come back; at an equal source version
+ * (the same change replayed) the newer generation wins, which marks the row as
+ * written by it, so that the switch can sweep the rows it did not write.
+ * Plain string comparison orders stamps.
+ *
+ * Older stamps read as: a bare 24-digit version → generation 0; 32 digits
+ * (generation first, the old layout) → the same version and generation.
  */
 const GENERATION_DIGITS = 8;
 const VERSION_DIGITS = 24;
 
-export function generationStamp(generation: number, version: string): string {
+export function rowStamp(version: string, generation: number): string {
   if (!Number.isInteger(generation) || generation < 0 || generation > 0xffffffff) {
     throw new RangeError(`generation ${generation} is outside 0..4294967295`);
   }
-  return generation.toString(16).padStart(GENERATION_DIGITS, '0') + version;
+  return `${version}.${generation.toString(16).padStart(GENERATION_DIGITS, '0')}`;
 }
 
-/** The generation part of a stamp; a bare 24-digit version (written before generations existed) is generation 0. */
-export function stampGeneration(stamp: string): number {
-  if (stamp.length === VERSION_DIGITS) return 0;
-  return parseInt(stamp.slice(0, GENERATION_DIGITS), 16);
-}
-
-/** A stamp in full form: bare 24-digit versions become generation 0. */
+/** A stamp in the current layout, whatever layout it was stored in. */
 export function normalizeStamp(stamp: string): string {
-  return stamp.length === VERSION_DIGITS ? generationStamp(0, stamp) : stamp;
+  if (stamp.length === VERSION_DIGITS) return `${stamp}.${'0'.repeat(GENERATION_DIGITS)}`;
+  if (stamp.length === VERSION_DIGITS + GENERATION_DIGITS && !stamp.includes('.')) {
+    return `${stamp.slice(GENERATION_DIGITS)}.${stamp.slice(0, GENERATION_DIGITS)}`;
+  }
+  return stamp;
 }
 
-/** The lowest stamp of a generation: every stamp of an older generation sorts below it. */
-export function generationFloor(generation: number): string {
-  return generationStamp(generation, '0'.repeat(VERSION_DIGITS));
+/** The generation that wrote a stamp. */
+export function stampGeneration(stamp: string): number {
+  const normal = normalizeStamp(stamp);
+  return parseInt(normal.slice(normal.indexOf('.') + 1), 16);
+}
+
+/** The source version of a stamp. */
+export function stampVersion(stamp: string): string {
+  const normal = normalizeStamp(stamp);
+  return normal.slice(0, normal.indexOf('.'));
 }
 
 /** True when `candidate` orders after `current` (null: nothing stored yet). */
 export function isNewer(candidate: string, current: string | null | undefined): boolean {
-  return current === null || current === undefined || candidate > current;
+  return current === null || current === undefined || normalizeStamp(candidate) > normalizeStamp(current);
 }

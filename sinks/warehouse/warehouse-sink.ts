@@ -3,6 +3,7 @@ import { ChangeEvent } from '../../core/event/change-event';
 import { LogRecord } from '../../core/log/change-log';
 import { Logger } from '../../core/runtime/logger';
 import { newestPerRow } from '../shared/collapse';
+import { unfillableUnchanged } from '../shared/unchanged-columns';
 import { rowImages } from '../shared/column-types';
 import { projectEvent } from '../shared/columns';
 import { DeadLetterStore } from '../shared/dead-letters';
@@ -174,7 +175,7 @@ export class WarehouseSink implements GenerationalSink {
     if (letters.length > 0) {
       // Recorded before the commit: a crash may record a letter twice, never lose one.
       await this.deadLetters.add(letters);
-      this.context.logger.warn('rows whose values do not cast to their declared column types went to the dead-letter file', {
+      this.context.logger.warn('rows the warehouse cannot write as they are (see each reason) went to the dead-letter file', {
         sink: this.name, count: letters.length, file: this.deadLetters.file, first: letters[0].reason,
       });
     }
@@ -200,9 +201,16 @@ export class WarehouseSink implements GenerationalSink {
       if (shape) await this.engine.query(truncateSql(this.engine, shape, truncate.source.version));
     }
     if (!shape) return [];
-    const staged = stageBatch([...changes, ...truncates], newestPerRow(changes));
+    // Rows that cannot be written whole stay out of the MERGE (their history rows stay: the change did happen).
+    const unfillable: { event: ChangeEvent; reason: string }[] = [];
+    const latest = newestPerRow(changes).filter((event) => {
+      const reason = unfillableUnchanged(event);
+      if (reason) unfillable.push({ event, reason });
+      return !reason;
+    });
+    const staged = stageBatch([...changes, ...truncates], latest);
     await this.engine.stage(STAGE, staged.stageColumns, staged.rows);
-    const letters = await this.refuseBadCasts(shape, staged, reader);
+    const letters = [...unfillable, ...(await this.refuseBadCasts(shape, staged, reader))];
     if (changes.length > 0) await this.engine.query(mergeSql(this.engine, shape, STAGE, staged, this.meta.truncatedExpr(this.writing, reader)));
     const history = [...changes, ...truncates];
     const minVersion = history.reduce((min, e) => (e.source.version < min ? e.source.version : min), history[0].source.version);

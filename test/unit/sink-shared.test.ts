@@ -9,7 +9,9 @@ import { newestPerRow } from '../../sinks/shared/collapse';
 import { inferColumns, inferType, widen } from '../../sinks/shared/column-types';
 import { projectEvent } from '../../sinks/shared/columns';
 import { TableFilter, TableOptions } from '../../sinks/shared/table-filter';
-import { generationFloor, generationStamp, isNewer, normalizeStamp, stampGeneration } from '../../sinks/shared/version';
+import { isNewer, normalizeStamp, rowStamp, stampGeneration, stampVersion } from '../../sinks/shared/version';
+import { decodeKey, keyString } from '../../core/event/change-event';
+import { unfillableUnchanged } from '../../sinks/shared/unchanged-columns';
 import { warehouseSinkConfig } from '../../sinks/warehouse/config';
 import { makeEvent } from '../support/events';
 
@@ -78,22 +80,58 @@ describe('sink helpers', () => {
   });
 
   describe('versions', () => {
-    it('puts the generation before the version, so a newer generation wins even with an older version', () => {
-      const old = generationStamp(1, makeVersion(500n, 1));
-      const rebuilt = generationStamp(2, makeVersion(10n, 1));
-      assert.ok(isNewer(rebuilt, old) && !isNewer(old, rebuilt) && isNewer(old, null));
-      assert.equal(stampGeneration(rebuilt), 2);
-      assert.ok(generationFloor(2) > old && generationFloor(2) <= rebuilt);
-      assert.equal(normalizeStamp(makeVersion(1n, 1)), generationStamp(0, makeVersion(1n, 1)), 'a bare version reads as generation 0');
+    it('puts the source version before the generation: an older record never wins, an equal one from a newer generation does', () => {
+      const live = rowStamp(makeVersion(500n, 1), 1);
+      const replayedOlder = rowStamp(makeVersion(10n, 1), 2);
+      const replayedSame = rowStamp(makeVersion(500n, 1), 2);
+      const liveNewer = rowStamp(makeVersion(600n, 1), 1);
+      assert.ok(!isNewer(replayedOlder, live), 'a replayed older record loses to the live row');
+      assert.ok(isNewer(replayedSame, live), 'the same change from the new generation wins');
+      assert.ok(isNewer(liveNewer, replayedSame), 'a live update beats what the rebuild wrote before');
+      assert.ok(isNewer(live, null));
+      assert.equal(stampGeneration(replayedSame), 2);
+      assert.equal(stampVersion(replayedSame), makeVersion(500n, 1));
     });
 
-    it('packs versions into Elasticsearch longs in the same order, and refuses what does not fit', () => {
-      const versions = [makeVersion(1n, 0), makeVersion(1n, 1), makeVersion(1n, 0xfffff), makeVersion(2n, 0), makeVersion((1n << 43n) - 1n, 5)];
+    it('reads stamps of the older layouts', () => {
+      const version = makeVersion(1n, 1);
+      assert.equal(normalizeStamp(version), rowStamp(version, 0), 'a bare version reads as generation 0');
+      assert.equal(normalizeStamp('00000003' + version), rowStamp(version, 3), 'generation-first stamps are turned around');
+    });
+
+    it('gives Elasticsearch the commit position alone, for every real position and any transaction size', () => {
+      const mariadbFile5000 = (5000n << 40n) | 123456n;
+      const versions = [makeVersion(1n, 0), makeVersion(1n, 0xffffffff), makeVersion(2n, 0), makeVersion(1n << 43n, 2_000_000), makeVersion(mariadbFile5000, 1), makeVersion((1n << 63n) - 1n, 5)];
       const packed = versions.map(externalVersion);
-      assert.deepEqual([...packed].sort((a, b) => (a < b ? -1 : 1)), packed);
-      assert.ok(packed.at(-1)! < 2n ** 63n);
-      assert.throws(() => externalVersion(makeVersion(1n << 43n, 1)), /does not fit Elasticsearch's 63-bit external version/);
-      assert.throws(() => externalVersion(makeVersion(1n, 0x100000)), /index below 2\^20/);
+      assert.deepEqual(packed, [1n, 1n, 2n, 1n << 43n, mariadbFile5000, (1n << 63n) - 1n]);
+      assert.throws(() => externalVersion(makeVersion(1n << 63n, 1)), /above 2\^63 - 1, the largest Elasticsearch external version/);
+    });
+  });
+
+  describe('keys', () => {
+    it('keeps single-column keys as they are and encodes composite keys reversibly', () => {
+      assert.equal(keyString({ id: 42 }), '42');
+      assert.equal(keyString({ id: 'a:b\\c' }), 'a:b\\c');
+      assert.equal(keyString({ a: 1, b: 'x' }), '1:x');
+      const one = keyString({ a: 'a:b', b: 'c' });
+      const two = keyString({ a: 'a', b: 'b:c' });
+      assert.notEqual(one, two);
+      for (const parts of [['a:b', 'c'], ['a', 'b:c'], ['a\\', ':'], ['', ''], ['\\:', 'x\\'], ['1', '2', '3:4']]) {
+        const key = Object.fromEntries(parts.map((p, i) => [`k${i}`, p]));
+        assert.deepEqual(decodeKey(keyString(key), parts.length), parts, JSON.stringify(parts));
+      }
+      assert.deepEqual(decodeKey('a:b', 1), ['a:b']);
+      assert.throws(() => decodeKey('a:b:c', 2), /3 parts, its table's primary key has 2 columns/);
+    });
+  });
+
+  describe('unchanged TOAST columns', () => {
+    it('names the fix for a new row whose TOAST column the source did not send', () => {
+      const event = makeEvent({ op: 'c', key: { id: 2 }, after: { id: 2 } });
+      assert.equal(unfillableUnchanged(event), null);
+      const reason = unfillableUnchanged({ ...event, unchanged: ['body'] });
+      assert.match(reason ?? '', /key 2.*TOAST column\(s\) body.*ALTER TABLE public\.\w+ REPLICA IDENTITY FULL/);
+      assert.equal(unfillableUnchanged({ ...event, op: 'u', unchanged: ['body'] }), null, 'an update keeps the stored value');
     });
   });
 
