@@ -64,4 +64,8 @@ export interface MysqlConnectionOptions {
   port: number;
   user: string;
   password?: string;
+  /** TLS as mysql2 takes it (PEM text); absent: plain text. */
+  ssl?: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean; verifyIdentity: boolean };
+  /** The CA file behind ssl.ca, for error messages (not a mysql2 option). */
+  sslCaFile?: string;
 }

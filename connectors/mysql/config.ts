@@ -4,8 +4,25 @@ import { z } from 'zod';
 export const mysqlSourceConfig = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
   type: z.literal('mysql'),
-  /** mysql://user:password@host:port/ (mariadb:// works too); the database part is ignored. */
+  /**
+   * mysql://user:password@host:port/ (mariadb:// works too); the database part
+   * is ignored. Query options: ssl-mode (DISABLED, REQUIRED, VERIFY_CA,
+   * VERIFY_IDENTITY), ssl-ca, ssl-cert, ssl-key (file paths); they override `ssl`.
+   */
   url: z.string().regex(/^(mysql|mariadb):\/\//, 'a mysql:// URL'),
+  /**
+   * TLS to the server, for queries and the binlog connection alike: PEM file
+   * paths (or PEM text). mode defaults to VERIFY_IDENTITY (the CA signed the
+   * server's certificate and it names the URL's host).
+   */
+  ssl: z
+    .strictObject({
+      ca: z.string().min(1).optional(),
+      cert: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+      mode: z.enum(['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY']).optional(),
+    })
+    .optional(),
   /**
    * The replica server id this source announces when it reads the binlog.
    * It must differ from the server's own server_id and from every other

@@ -1,8 +1,29 @@
 import { Connection, createConnection } from 'mysql2/promise';
+import { describeTlsFailure, pemSource, readPem, TlsPeer } from '../../core/net/tls';
 import { MysqlConnectionOptions } from './binlog-decoder';
 
-/** mysql://user:password@host:port/ → connection options (the database part is ignored). */
-export function parseMysqlUrl(url: string): MysqlConnectionOptions {
+/** `ssl` of a MySQL source's config: PEM file paths (or PEM text) and the check to make. */
+export interface MysqlSslConfig {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** As the URL's ssl-mode; default VERIFY_IDENTITY (VERIFY_CA's check plus the host name). */
+  mode?: MysqlSslMode;
+}
+
+export type MysqlSslMode = 'DISABLED' | 'REQUIRED' | 'VERIFY_CA' | 'VERIFY_IDENTITY';
+const SSL_MODES: readonly string[] = ['DISABLED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
+
+/** URL query options understood (MySQL's own URI names, with `_` accepted for `-`). */
+const URL_OPTIONS: Record<string, keyof MysqlSslConfig> = { 'ssl-mode': 'mode', 'ssl-ca': 'ca', 'ssl-cert': 'cert', 'ssl-key': 'key' };
+
+/**
+ * mysql://user:password@host:port/?ssl-mode=VERIFY_IDENTITY&ssl-ca=/path/ca.pem
+ * → connection options (the database part is ignored). TLS comes from the
+ * URL's ssl-* options or from `ssl` (the source config's), the URL winning
+ * per option; unknown query options are an error, never silently dropped.
+ */
+export function parseMysqlUrl(url: string, ssl?: MysqlSslConfig): MysqlConnectionOptions {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -15,7 +36,42 @@ export function parseMysqlUrl(url: string): MysqlConnectionOptions {
     user: decodeURIComponent(parsed.username) || 'root',
   };
   if (parsed.password) options.password = decodeURIComponent(parsed.password);
+  const fromUrl: MysqlSslConfig = {};
+  for (const [name, value] of parsed.searchParams) {
+    const field = URL_OPTIONS[name.toLowerCase().replace(/_/g, '-')];
+    if (!field) {
+      throw new Error(`MySQL URL option "${name}" is not supported; the URL takes ${Object.keys(URL_OPTIONS).join(', ')} (other connection settings have their own keys in the source config)`);
+    }
+    if (field === 'mode') fromUrl.mode = sslMode(value);
+    else fromUrl[field] = value;
+  }
+  const tls = { ...ssl, ...fromUrl };
+  const mode = tls.mode ?? (tls.ca || tls.cert ? 'VERIFY_IDENTITY' : 'DISABLED');
+  if (mode !== 'DISABLED') {
+    options.ssl = {
+      ...(tls.ca ? { ca: readPem(tls.ca, 'ssl-ca') } : {}),
+      ...(tls.cert ? { cert: readPem(tls.cert, 'ssl-cert') } : {}),
+      ...(tls.key ? { key: readPem(tls.key, 'ssl-key') } : {}),
+      rejectUnauthorized: mode !== 'REQUIRED',
+      verifyIdentity: mode === 'VERIFY_IDENTITY',
+    };
+    options.sslCaFile = pemSource(tls.ca);
+  }
   return options;
+}
+
+function sslMode(value: string): MysqlSslMode {
+  const mode = value.toUpperCase();
+  if (SSL_MODES.includes(mode)) return mode as MysqlSslMode;
+  if (mode === 'PREFERRED') {
+    throw new Error(`MySQL URL: ssl-mode=PREFERRED (TLS only if the server offers it) is not supported: it gives no protection against a server that does not; use REQUIRED, VERIFY_CA or VERIFY_IDENTITY, or DISABLED`);
+  }
+  throw new Error(`MySQL URL: ssl-mode=${value} is not one of ${SSL_MODES.join(', ')}`);
+}
+
+/** What `who` says when a TLS certificate check against `options` fails. */
+export function mysqlTlsPeer(options: MysqlConnectionOptions, who: string): TlsPeer {
+  return { who, host: options.host, port: options.port, caFile: options.sslCaFile, caSetting: 'ssl-ca (URL) or ssl.ca (source config)' };
 }
 
 /**
@@ -24,8 +80,9 @@ export function parseMysqlUrl(url: string): MysqlConnectionOptions {
  * in UTC, JSON as text, binary as Buffers.
  */
 export async function openConnection(options: MysqlConnectionOptions, onLost: (error: Error) => void = () => undefined): Promise<Connection> {
+  const { sslCaFile: _caFile, ...settings } = options;
   const connection = await createConnection({
-    ...options,
+    ...settings,
     charset: 'utf8mb4',
     dateStrings: true,
     supportBigNumbers: true,
@@ -34,6 +91,8 @@ export async function openConnection(options: MysqlConnectionOptions, onLost: (e
     timezone: 'Z',
     connectTimeout: 10_000,
     enableKeepAlive: true,
+  }).catch((error: unknown) => {
+    throw describeTlsFailure(error, mysqlTlsPeer(options, `MySQL ${options.host}:${options.port}`)) ?? error;
   });
   // Without a listener, a connection lost while idle (server restart, KILL) would crash the process;
   // by default the next query fails and reports it.

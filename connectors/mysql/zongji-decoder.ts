@@ -35,8 +35,9 @@ export class ZongjiDecoder implements BinlogDecoder {
 
   async start(options: DecoderStartOptions): Promise<void> {
     const { default: ZongJi } = await loadZongji();
-    const { host, port, user, password } = options.connection;
-    const zongji = new ZongJi({ host, port, user, password, charset: 'utf8mb4', dateStrings: true, timezone: 'Z', jsonStrings: true }) as ZongJi;
+    const { host, port, user, password, ssl } = options.connection;
+    // The binlog connection gets the same TLS settings as every query connection.
+    const zongji = new ZongJi({ host, port, user, password, ...(ssl ? { ssl } : {}), charset: 'utf8mb4', dateStrings: true, timezone: 'Z', jsonStrings: true }) as ZongJi;
     this.zongji = zongji;
     this.file = options.from.file;
     await new Promise<void>((resolve, reject) => {

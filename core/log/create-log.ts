@@ -3,6 +3,7 @@ import { Logger } from '../runtime/logger';
 import { ChangeLog } from './change-log';
 import { FileLog } from './file-log';
 import { KafkaLog } from './kafka-log';
+import { kafkaFeatures } from './kafka-features';
 import { LogConfig } from './log-config';
 
 export interface LogContext {
@@ -37,6 +38,7 @@ export function createLog(config: LogConfig, context: LogContext): ChangeLog {
     sessionTimeoutMs: config.sessionTimeoutMs,
     idempotent: config.idempotent,
     tombstones: config.tombstones,
+    ...kafkaFeatures(config),
     logger: context.logger,
   });
 }

@@ -3,7 +3,7 @@ import { ChangeEvent } from '../event/change-event';
 import { Logger } from '../runtime/logger';
 import { ChangeLog, ConsumeOptions } from './change-log';
 import { messagesOf, OutgoingMessage } from './kafka-codec';
-import { consumeGroup } from './kafka-consumer';
+import { consumeGroup, HeldRange } from './kafka-consumer';
 import { GroupOffsetSetter } from './kafka-group-offsets';
 import { checkTopics, TopicLayout } from './kafka-topics';
 
@@ -192,6 +192,8 @@ export class KafkaLog implements ChangeLog {
           partitions: this.partitions,
           sessionTimeoutMs: this.options.sessionTimeoutMs,
           singleTopic: !this.layout.perTable,
+          heldOffsets: (topic) => this.heldOffsets(topic),
+          committedOffsets: (topic) => this.groupOffsets(this.groupId(options.consumer), topic),
           logger: this.options.logger,
         },
         { ...options, signal: stop.signal },
@@ -200,6 +202,20 @@ export class KafkaLog implements ChangeLog {
       options.signal.removeEventListener('abort', onAbort);
       this.consuming.delete(stop);
     }
+  }
+
+  /** Per partition of `topic`: the oldest offset still held and the high watermark. */
+  private async heldOffsets(topic: string): Promise<Map<number, HeldRange>> {
+    if (!this.admin) throw new Error('kafka log: not open; call open() first');
+    const offsets = await this.admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((p) => [p.partition, { low: Number(p.low), high: Number(p.high) }]));
+  }
+
+  /** Per partition of `topic`: the group's committed offset, -1 when it never committed. */
+  private async groupOffsets(groupId: string, topic: string): Promise<Map<number, number>> {
+    if (!this.admin) throw new Error('kafka log: not open; call open() first');
+    const [group] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((group?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   }
 
   groupId(consumer: string): string {

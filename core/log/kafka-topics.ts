@@ -48,22 +48,46 @@ export class TopicLayout {
   }
 }
 
+/** `log.createTopics`: how missing topics are created (Kafka Connect's topic.creation.* in spirit). */
+export interface TopicCreation {
+  /** Partitions of a created topic; default the partitions the check requires. */
+  partitions?: number;
+  /** Default: the smaller of 3 and the number of brokers. */
+  replicationFactor?: number;
+  /** Topic configs over the defaults cleanup.policy=compact and min.insync.replicas=<replicas - 1>. */
+  config?: Record<string, string | number | boolean>;
+}
+
+/** The topic configs a created topic gets: compacted (the log stays a complete copy of every row), unless overridden. */
+export function creationConfig(replicas: number, config: TopicCreation['config'] = {}): Record<string, string> {
+  const defaults: Record<string, string> = { 'cleanup.policy': 'compact' };
+  if (replicas > 1) defaults['min.insync.replicas'] = String(replicas - 1);
+  return { ...defaults, ...Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)])) };
+}
+
 /**
  * Fails unless every topic exists with at least `partitions` partitions.
- * The log never creates topics: their retention is the operator's choice, so
- * the error prints the command that creates them compacted.
+ * Without `create` the log never creates topics (their retention is the
+ * operator's choice): the error prints the command that creates them
+ * compacted. With `create` (log.createTopics) missing topics are created.
  */
-export async function checkTopics(admin: Admin, topics: readonly string[], partitions: number, brokers: readonly string[]): Promise<void> {
+export async function checkTopics(admin: Admin, topics: readonly string[], partitions: number, brokers: readonly string[], create?: TopicCreation): Promise<void> {
   const existing = new Set(await admin.listTopics());
-  const replicas = Math.min(3, (await admin.describeCluster()).brokers.length);
-  const create = (topic: string) =>
-    `  kafka-topics.sh --bootstrap-server ${brokers[0]} --create --topic ${topic} --partitions ${partitions} ` +
-    `--replication-factor ${replicas} --config cleanup.policy=compact${replicas > 1 ? ` --config min.insync.replicas=${replicas - 1}` : ''}`;
+  const brokerCount = (await admin.describeCluster()).brokers.length;
+  const replicas = create?.replicationFactor ?? Math.min(3, brokerCount);
+  const configs = creationConfig(replicas, create?.config);
+  const createdPartitions = Math.max(partitions, create?.partitions ?? partitions);
+  const command = (topic: string) =>
+    `  kafka-topics.sh --bootstrap-server ${brokers[0]} --create --topic ${topic} --partitions ${createdPartitions} ` +
+    `--replication-factor ${replicas}${Object.entries(configs).map(([k, v]) => ` --config ${k}=${v}`).join('')}`;
   const missing = topics.filter((t) => !existing.has(t));
-  if (missing.length > 0) {
+  if (missing.length > 0 && create) {
+    await createTopics(admin, missing, createdPartitions, replicas, configs, brokers, command);
+  } else if (missing.length > 0) {
     throw new Error(
       `kafka log: topic${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing on ${brokers.join(',')}. ` +
-        `Create ${missing.length > 1 ? 'them' : 'it'} (compacted, so the log stays a complete copy of every row):\n${missing.map(create).join('\n')}`,
+        `Create ${missing.length > 1 ? 'them' : 'it'} (compacted, so the log stays a complete copy of every row), ` +
+        `or let the service create missing topics with log.createTopics: {}:\n${missing.map(command).join('\n')}`,
     );
   }
   // Only existing topics are asked for: metadata requests for missing ones may auto-create them.
@@ -77,5 +101,30 @@ export async function checkTopics(admin: Admin, topics: readonly string[], parti
           `  kafka-topics.sh --bootstrap-server ${brokers[0]} --alter --topic ${t.name} --partitions ${partitions}`,
       );
     }
+  }
+}
+
+async function createTopics(
+  admin: Admin, missing: string[], partitions: number, replicas: number, configs: Record<string, string>,
+  brokers: readonly string[], command: (topic: string) => string,
+): Promise<void> {
+  try {
+    // false when another process created them meanwhile: the check below still runs.
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((topic) => ({
+        topic,
+        numPartitions: partitions,
+        replicationFactor: replicas,
+        configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  } catch (error) {
+    const detail = (error as { errors?: Array<{ topic?: string; message?: string }> }).errors?.map((e) => `${e.topic}: ${e.message}`).join('; ');
+    throw new Error(
+      `kafka log: creating topic${missing.length > 1 ? 's' : ''} ${missing.join(', ')} on ${brokers.join(',')} failed ` +
+        `(log.createTopics): ${detail || (error as Error).message}. Check the client's CreateTopics ACL and the replication factor ` +
+        `(${replicas}) against the number of brokers, or create ${missing.length > 1 ? 'them' : 'it'} by hand:\n${missing.map(command).join('\n')}`,
+    );
   }
 }

@@ -54,6 +54,68 @@ export const kafkaLogConfig = z.strictObject({
   idempotent: z.boolean().default(true),
   /** After each delete, a tombstone (null value) so a compacted topic can drop the row after delete.retention.ms. */
   tombstones: z.boolean().default(true),
+  /**
+   * native: the log's own topics only. debezium: also one topic per table with
+   * Debezium's message values (JsonConverter, schemas.enable=false), for
+   * existing Debezium consumers; the sinks keep reading the native topics.
+   */
+  format: z.enum(['native', 'debezium']).default('native'),
+  debezium: z
+    .strictObject({
+      /** Debezium topics are <topicPrefix><schema>.<table>; default <source name>. (Debezium's <topic.prefix>.<schema>.<table>). */
+      topicPrefix: z.string().regex(/^[A-Za-z0-9._-]*$/, 'topic name characters [A-Za-z0-9._-]').optional(),
+      /** A tombstone (null value) after each delete event, as Debezium's tombstones.on.delete. */
+      tombstones: z.boolean().default(true),
+    })
+    .default({ tombstones: true }),
+  /** Creates missing topics at start (like Kafka Connect's topic.creation.*); without it a missing topic stops the service with the command that creates it. */
+  createTopics: z
+    .strictObject({
+      /** Partitions of a created Debezium topic (default log.partitions); the log's own topics always get log.partitions. */
+      partitions: z.number().int().min(1).max(10_000).optional(),
+      /** Default: the smaller of 3 and the number of brokers. */
+      replicationFactor: z.number().int().min(1).max(32).optional(),
+      /** Topic configs, e.g. { "cleanup.policy": compact, "min.insync.replicas": "2" }; default cleanup.policy=compact. */
+      config: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+    })
+    .optional(),
+  /** TLS to the brokers: file paths of PEM files (or the PEM text itself). `ssl: true` trusts the system CAs. */
+  ssl: z
+    .union([
+      z.literal(true),
+      z.strictObject({
+        ca: z.string().min(1).optional(),
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        /** Checked against the broker's certificate; default the host of each broker address. */
+        servername: z.string().optional(),
+      }),
+    ])
+    .optional(),
+  /** SASL authentication (over ssl in production: PLAIN sends the password as is). */
+  sasl: z
+    .strictObject({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string().min(1),
+      password: z.string(),
+    })
+    .optional(),
+}).superRefine((config, ctx) => {
+  if (config.format === 'debezium' && config.topicPerTable && config.debezium.topicPrefix !== undefined) {
+    const native = config.topicPrefix;
+    const debezium = config.debezium.topicPrefix;
+    if (native === undefined || native.startsWith(debezium) || debezium.startsWith(native)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['debezium', 'topicPrefix'],
+        message: `with topicPerTable the log reads every topic under topicPrefix; give the Debezium topics a prefix that neither contains nor is contained in it (set both log.topicPrefix and log.debezium.topicPrefix)`,
+      });
+    }
+  }
+  const created = config.createTopics?.partitions;
+  if (created !== undefined && created !== config.partitions && config.format !== 'debezium') {
+    ctx.addIssue({ code: 'custom', path: ['createTopics', 'partitions'], message: `the log's own topics always get log.partitions (${config.partitions}); createTopics.partitions is for Debezium topics (format: debezium): remove it or set it to ${config.partitions}` });
+  }
 });
 
 export const logConfig = z.discriminatedUnion('type', [embeddedLogConfig, kafkaLogConfig]);

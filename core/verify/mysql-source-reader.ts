@@ -58,7 +58,7 @@ export class MysqlSourceRowReader implements SourceRowReader {
 
   private async open(): Promise<{ catalog: MysqlCatalog; reader: ChunkReader }> {
     if (!this.catalog || !this.reader) {
-      const connection = parseMysqlUrl(this.config.url);
+      const connection = parseMysqlUrl(this.config.url, this.config.ssl);
       this.admin = await openConnection(connection);
       const catalog = new MysqlCatalog(this.admin, this.config.tables, [watermarkTableOf(this.config)]);
       await catalog.load(`source ${this.config.name}`);

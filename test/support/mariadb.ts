@@ -1,4 +1,5 @@
 // A private, throwaway MariaDB (ROW binlog, full row images) on a free 127.0.0.1 port.
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ChildProcess } from 'node:child_process';
@@ -42,6 +43,13 @@ export function mariadbQuery(port: number, sql: string, opts: { timeoutMs?: numb
   ], { timeoutMs: opts.timeoutMs ?? 30_000 });
 }
 
+/**
+ * TLS for clients that ask for it (the root probe over TCP does not); make a
+ * user with `REQUIRE SSL` or `REQUIRE X509` to insist. Files are copied into
+ * the server's temp dir, readable by the server's OS user.
+ */
+export interface MariadbTlsOptions { certFile: string; keyFile: string; caFile: string }
+
 class Mariadb implements MariadbServer {
   readonly host = '127.0.0.1';
   private child: ChildProcess | undefined;
@@ -52,6 +60,7 @@ class Mariadb implements MariadbServer {
     readonly dir: string,
     readonly port: number,
     private readonly runAs: RunAs | undefined,
+    private readonly tlsArgs: string[] = [],
   ) {}
 
   get url() { return `mysql://root@${this.host}:${this.port}/`; }
@@ -70,6 +79,7 @@ class Mariadb implements MariadbServer {
       `--log-bin=${d}/binlog`, '--binlog-format=ROW', '--binlog-row-image=FULL', '--binlog-row-metadata=FULL',
       '--server-id=1', `--log-error=${this.logFile}`, '--skip-name-resolve', '--innodb-buffer-pool-size=64M',
       ...(this.runAs ? [`--user=${this.runAs.name}`] : []), // mariadbd drops root privileges itself
+      ...this.tlsArgs,
     ];
     const child = spawnLogged(this.bin, args, { logFile: path.join(d, 'stdout.log'), cwd: d });
     this.child = child;
@@ -99,7 +109,7 @@ class Mariadb implements MariadbServer {
   }
 }
 
-export async function startMariadb(): Promise<MariadbServer> {
+export async function startMariadb(opts: { tls?: MariadbTlsOptions } = {}): Promise<MariadbServer> {
   const installDb = ensureBinary(['mariadb-install-db', 'mysql_install_db'], 'mariadb-server');
   const bin = ensureBinary(['mariadbd', 'mysqld', '/usr/sbin/mariadbd', '/usr/sbin/mysqld'], 'mariadb-server');
   client(); // fail early with a package hint if the CLI used for probing is missing
@@ -111,9 +121,19 @@ export async function startMariadb(): Promise<MariadbServer> {
       `--datadir=${path.join(dir, 'data')}`, `--user=${runAs?.name ?? os.userInfo().username}`,
       '--skip-test-db', '--skip-name-resolve',
     ], { cwd: dir });
+    const tlsArgs: string[] = [];
+    if (opts.tls) {
+      for (const [flag, file] of [['--ssl-cert', opts.tls.certFile], ['--ssl-key', opts.tls.keyFile], ['--ssl-ca', opts.tls.caFile]]) {
+        const copy = path.join(dir, `tls-${path.basename(file)}`);
+        fs.copyFileSync(file, copy);
+        fs.chmodSync(copy, 0o600);
+        if (runAs) fs.chownSync(copy, runAs.uid, runAs.gid);
+        tlsArgs.push(`${flag}=${copy}`);
+      }
+    }
     // freePort() can race with other processes: on "address in use" try a new port.
     for (let attempt = 1; ; attempt++) {
-      const server = new Mariadb(bin, dir, await freePort(), runAs);
+      const server = new Mariadb(bin, dir, await freePort(), runAs, tlsArgs);
       try {
         await server.start();
         trackServer(server);

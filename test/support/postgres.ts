@@ -31,7 +31,15 @@ export interface PgServer {
   start(): Promise<void>;
 }
 
-export interface PgOptions { settings?: Record<string, string> }
+export interface PgOptions {
+  settings?: Record<string, string>;
+  /**
+   * TLS on 127.0.0.1 (test/support/tls-ca.ts makes the files): TCP connections
+   * must use TLS; with clientCerts they must also present a certificate of
+   * `caFile` whose CN is the user. The readiness probe uses the unix socket.
+   */
+  tls?: { certFile: string; keyFile: string; caFile?: string; clientCerts?: boolean };
+}
 
 const START_TIMEOUT_MS = 30_000;
 const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
@@ -47,6 +55,7 @@ class Postgres implements PgServer {
     readonly dataDir: string,
     readonly port: number,
     private readonly runAs: RunAs | undefined,
+    private readonly probeOverSocket = false,
   ) {}
 
   get url() { return `postgres://postgres@${this.host}:${this.port}/postgres`; }
@@ -68,7 +77,7 @@ class Postgres implements PgServer {
   }
 
   private async ping(): Promise<boolean> {
-    const c = new Client({ host: this.host, port: this.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2000 });
+    const c = new Client({ host: this.probeOverSocket ? this.dir : this.host, port: this.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2000 });
     c.on('error', () => undefined);
     try {
       await c.connect();
@@ -105,13 +114,27 @@ export async function startPostgres(opts: PgOptions = {}): Promise<PgServer> {
   const dataDir = path.join(dir, 'data');
   try {
     await run(initdb, ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C'], { runAs, cwd: dir });
+    const tcp = opts.tls ? `hostssl` : 'host';
+    const tcpAuth = opts.tls?.clientCerts ? 'cert' : 'trust';
     fs.writeFileSync(path.join(dataDir, 'pg_hba.conf'), [
       'local all all trust',
-      'host all all 127.0.0.1/32 trust',
+      `${tcp} all all 127.0.0.1/32 ${tcpAuth}`,
       'local replication all trust',
-      'host replication all 127.0.0.1/32 trust',
+      `${tcp} replication all 127.0.0.1/32 ${tcpAuth}`,
       '',
     ].join('\n'));
+    const tlsSettings: Record<string, string> = {};
+    if (opts.tls) {
+      const files = [opts.tls.certFile, opts.tls.keyFile, ...(opts.tls.caFile ? [opts.tls.caFile] : [])];
+      const [cert, key, ca] = files.map((file) => {
+        const copy = path.join(dataDir, `tls-${path.basename(file)}`);
+        fs.copyFileSync(file, copy);
+        fs.chmodSync(copy, 0o600);
+        if (runAs) fs.chownSync(copy, runAs.uid, runAs.gid);
+        return copy;
+      });
+      Object.assign(tlsSettings, { ssl: 'on', ssl_cert_file: cert, ssl_key_file: key }, ca ? { ssl_ca_file: ca } : {});
+    }
     const confFile = path.join(dataDir, 'postgresql.conf');
     const baseConf = fs.readFileSync(confFile, 'utf8');
     // freePort() can race with other processes: on "address in use" try a new port.
@@ -125,11 +148,12 @@ export async function startPostgres(opts: PgOptions = {}): Promise<PgServer> {
         max_replication_slots: '20',
         max_wal_senders: '20',
         // fsync stays on: tests kill -9 the server and expect committed data to survive.
+        ...tlsSettings,
         ...opts.settings,
       };
       const block = Object.entries(settings).map(([k, v]) => `${k} = ${quote(v)}`).join('\n');
       fs.writeFileSync(confFile, `${baseConf}\n# tidewater throwaway server\n${block}\n`);
-      const server = new Postgres(bin, dir, dataDir, port, runAs);
+      const server = new Postgres(bin, dir, dataDir, port, runAs, opts.tls !== undefined);
       try {
         await server.start();
         trackServer(server);

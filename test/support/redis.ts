@@ -16,6 +16,8 @@ export interface RedisServer {
   dir: string;
   logFile: string;
   readonly pid: number | undefined;
+  /** With the tls option: the TLS port (rediss://127.0.0.1:<tlsPort>); `port` stays plain text for probes. */
+  tlsPort?: number;
   /** SIGTERM, then removes the temp dir */
   stop(): Promise<void>;
   /** SIGKILL; the data set is lost (no persistence), start() brings up an empty server */
@@ -39,12 +41,17 @@ export function redisRaw(port: number, payload: string, until: RegExp, timeoutMs
   });
 }
 
+/** TLS on an extra port (Redis 7 tls-port); clientCerts: clients must present a certificate of caFile. */
+export interface RedisTlsOptions { certFile: string; keyFile: string; caFile: string; clientCerts?: boolean }
+
 class Redis implements RedisServer {
   readonly host = '127.0.0.1';
   private child: ChildProcess | undefined;
   private removed = false;
 
-  constructor(private readonly bin: string, readonly dir: string, readonly port: number) {}
+  constructor(private readonly bin: string, readonly dir: string, readonly port: number, private readonly tls?: RedisTlsOptions & { port: number }) {}
+
+  get tlsPort() { return this.tls?.port; }
 
   get url() { return `redis://${this.host}:${this.port}`; }
   get logFile() { return path.join(this.dir, 'redis.log'); }
@@ -54,6 +61,10 @@ class Redis implements RedisServer {
     if (this.removed) throw new Error(`redis on port ${this.port} was stopped and its temp dir removed; call startRedis() for a new one`);
     if (isRunning(this.child)) return;
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no'];
+    if (this.tls) {
+      args.push('--tls-port', String(this.tls.port), '--tls-cert-file', this.tls.certFile, '--tls-key-file', this.tls.keyFile,
+        '--tls-ca-cert-file', this.tls.caFile, '--tls-auth-clients', this.tls.clientCerts ? 'yes' : 'no');
+    }
     const child = spawnLogged(this.bin, args, { logFile: this.logFile, cwd: this.dir });
     this.child = child;
     try {
@@ -77,13 +88,13 @@ class Redis implements RedisServer {
   }
 }
 
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(opts: { tls?: RedisTlsOptions } = {}): Promise<RedisServer> {
   const bin = ensureBinary(['redis-server'], 'redis-server');
   const dir = makeTempDir('redis');
   try {
     // freePort() can race with other processes: on "address in use" try a new port.
     for (let attempt = 1; ; attempt++) {
-      const server = new Redis(bin, dir, await freePort());
+      const server = new Redis(bin, dir, await freePort(), opts.tls && { ...opts.tls, port: await freePort() });
       try {
         await server.start();
         trackServer(server);

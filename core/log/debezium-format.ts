@@ -1,0 +1,229 @@
+import { ChangeEvent, Row } from '../event/change-event';
+import { parseVersion } from '../event/version';
+
+/**
+ * Our change event as Debezium writes it: the message value of Debezium's
+ * JsonConverter with schemas.enable=false, field for field (names, JSON types,
+ * nulls included), for the PostgreSQL, MySQL and MariaDB connectors.
+ *
+ * The internal event stays as the sinks need it; only this output renames:
+ * - source.version is the producer's release (Debezium: its own release, e.g.
+ *   "2.7.0.Final"; here "tidewater-<version>"). Our sort key rides along in the
+ *   message header `cdc.version`, never in the value.
+ * - source.snapshot is "true" | "last" | "false" (Debezium's SnapshotRecord
+ *   strings). Resync rows cannot be told from bootstrap rows in our events, so
+ *   both say "true" (Debezium would say "incremental" for the former).
+ *
+ * What our events do not carry is written as Debezium writes an unknown:
+ * null (Postgres xmin, MySQL thread and query), or derived as noted below.
+ * Row values keep tidewater's lossless forms (DESIGN §2): NUMERIC/DECIMAL as
+ * strings and bytes as base64 match Debezium with decimal.handling.mode=string
+ * and binary.handling.mode=base64; 64-bit integers stay strings and temporal
+ * values ISO-8601 strings (Debezium: numbers, epoch-based for temporals).
+ */
+export interface DebeziumRecord {
+  /** The primary-key object as JSON (null for a truncate, which has no key). */
+  key: string | null;
+  /** The envelope as JSON; null for the tombstone that follows a delete. */
+  value: string | null;
+}
+
+export type DebeziumConnector = 'postgresql' | 'mysql' | 'mariadb';
+
+export interface DebeziumTransaction {
+  id: string;
+  total_order: number;
+  data_collection_order: number;
+}
+
+export interface DebeziumEnvelope {
+  before: Row | null;
+  after: Row | null;
+  source: Record<string, unknown>;
+  transaction: DebeziumTransaction | null;
+  op: ChangeEvent['op'];
+  ts_ms: number;
+  ts_us: number;
+  ts_ns: number;
+}
+
+export interface DebeziumFormatOptions {
+  /** source.version: the release of the producer, e.g. "tidewater-0.1.0". */
+  release: string;
+}
+
+/** The envelope of one event; `order` numbers it within its transaction (see TransactionOrder). */
+export function debeziumEnvelope(event: ChangeEvent, options: DebeziumFormatOptions, order?: { total: number; perTable: number }): DebeziumEnvelope {
+  const connector = debeziumConnector(event);
+  const source = connector === 'postgresql' ? postgresSource(event, options) : binlogSource(event, connector, options);
+  return {
+    before: event.before,
+    after: event.op === 'd' ? null : event.after,
+    source,
+    transaction: transactionOf(event, connector, order),
+    op: event.op,
+    ...timestamps(event.ts_ms),
+  };
+}
+
+/**
+ * Debezium's topic for an event: `<topic.prefix>.<schema>.<table>` (MySQL:
+ * `<topic.prefix>.<database>.<table>`). `topicPrefix` includes its trailing
+ * dot; by default the source's name plays Debezium's topic.prefix.
+ */
+export function debeziumTopic(event: ChangeEvent, topicPrefix?: string): string {
+  return `${topicPrefix ?? `${event.source.name}.`}${event.source.schema}.${event.source.table}`;
+}
+
+/** Key and value of an event, plus the tombstone Debezium writes after each delete. */
+export function debeziumRecords(event: ChangeEvent, options: DebeziumFormatOptions & { tombstones: boolean }, order?: { total: number; perTable: number }): DebeziumRecord[] {
+  const key = event.op === 't' ? null : JSON.stringify(event.key);
+  const records: DebeziumRecord[] = [{ key, value: JSON.stringify(debeziumEnvelope(event, options, order)) }];
+  if (event.op === 'd' && options.tombstones) records.push({ key, value: null });
+  return records;
+}
+
+/**
+ * Debezium reports MariaDB sources as connector "mariadb" (its own connector
+ * since 2.5). Our events say "mysql" for both; MariaDB is recognised by its
+ * GTID form domain-server-sequence (in txId, or after "@" in the position).
+ */
+export function debeziumConnector(event: ChangeEvent): DebeziumConnector {
+  if (event.source.connector === 'postgresql') return 'postgresql';
+  return mariadbGtidServer(event) !== null ? 'mariadb' : 'mysql';
+}
+
+function postgresSource(event: ChangeEvent, options: DebeziumFormatOptions): Record<string, unknown> {
+  const lsn = parseLsn(event.source.position);
+  return {
+    version: options.release,
+    connector: 'postgresql',
+    name: event.source.name,
+    ...timestamps(event.source.ts_ms),
+    snapshot: snapshotOf(event),
+    db: event.source.db,
+    // Debezium: [last committed LSN, this change's LSN]; the first is not in our events, and Debezium allows null there.
+    sequence: lsn === null ? null : JSON.stringify([null, String(lsn)]),
+    schema: event.source.schema,
+    table: event.source.table,
+    txId: event.source.txId !== undefined && /^\d+$/.test(event.source.txId) ? Number(event.source.txId) : null,
+    lsn,
+    xmin: null,
+  };
+}
+
+function binlogSource(event: ChangeEvent, connector: 'mysql' | 'mariadb', options: DebeziumFormatOptions): Record<string, unknown> {
+  const place = parseBinlogPlace(event.source.position);
+  const index = versionIndex(event);
+  return {
+    version: options.release,
+    connector,
+    name: event.source.name,
+    ...timestamps(event.source.ts_ms),
+    snapshot: snapshotOf(event),
+    db: event.source.db,
+    sequence: null,
+    table: event.source.table,
+    // The originating server: the middle part of a MariaDB GTID; MySQL's UUID GTIDs do not hold it (Debezium writes 0 for snapshot rows too).
+    server_id: mariadbGtidServer(event) ?? 0,
+    gtid: event.source.txId ?? null,
+    file: place?.file ?? '',
+    // Debezium: the rows event's own position and the row within it; ours: the transaction's first event and the change's index within the transaction.
+    pos: place?.pos ?? 0,
+    row: index === null || index === 0 ? 0 : index - 1,
+    thread: null,
+    query: null,
+  };
+}
+
+function transactionOf(event: ChangeEvent, connector: DebeziumConnector, order: { total: number; perTable: number } | undefined): DebeziumTransaction | null {
+  if (event.source.snapshot || !order) return null;
+  let id: string | null = null;
+  if (connector === 'postgresql') {
+    const commit = commitPosition(event);
+    if (event.source.txId !== undefined) id = commit === null ? event.source.txId : `${event.source.txId}:${commit}`;
+  } else {
+    const place = parseBinlogPlace(event.source.position);
+    id = event.source.txId ?? (place ? `file=${place.file},pos=${place.pos}` : null);
+  }
+  return id === null ? null : { id, total_order: order.total, data_collection_order: order.perTable };
+}
+
+/**
+ * Numbers the events of each transaction as Debezium's transaction block does:
+ * total_order over the whole transaction, data_collection_order per table.
+ * Events reach it in log order; a transaction's events are consecutive.
+ */
+export class TransactionOrder {
+  private current: string | null = null;
+  private total = 0;
+  private readonly perTable = new Map<string, number>();
+
+  next(event: ChangeEvent): { total: number; perTable: number } | undefined {
+    if (event.source.snapshot) return undefined;
+    const tx = `${event.source.name}\u0000${event.source.txId ?? ''}\u0000${commitPosition(event) ?? event.source.position}`;
+    const index = versionIndex(event);
+    // A new transaction, or the same one replayed from its start after a restart.
+    if (tx !== this.current || index === 1) {
+      this.current = tx;
+      this.total = 0;
+      this.perTable.clear();
+    }
+    const table = `${event.source.schema}.${event.source.table}`;
+    const perTable = (this.perTable.get(table) ?? 0) + 1;
+    this.perTable.set(table, perTable);
+    this.total = index ?? this.total + 1;
+    return { total: this.total, perTable };
+  }
+}
+
+function snapshotOf(event: ChangeEvent): 'true' | 'last' | 'false' {
+  return event.source.snapshot === 'last' ? 'last' : event.source.snapshot ? 'true' : 'false';
+}
+
+function timestamps(ms: number): { ts_ms: number; ts_us: number; ts_ns: number } {
+  // Our times have millisecond precision; Debezium's finer fields then end in zeros, as its own source.ts_us/ts_ns do.
+  return { ts_ms: ms, ts_us: ms * 1000, ts_ns: ms * 1_000_000 };
+}
+
+function versionIndex(event: ChangeEvent): number | null {
+  try {
+    return parseVersion(event.source.version).index;
+  } catch {
+    return null;
+  }
+}
+
+/** The commit position part of the version (Postgres: the commit LSN), as a number. */
+function commitPosition(event: ChangeEvent): number | null {
+  try {
+    return Number(parseVersion(event.source.version).commitPosition);
+  } catch {
+    return null;
+  }
+}
+
+/** `16/B374D848` → 94469556296. */
+export function parseLsn(text: string): number | null {
+  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text);
+  if (!match) return null;
+  return Number((BigInt('0x' + match[1]) << 32n) | BigInt('0x' + match[2]));
+}
+
+/** `binlog.000042:1234[@gtid]` → file and offset. */
+function parseBinlogPlace(text: string): { file: string; pos: number } | null {
+  const match = /^(.+):(\d+)(?:@.*)?$/.exec(text);
+  return match ? { file: match[1], pos: Number(match[2]) } : null;
+}
+
+const MARIADB_GTID = /^(\d+)-(\d+)-(\d+)$/;
+
+function mariadbGtidServer(event: ChangeEvent): number | null {
+  const fromTx = event.source.txId !== undefined ? MARIADB_GTID.exec(event.source.txId) : null;
+  if (fromTx) return Number(fromTx[2]);
+  const at = event.source.position.indexOf('@');
+  if (at < 0) return null;
+  // A GTID state lists one GTID per domain: any of them says MariaDB; the snapshot's server id is unknown.
+  const first = MARIADB_GTID.exec(event.source.position.slice(at + 1).split(',')[0]);
+  return first ? 0 : null;
+}
