@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load';
+import { redact, redactText } from '../config/redact';
 import { createLogger, LogFormat, logFormats, LogLevel, logLevels } from '../core/runtime/logger';
 import { callAdmin } from './admin-client';
 import { formatStatus, StatusReport } from './format-status';
@@ -73,7 +74,7 @@ program
   .option('--watch [seconds]', 'redraw in place every N seconds (default 2) with lag and progress bars; Ctrl-C stops')
   .action(async (options: { config: string; json?: boolean; watch?: string | boolean }) => {
     if (options.watch) return watchStatus(loadConfig(options.config), Number(options.watch === true ? 2 : options.watch) || 2, options.json);
-    const status = (await callAdmin(loadConfig(options.config), 'GET', '/api/status')) as StatusReport;
+    const status = redact((await callAdmin(loadConfig(options.config), 'GET', '/api/status')) as StatusReport);
     if (options.json) return void process.stdout.write(JSON.stringify(status, null, 2) + '\n');
     process.stdout.write(formatStatus(status) + formatPauses(status));
   });
@@ -134,7 +135,7 @@ program.parseAsync(process.argv).catch((error: Error) => {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
   } else {
-    process.stderr.write(`cdc: ${error.message}\n`);
+    process.stderr.write(`cdc: ${redactText(error.message)}\n`);
   }
   process.exit(1);
 });

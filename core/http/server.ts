@@ -22,6 +22,7 @@ export async function startHttpServer(options: {
   /** The operator console at `/` (core/http/console.ts). */
   console?: ConsoleRoutes;
 }): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  let listeningPort = options.port; // the real one once listening (port 0 picks one)
   const server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
     if (url.pathname === '/metrics') {
@@ -38,7 +39,7 @@ export async function startHttpServer(options: {
       return;
     }
     if (url.pathname.startsWith('/api/') && options.admin) {
-      void handleAdmin(request, response, url.pathname, options.admin, options.token);
+      void handleAdmin(request, response, url.pathname, options.admin, { token: options.token, host: options.host, port: listeningPort });
       return;
     }
     if (url.pathname === '/healthz') {
@@ -63,6 +64,7 @@ export async function startHttpServer(options: {
     server.listen(options.port, options.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  listeningPort = port;
   return {
     server,
     port,

@@ -78,6 +78,21 @@ describe('cdc validate / cdc run with a broken config', function () {
     }
   }
 
+  it('validate: a wrong URL from the environment or a secret file is reported without its password', () => {
+    writeConfig(join(dir, 'pg-password'), 'Fil3Secret\n');
+    const fromEnv = runCli(['validate', '-c', writeConfig(join(dir, 'cdc.yaml'), VALID)], { PG_URL: 'pgsql://app:S3cretPass@db.example/shop' });
+    assert.equal(fromEnv.code, 1);
+    assert.match(fromEnv.stderr, /sources\[0\]\.url: expected a postgres:\/\/ URL, got the string "pgsql:\/\/app:\*\*\*@db\.example\/shop"/);
+    assert.ok(!fromEnv.stderr.includes('S3cretPass'), fromEnv.stderr);
+    const fromFile = runCli(['validate', '-c', writeConfig(join(dir, 'cdc.yaml'), VALID.replace('${PG_URL}', 'pgsql://app:${file:./pg-password}@db.example/shop'))], {});
+    assert.equal(fromFile.code, 1);
+    assert.match(fromFile.stderr, /sources\[0\]\.url: expected a postgres:\/\/ URL, got the string "pgsql:\/\/app:\*\*\*@db\.example\/shop"/);
+    assert.ok(!fromFile.stderr.includes('Fil3Secret'), fromFile.stderr);
+    const missing = runCli(['validate', '-c', writeConfig(join(dir, 'cdc.yaml'), VALID.replace('${PG_URL}', '${file:/run/secrets/tidewater-absent}'))], {});
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /cdc\.yaml: sources\[0\]\.url: cannot read secret file \/run\/secrets\/tidewater-absent \(no such file\)/);
+  });
+
   it('a file that does not exist exits 1 with the reason', () => {
     const result = runCli(['validate', '-c', join(dir, 'missing.yaml')]);
     assert.equal(result.code, 1);
