@@ -1,5 +1,5 @@
 // Log replay into each sink, beside the raw client writing the same events
-// (issue 6 / DESIGN §7): `npm run bench:sinks -- [--events 1000000] [--keys 100000]
+// (issue 6 / docs/architecture.md §7): `npm run bench:sinks -- [--events 1000000] [--keys 100000]
 // [--partitions 4] [--batch 1000] [--sinks redis,duckdb,postgres,elasticsearch]`.
 // Starts its own throwaway servers; prints events/s and the ratio to the baseline.
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -3,7 +3,7 @@ import { logConfig, logTypes } from '../core/log/log-config';
 import { sinkTypes, sourceTypes } from '../core/runtime/registry';
 import { logLevels } from '../core/runtime/logger';
 
-/** The service's config file (DESIGN §5), composed from each component's own schema. */
+/** The service's config file (docs/architecture.md §5), composed from each component's own schema. */
 const serviceConfig = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only'),
   dataDir: z.string().default('./var'),

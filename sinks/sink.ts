@@ -22,7 +22,7 @@ export interface Sink {
 }
 
 /**
- * Generations for reprocessing (DESIGN §3): a sink instance told to write a
+ * Generations for reprocessing (docs/architecture.md §3): a sink instance told to write a
  * generation newer than the live one builds it beside the live one (a new ES
  * index behind the alias, new warehouse tables behind the reader-facing names,
  * Redis keys stamped with a higher epoch) while the live generation keeps

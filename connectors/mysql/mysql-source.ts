@@ -36,7 +36,7 @@ export interface MysqlSourceInternals {
 /**
  * A MySQL/MariaDB source: bootstraps with a consistent snapshot whose binlog
  * position is known exactly, then streams the binlog from that position
- * (DESIGN §3). The server keeps no state for us: the runtime's saved
+ * (docs/architecture.md §3). The server keeps no state for us: the runtime's saved
  * checkpoint is the only record of where to resume.
  */
 export class MysqlSource implements Source {

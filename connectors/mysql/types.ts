@@ -1,7 +1,7 @@
 import { isInteger, isSafeNumber, parse as parseLossless } from 'lossless-json';
 
 /**
- * Lossless JSON forms of MySQL/MariaDB values (DESIGN §2), the same whether
+ * Lossless JSON forms of MySQL/MariaDB values (docs/architecture.md §2), the same whether
  * a row comes from the snapshot (mysql2 query) or from the binlog decoder:
  *
  *   TINYINT … INT (signed or not), MEDIUMINT   number

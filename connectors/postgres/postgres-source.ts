@@ -36,7 +36,7 @@ type StartPlan =
 
 /**
  * A Postgres source: bootstraps with a consistent snapshot taken at exactly
- * the slot's consistent point, then streams the slot (DESIGN §3).
+ * the slot's consistent point, then streams the slot (docs/architecture.md §3).
  */
 export class PostgresSource implements Source {
   readonly name: string;

@@ -147,7 +147,7 @@ export interface ExportedSnapshot {
  * Creates the slot and exports the snapshot that matches its consistent point
  * exactly: rows read in that snapshot plus changes streamed from that point
  * are the table, with no gap and no overlap. The replication connection must
- * run nothing else until the snapshot is imported (DESIGN §7).
+ * run nothing else until the snapshot is imported (docs/architecture.md §7).
  */
 export async function createSlotWithSnapshot(url: string, slot: string): Promise<ExportedSnapshot> {
   const connection = new Client({ connectionString: url, replication: 'database', connectionTimeoutMillis: 10_000, keepAlive: true } as never);

@@ -94,7 +94,7 @@ async function readTable(client: Client, table: CapturedTable, options: Snapshot
     const result = await client.query(chunkQuery(table, key, state.afterKey, options.chunkSize), [...(state.afterKey ?? []), options.chunkSize]);
     await options.catalog.load(result.fields.map((f) => f.dataTypeID));
     const events = result.rows.map((raw: Record<string, string | null>) => toEvent(raw, result.fields, table, key, options));
-    // A re-snapshot must remove rows deleted meanwhile: a truncate just below the snapshot's version goes first (DESIGN §2).
+    // A re-snapshot must remove rows deleted meanwhile: a truncate just below the snapshot's version goes first (docs/architecture.md §2).
     if (state.afterKey === undefined) events.unshift(truncateBelow(table, options));
     const last = result.rows[result.rows.length - 1] as Record<string, string> | undefined;
     const next: TableSnapshotProgress = {

@@ -36,7 +36,7 @@ export interface AssemblerOptions {
 /**
  * Turns the pgoutput message stream into change events grouped by transaction.
  * Each event's version is (commit LSN, index within the transaction), known at
- * BEGIN, so events are ordered by commit as DESIGN §2 requires.
+ * BEGIN, so events are ordered by commit as docs/architecture.md §2 requires.
  */
 export class TransactionAssembler {
   private open: OpenTransaction | null = null;

@@ -1,7 +1,7 @@
 import { parse as parseLossless } from 'lossless-json';
 
 /**
- * Lossless decoding of Postgres text-format values (DESIGN §2). The
+ * Lossless decoding of Postgres text-format values (docs/architecture.md §2). The
  * replication connection runs with DateStyle=ISO, TimeZone=UTC and
  * extra_float_digits=3, so the text forms below are the ones we parse.
  * No value goes through a JS Date, and no 64-bit or NUMERIC value through Number.

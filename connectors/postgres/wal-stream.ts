@@ -55,7 +55,7 @@ export interface WalStreamOptions {
 /**
  * Streams committed transactions from the slot.
  *
- * Traps of pg-logical-replication avoided here (DESIGN §7): automatic
+ * Traps of pg-logical-replication avoided here (docs/architecture.md §7): automatic
  * acknowledgement is off (it would confirm LSNs before they are durable), the
  * periodic status timer is off (it confirms the last *received* LSN), and
  * keepalives are answered with the last *durable* LSN. A new instance (and

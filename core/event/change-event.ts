@@ -1,5 +1,5 @@
 /**
- * The change event: a Debezium-compatible envelope (DESIGN §2).
+ * The change event: a Debezium-compatible envelope (docs/architecture.md §2).
  * Values are lossless: 64-bit integers and NUMERIC as strings, timestamps as
  * ISO-8601 strings with microseconds, bytea as base64, JSON as parsed JSON.
  */
@@ -46,7 +46,7 @@ export function qualifiedTable(event: ChangeEvent): string {
 }
 
 /**
- * One row's key as text (DESIGN §4): the Redis key suffix, the Elasticsearch
+ * One row's key as text (docs/architecture.md §4): the Redis key suffix, the Elasticsearch
  * `_id`, the warehouse's per-batch identity, `cdc verify`'s key.
  * A single-column key is its value as is (`42`, `a:b`). A composite key joins
  * its parts with `:` after escaping `\` as `\\` and `:` as `\:` inside each part,

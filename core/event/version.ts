@@ -1,6 +1,6 @@
 /**
  * Versions order the changes of one row by COMMIT, not by where a change sits
- * in the WAL (DESIGN §2): a row written at LSN 90 by a transaction committing
+ * in the WAL (docs/architecture.md §2): a row written at LSN 90 by a transaction committing
  * at LSN 110 must beat a snapshot taken at LSN 100.
  *
  * A version is (commit position, index within the transaction), packed as a

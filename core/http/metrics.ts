@@ -3,7 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 /** Buckets from milliseconds to minutes, for latencies an operator alerts on. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
-/** The service's Prometheus metrics; names are a contract with operators (DESIGN §6). */
+/** The service's Prometheus metrics; names are a contract with operators (docs/architecture.md §6). */
 export class Metrics {
   readonly registry = new Registry();
 

@@ -52,7 +52,7 @@ export interface ConsumeOptions {
 }
 
 /**
- * The ordered change-event log between sources and sinks (DESIGN §1), with
+ * The ordered change-event log between sources and sinks (docs/architecture.md §1), with
  * two backends: the embedded file log and Kafka.
  * Events of one row always land in one partition, in append order; a
  * truncate lands in every partition. Offsets are per partition; a consumer's

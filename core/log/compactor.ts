@@ -29,7 +29,7 @@ export interface CompactionStats {
 const COPY_BUFFER_BYTES = 1024 * 1024;
 
 /**
- * Background key compaction of the embedded log (DESIGN §3: the log stays a
+ * Background key compaction of the embedded log (docs/architecture.md §3: the log stays a
  * complete, bounded copy a sink can replay from offset zero). It rewrites
  * sealed segments only, off the append path: appends go to the active
  * segment meanwhile, readers keep reading the old files until the swap, and

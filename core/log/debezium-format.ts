@@ -16,7 +16,7 @@ import { parseVersion } from '../event/version';
  *
  * What our events do not carry is written as Debezium writes an unknown:
  * null (Postgres xmin, MySQL thread and query), or derived as noted below.
- * Row values keep tidewater's lossless forms (DESIGN §2): NUMERIC/DECIMAL as
+ * Row values keep tidewater's lossless forms (docs/architecture.md §2): NUMERIC/DECIMAL as
  * strings and bytes as base64 match Debezium with decimal.handling.mode=string
  * and binary.handling.mode=base64; 64-bit integers stay strings and temporal
  * values ISO-8601 strings (Debezium: numbers, epoch-based for temporals).

@@ -43,7 +43,7 @@ export const FILE_LOG_DEFAULTS = {
 const FORMAT = 2;
 
 /**
- * The embedded change-event log (DESIGN §1): one directory holding
+ * The embedded change-event log (docs/architecture.md §1): one directory holding
  *   meta.json                        { "partitions": N, "format": 2 }
  *   partitions/<n>/<base>.log        segment files of framed records (record-codec.ts)
  *   partitions/<n>/<base>.index      offset index of each sealed segment

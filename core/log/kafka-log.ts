@@ -30,7 +30,7 @@ export interface KafkaLogOptions {
 }
 
 /**
- * The Kafka backend of the change-event log (DESIGN §1): one topic, or one
+ * The Kafka backend of the change-event log (docs/architecture.md §1): one topic, or one
  * per table, keyed by table + primary key. append() resolves only once every
  * in-sync replica has the batch (acks=all), so the source acknowledges its
  * position only after Kafka did. Topics are never created here (their

@@ -27,7 +27,7 @@ export interface SourceRunnerOptions {
 /**
  * Moves a source's batches into the log: append (durable), then save the
  * position, then acknowledge it to the database. Nothing is acknowledged
- * before it is durable, so a crash replays and never loses (DESIGN §1).
+ * before it is durable, so a crash replays and never loses (docs/architecture.md §1).
  * Batches queued while an append is in flight are appended together: one
  * fsync for many small transactions. On failure it reconnects with backoff,
  * using a fresh Source from the last durable position.

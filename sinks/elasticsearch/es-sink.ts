@@ -22,7 +22,7 @@ export interface EsSinkStats {
 }
 
 /**
- * Index per table behind an alias (DESIGN §4): `_id` = keyString() of the
+ * Index per table behind an alias (docs/architecture.md §4): `_id` = keyString() of the
  * primary key, `_source` = the row, written with `version_type: external_gte`
  * and the commit position (external-version.ts), so ES itself refuses stale
  * events.

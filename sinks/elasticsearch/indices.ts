@@ -19,7 +19,7 @@ const GENERATION_SUFFIX = /^(.*)-g(\d+)$/;
 
 /**
  * Index per table and generation, `<alias>-g<generation>`, behind the alias
- * readers use (DESIGN §4). Only the live generation's indices carry the alias;
+ * readers use (docs/architecture.md §4). Only the live generation's indices carry the alias;
  * promote() moves every alias to the new generation in one _aliases call.
  */
 export class EsIndices {

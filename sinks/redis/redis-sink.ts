@@ -42,14 +42,14 @@ export interface RedisSinkStats {
 
 /**
  * Keeps each row as a JSON document under `<keyPrefix><keyTemplate>` (default
- * `<schema>.<table>:<pk>`, DESIGN §4); a deleted row's key is absent. Every
+ * `<schema>.<table>:<pk>`, docs/architecture.md §4); a deleted row's key is absent. Every
  * write is guarded by the event's version, stamped with the generation, kept
  * per table in the hash `<keyPrefix>__cdc_versions:<schema>.<table>`.
  * A reprocess writes the same keys in place: the source version is compared
  * first, the generation second (sinks/shared/version.ts), so a replayed older
  * record never overwrites a newer live row, a replayed truncate removes only
  * rows older than itself, and live updates keep landing; promote() then sweeps
- * the keys the new generation did not write (DESIGN §3).
+ * the keys the new generation did not write (docs/architecture.md §3).
  */
 export class RedisSink implements GenerationalSink {
   readonly name: string;

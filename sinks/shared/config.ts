@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Config pieces every sink shares (DESIGN §5): name, table routing, per-table options. */
+/** Config pieces every sink shares (docs/architecture.md §5): name, table routing, per-table options. */
 export const sinkName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only');
 
 const tablePattern = z

@@ -1,7 +1,7 @@
 /**
  * Stamps for sinks that rewrite rows in place during a reprocess (Redis):
  * `<24 hex digits of source version>.<8 hex digits of generation>`.
- * The SOURCE VERSION COMES FIRST (DESIGN §3, round 2): a record older than the
+ * The SOURCE VERSION COMES FIRST (docs/architecture.md §3, round 2): a record older than the
  * stored row never wins, even from a newer generation, so readers never see a
  * row go back in time or a deleted row come back; at an equal source version
  * (the same change replayed) the newer generation wins, which marks the row as

@@ -17,7 +17,7 @@ function latestRows(engine: SqlEngine, shape: TableShape, stage: string, where: 
 
 /**
  * The MERGE that applies a staged batch. It changes a row only when the staged
- * version is newer than the stored one (DESIGN §4); deletes are soft
+ * version is newer than the stored one (docs/architecture.md §4); deletes are soft
  * (`_cdc_deleted`), so a deleted row keeps its version and an older insert
  * replayed later is refused. Versions at or below the table's last truncate
  * (`truncatedExpr`, '' when none) are refused as a whole.

@@ -29,7 +29,7 @@ export interface WarehouseContext {
 }
 
 /**
- * Warehouse tables (DESIGN §4): per source table a current-state table
+ * Warehouse tables (docs/architecture.md §4): per source table a current-state table
  * `<schema>__<table>` (+ _cdc_version, _cdc_deleted, _cdc_synced_at) and an
  * append-only history `<schema>__<table>__changes`. write() only buffers;
  * flush() stages the buffered batches, deduplicates them per key, MERGEs them

@@ -55,7 +55,7 @@ export class EmbeddedBackend implements LogBackend {
 }
 
 /**
- * Kafka: librdkafka's mock cluster (DESIGN §7), or a real cluster when
+ * Kafka: librdkafka's mock cluster (docs/architecture.md §7), or a real cluster when
  * KAFKA_BROKERS is set. The mock cannot create topics through the API and
  * reports controller id 0, which kafkajs's idempotent producer cannot use,
  * so topics are made when the mock starts and idempotence is off there.

@@ -14,7 +14,7 @@ import { consumeUntilCaughtUp } from '../support/log-reader';
 
 const PARTITIONS = 4;
 
-/** The contract every log backend keeps (DESIGN §1), run against each one. */
+/** The contract every log backend keeps (docs/architecture.md §1), run against each one. */
 export function describeLogConformance(backend: LogBackend): void {
   describe(`change-log conformance: ${backend.name}`, function () {
     this.timeout(90_000);

@@ -14,7 +14,7 @@ function sample(text: string, name: string, labels: string): number | undefined 
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
-describe('metrics of DESIGN §6, and sink lag while the sink\'s target is down', function () {
+describe('metrics of docs/architecture.md §6, and sink lag while the sink\'s target is down', function () {
   this.timeout(120_000);
   let pg: PgServer;
   let redis: RedisServer;
@@ -35,11 +35,11 @@ describe('metrics of DESIGN §6, and sink lag while the sink\'s target is down',
 
   const missing = (text: string) => DESIGN_METRICS.filter((name) => !new RegExp(`^${name}\\{`, 'm').test(text));
 
-  it('exposes a sample of every metric named in DESIGN §6', async () => {
+  it('exposes a sample of every metric named in docs/architecture.md §6', async () => {
     await fixture.sql(`UPDATE customers SET n = n + 1 WHERE id <= 5`);
     await waitFor(async () => missing(await fixture.service.metrics()).length === 0, {
       timeoutMs: 20_000,
-      what: 'a sample of every DESIGN §6 metric',
+      what: 'a sample of every docs/architecture.md §6 metric',
       describe: async () => `missing: ${missing(await fixture.service.metrics()).join(', ')}`,
     });
   });

@@ -25,7 +25,7 @@ const TYPES_VALUES = [
    'x''y', '', '"just a string"'`,
 ];
 
-/** Each column as MariaDB itself renders it in the JSON forms of DESIGN §2 (see connectors/mysql/types.ts). */
+/** Each column as MariaDB itself renders it in the JSON forms of docs/architecture.md §2 (see connectors/mysql/types.ts). */
 const TYPES_DOC = `JSON_OBJECT('id', id, 'ti', ti, 'tiu', tiu, 'si', si, 'siu', siu, 'mi', mi, 'miu', miu, 'i', i, 'iu', iu,
   'bi', CAST(bi AS CHAR), 'biu', CAST(biu AS CHAR), 'd', CAST(d AS CHAR), 'f', f, 'db', db,
   'b1', IF(b1 IS NULL, NULL, JSON_EXTRACT(IF(b1 = 1, 'true', 'false'), '$')), 'b10', b10 + 0, 'b64', CAST(b64 + 0 AS CHAR),

@@ -3,7 +3,7 @@ import { PgRedisFixture } from '../support/pg-redis-fixture';
 import { PgServer, RedisServer, startPostgres, startRedis, stopAll } from '../support/servers';
 import { waitFor } from '../support/wait';
 
-/** Column type, SQL literal, and the JSON value a reader must find in Redis (DESIGN §2: lossless). */
+/** Column type, SQL literal, and the JSON value a reader must find in Redis (docs/architecture.md §2: lossless). */
 const COLUMNS: Array<[name: string, type: string, literal: string, expected: unknown]> = [
   ['c_smallint', 'smallint', '-32768', -32768],
   ['c_int', 'int', '2147483647', 2147483647],

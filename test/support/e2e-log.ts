@@ -62,7 +62,7 @@ export class KafkaE2eLog implements E2eLog {
     await this.mock?.stop();
   }
 
-  /** Idempotence is off: the mock reports a controller kafkajs cannot find (DESIGN §7). */
+  /** Idempotence is off: the mock reports a controller kafkajs cannot find (docs/architecture.md §7). */
   yaml(): string {
     return `{ type: kafka, brokers: [${this.mock!.brokers.join(', ')}], partitions: ${PARTITIONS}, sessionTimeoutMs: 6000, idempotent: false }`;
   }

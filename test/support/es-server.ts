@@ -1,5 +1,5 @@
 // A small HTTP server speaking the subset of the Elasticsearch REST API the
-// sink uses, with ES's documented semantics (DESIGN §7): _bulk with external
+// sink uses, with ES's documented semantics (docs/architecture.md §7): _bulk with external
 // versions and per-item 409s, index creation with mappings, atomic _aliases,
 // refresh, GET/_mget/_search/_count/_delete_by_query enough for tests, and
 // switches that inject 429 rejections. Tests run against it unless ES_URL is set.

@@ -21,7 +21,7 @@ export const SHOP_SCHEMA = `
 
 /**
  * What a reader expects in Redis for each table, computed by Postgres itself:
- * key suffix → JSON document, with the type mapping of DESIGN §2
+ * key suffix → JSON document, with the type mapping of docs/architecture.md §2
  * (int as number, bigint and numeric as string, timestamptz as ISO UTC with microseconds).
  */
 export const EXPECTED_ROWS: Record<string, string> = {

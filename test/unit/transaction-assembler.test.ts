@@ -150,7 +150,7 @@ describe('TransactionAssembler (connectors/postgres/transaction-assembler.ts): r
     });
 
     it('a change written BEFORE the snapshot point but committed AFTER it gets a version above the snapshot\'s', () => {
-      // DESIGN §2: the transaction writes the row at LSN 90 and commits at LSN 110;
+      // docs/architecture.md §2: the transaction writes the row at LSN 90 and commits at LSN 110;
       // a snapshot taken at LSN 100 cannot see the write.
       const snapshotPoint = parseLsn('0/100');
       const [event] = events(
