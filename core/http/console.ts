@@ -83,6 +83,13 @@ export class ServiceConsole {
         this.resyncs.requested(String(body.source), tables, body.where as string | undefined, result.requestId, baseRows);
         return result;
       },
+      cancelResync: handlers.cancelResync
+        ? async (body) => {
+            const result = await handlers.cancelResync!(body);
+            this.resyncs.cancelled(String(body.requestId));
+            return result;
+          }
+        : undefined,
       more: {
         ...handlers.more,
         'POST /api/pause': async ({ body }) => pauses().pause(body.table, body.sink),

@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
-import { ensureBinary } from '../support/ensure-binary';
+import { ensureBinary, findBinary } from '../support/ensure-binary';
 import { packageRoot } from '../support/kafka';
 import { PgRedisFixture } from '../support/pg-redis-fixture';
 import { PgServer, RedisServer, startPostgres, startRedis, stopAll } from '../support/servers';
@@ -107,6 +108,19 @@ describe('web console in a real browser (Chromium) against a running pipeline', 
   });
 
   it('starts a resync from the page and its progress bar reaches 100 %', async () => {
+    // `cdc status --watch` on a terminal (script(1) gives it one) draws the same progress in place.
+    const scriptBinary = findBinary(['script']);
+    const watchOutput: Buffer[] = [];
+    const cli = join(packageRoot(), 'dist', 'cli', 'main.js');
+    const watcher = scriptBinary
+      ? spawn(scriptBinary, ['-q', '-c', `${process.execPath} ${cli} status -c ${fixture.service.configPath} --watch 1`, '/dev/null'], {
+          env: { ...process.env, ...fixture.service.env, COLUMNS: '120' },
+          detached: true,
+          stdio: ['pipe', 'pipe', 'pipe'],
+        })
+      : null;
+    watcher?.stdout!.on('data', (chunk: Buffer) => watchOutput.push(chunk));
+    if (!watcher) console.log('    script(1) not found (Debian bsdutils): cdc status --watch not checked on a terminal');
     const row = page.locator(`[data-testid="table-${source()}-public.accounts"]`);
     await row.locator('[data-testid="resync-button"]').click();
     await page.waitForSelector('[data-testid="message"]:has-text("request")', { timeout: 10_000 });
@@ -119,6 +133,14 @@ describe('web console in a real browser (Chromium) against a running pipeline', 
     assert.match((await page.locator('[data-testid^="resync-"][data-testid$="-public.accounts"] [data-state]').first().getAttribute('data-state')) ?? '', /done/);
     assert.ok(fixture.service.output.some((l) => l.includes('resync of table done')), 'the service finished the resync');
     await shot('3-resync-done');
+    if (watcher) {
+      process.kill(-watcher.pid!, 'SIGTERM');
+      const text = Buffer.concat(watchOutput).toString('utf8');
+      writeFileSync(join(OUTPUT, 'status-watch.txt'), text);
+      assert.match(text, /\x1b\[H/, 'redraws from the top of the screen');
+      assert.match(text, /public\.accounts\s+resync\s+\[█*░*\]\s+\d+\.\d %\s+\d+\/\d+ rows/, 'a resync progress bar');
+      assert.match(text, /sink cache\s+streaming\s+lag \d+ events \/ \d+\.\d s/);
+    }
   });
 
   it('pauses a table from the page: it stops moving while others flow, and resumes in order', async () => {
