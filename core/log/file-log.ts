@@ -180,6 +180,14 @@ export class FileLog implements ChangeLog {
     return this.files.map((f) => f.endOffset);
   }
 
+  /** The oldest offset `partition` holds and its end offset. */
+  heldOffsets(partition: number): { oldest: number; end: number } {
+    this.assertOpen();
+    this.checkPartition(partition);
+    const file = this.files[partition];
+    return { oldest: file.startOffset, end: file.endOffset };
+  }
+
   /** Resolves once `partition` holds a record at `offset` or later, or when `signal` aborts. */
   async waitForAppend(partition: number, offset: number, signal: AbortSignal): Promise<void> {
     this.assertOpen();

@@ -4,6 +4,13 @@ import { Backoff, sleep } from '../runtime/backoff';
 import { Logger } from '../runtime/logger';
 import { ConsumeOptions, LogRecord } from './change-log';
 import { eventOf, isTombstoneOf } from './kafka-codec';
+import { LogOffsetGoneError } from './offset-gone';
+
+/** The offsets a partition holds: [low, high). */
+export interface HeldRange {
+  low: number;
+  high: number;
+}
 
 export interface GroupConsumerSettings {
   groupId: string;
@@ -12,6 +19,10 @@ export interface GroupConsumerSettings {
   sessionTimeoutMs: number;
   /** Start offsets from the sink only make sense when partition numbers name one topic's partitions. */
   singleTopic: boolean;
+  /** Per partition of `topic`, the offsets the brokers still hold. */
+  heldOffsets(topic: string): Promise<Map<number, HeldRange>>;
+  /** Per partition of `topic`, the group's committed offset (-1 when it never committed). */
+  committedOffsets(topic: string): Promise<Map<number, number>>;
   logger?: Logger;
 }
 
@@ -29,6 +40,7 @@ export async function consumeGroup(kafka: Kafka, settings: GroupConsumerSettings
       return await runSession(kafka, settings, options);
     } catch (error) {
       if (error instanceof HandlerFailure) throw error.cause;
+      if (error instanceof LogOffsetGoneError) throw error;
       // kafkajs gives up on errors it deems fatal (the mock cluster refuses some SyncGroups mid-rebalance):
       // a sink worker keeps trying with a fresh consumer, and the sink stays open meanwhile.
       const delayMs = backoff.nextDelayMs();
@@ -54,6 +66,10 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
   let seeking: Promise<void> = Promise.resolve();
   /** Per "topic:partition": the last event handed over, to drop the tombstone repeating a delete. */
   const lastEvent = new Map<string, ChangeEvent>();
+  /** Per "topic:partition": the offset the next batch must start at (or after, across compaction gaps). */
+  const expected = new Map<string, number>();
+  /** Set once a partition's next offset is gone: no batch is handed over after that. */
+  let gone = false;
 
   let fail: (error: Error) => void = () => undefined;
   const failed = new Promise<never>((_, reject) => (fail = reject));
@@ -66,24 +82,74 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
     const partitions = [...new Set(assigned.map((a) => a.partition))].sort((a, b) => a - b);
     settings.logger?.info(`consumer group ${settings.groupId}: assigned ${assigned.map((a) => `${a.topic}:${a.partition}`).join(', ') || 'nothing'}`);
     lastEvent.clear();
+    expected.clear();
     options.onAssign?.(partitions);
-    if (!options.startOffsets) return;
-    if (!settings.singleTopic) {
-      settings.logger?.warn(`consumer group ${settings.groupId}: the sink stores offsets, but with a topic per table they cannot name a topic; resuming from the group's committed offsets`);
-      return;
-    }
     // kafkajs drops fetched data of a partition with a pending seek (the batch is "stale"), so nothing before the start is handed over.
-    seeking = options.startOffsets(partitions).then((stored) => {
-      for (const a of assigned) {
-        const start = stored?.get(a.partition);
-        if (start !== undefined) consumer.seek({ topic: a.topic, partition: a.partition, offset: String(start) });
-      }
+    seeking = checkStarts(assigned, partitions).catch((error: unknown) => {
+      gone = true;
+      fail(error as Error);
     });
   });
 
+  /**
+   * Where each assigned partition resumes (the sink's stored offset, else the
+   * group's commit), refused when the log no longer holds it: kafkajs would
+   * log `Offset out of range` and silently jump to the earliest offset.
+   */
+  const checkStarts = async (assigned: { topic: string; partition: number }[], partitions: number[]) => {
+    let stored: ReadonlyMap<number, number> | null = null;
+    if (options.startOffsets && settings.singleTopic) stored = await options.startOffsets(partitions);
+    else if (options.startOffsets) {
+      settings.logger?.warn(`consumer group ${settings.groupId}: the sink stores offsets, but with a topic per table they cannot name a topic; resuming from the group's committed offsets`);
+    }
+    for (const topic of new Set(assigned.map((a) => a.topic))) {
+      const [held, committed] = await Promise.all([settings.heldOffsets(topic), settings.committedOffsets(topic)]);
+      for (const a of assigned.filter((x) => x.topic === topic)) {
+        const range = held.get(a.partition) ?? { low: 0, high: 0 };
+        const fromSink = stored?.get(a.partition);
+        const start = fromSink ?? committed.get(a.partition) ?? -1;
+        if (start < 0) {
+          if (range.low > 0) {
+            settings.logger?.warn(
+              `consumer group ${settings.groupId}: ${topic}:${a.partition} starts at offset ${range.low}, not 0: ` +
+                `offsets below it are gone from the topic, so this new consumer never sees them (use a compacted topic so it keeps every row)`,
+            );
+          }
+          expected.set(key(topic, a.partition), range.low);
+          continue;
+        }
+        if (start < range.low || start > range.high) {
+          throw new LogOffsetGoneError({ consumer: options.consumer, topic, partition: a.partition, offset: start, oldest: range.low, end: range.high });
+        }
+        expected.set(key(topic, a.partition), start);
+        if (fromSink !== undefined) consumer.seek({ topic, partition: a.partition, offset: String(fromSink) });
+      }
+    }
+  };
+
+  /** A batch that starts past where this partition should continue: records may have been removed under us. */
+  const checkNoGap = async (batch: Batch) => {
+    const id = key(batch.topic, batch.partition);
+    const want = expected.get(id);
+    const first = batch.messages.length > 0 ? Number(batch.messages[0].offset) : undefined;
+    if (want === undefined || first === undefined || first <= want) return;
+    // Compaction leaves gaps but never moves the log start offset; retention does.
+    const range = (await settings.heldOffsets(batch.topic)).get(batch.partition) ?? { low: 0, high: 0 };
+    if (range.low > want) {
+      throw new LogOffsetGoneError({ consumer: options.consumer, topic: batch.topic, partition: batch.partition, offset: want, oldest: range.low, end: range.high });
+    }
+  };
+
   const handleBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
     await seeking;
-    if (!isRunning() || isStale() || signal.aborted) return;
+    if (gone || !isRunning() || isStale() || signal.aborted) return;
+    try {
+      await checkNoGap(batch);
+    } catch (error) {
+      gone = true;
+      fail(error as Error);
+      return;
+    }
     const records = decode(batch, lastEvent);
     const batchEnd = Number(batch.lastOffset()) + 1;
     // Heartbeats keep the membership while a slow sink works through a batch.
@@ -102,6 +168,7 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
         }
         if (signal.aborted || !isRunning() || isStale()) return;
         resolveOffset(String(nextOffset - 1));
+        expected.set(key(batch.topic, batch.partition), nextOffset);
         await commit(consumer, settings, batch.topic, batch.partition, nextOffset);
       }
     } finally {

@@ -1,10 +1,13 @@
 import { ConsumeOptions } from './change-log';
+import { LogOffsetGoneError } from './offset-gone';
 import { PartitionRead } from './partition-log';
 
 /** What consumeAllPartitions() needs from a log that one process owns entirely. */
 export interface OwnedPartitions {
   readonly partitions: number;
   committedOffsets(consumer: string): Promise<number[]>;
+  /** Per partition, the oldest offset still held (the base of its first segment) and the end offset. */
+  heldOffsets(partition: number): { oldest: number; end: number };
   commit(consumer: string, partition: number, nextOffset: number): Promise<void>;
   readBatch(partition: number, offset: number, maxRecords: number): Promise<PartitionRead>;
   waitForAppend(partition: number, offset: number, signal: AbortSignal): Promise<void>;
@@ -32,6 +35,11 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
   let failure: unknown;
   const loop = async (partition: number) => {
     while (!stop.signal.aborted) {
+      // A segment deleted from outside (or a sink's stored offset from another log): never skip to what is there.
+      const { oldest, end } = log.heldOffsets(partition);
+      if (next[partition] < oldest || next[partition] > end) {
+        throw new LogOffsetGoneError({ consumer, partition, offset: next[partition], oldest, end });
+      }
       const { records, nextOffset } = await log.readBatch(partition, next[partition], maxBatch);
       if (records.length === 0 && nextOffset === next[partition]) {
         await log.waitForAppend(partition, nextOffset, stop.signal);

@@ -79,6 +79,11 @@ export class PartitionLog {
     return this.end;
   }
 
+  /** The oldest offset held: the base of the first segment (compaction keeps it; only a deleted segment moves it). */
+  get startOffset(): number {
+    return this.segments[0].base;
+  }
+
   private get active(): Segment {
     return this.segments[this.segments.length - 1];
   }

@@ -4,6 +4,7 @@ import { ChangeLog } from '../../core/log/change-log';
 import { createLog } from '../../core/log/create-log';
 import { KafkaLogConfig, logConfig } from '../../core/log/log-config';
 import { makeVersion } from '../../core/event/version';
+import { LogOffsetGoneError } from '../../core/log/offset-gone';
 import { makeEvent } from '../support/events';
 import { consumeUntilCaughtUp } from '../support/log-reader';
 import { KafkaMock, startKafkaMock } from '../support/servers';
@@ -21,6 +22,8 @@ describe('Kafka log (librdkafka mock cluster)', function () {
         { name: 'shop.public.items', partitions: 4 },
         { name: 'shop.public.orders', partitions: 4 },
         { name: 'plain.changes', partitions: 4 },
+        { name: 'retention.changes', partitions: 1 },
+        { name: 'lagging.changes', partitions: 1 },
       ],
     });
   });
@@ -87,5 +90,75 @@ describe('Kafka log (librdkafka mock cluster)', function () {
     assert.deepEqual(await log.committedOffsets('sink-x'), [0, 0, 0, 0]);
     const again = await consumeUntilCaughtUp(log, 'sink-x');
     assert.equal(again.flat().length, 40, 'the whole topic is read again');
+  });
+
+  // The mock keeps at most 5 MiB per partition and drops the oldest record batches past that, like
+  // retention: the cause of the kill -9 divergence (a restarted sink resumed below the oldest record,
+  // kafkajs logged `Offset out of range, resetting to default offset` and skipped to the earliest).
+  const big = (from: number, count: number) =>
+    Array.from({ length: count }, (_, i) => makeEvent({ key: { id: from + i }, after: { id: from + i, pad: 'x'.repeat(100_000) }, version: makeVersion(BigInt(from + i + 1), 1) }));
+
+  it('stops a consumer whose committed offset the topic no longer holds, instead of resetting to the earliest', async () => {
+    const log = await open({ topic: 'retention.changes', partitions: 1, consumerGroupPrefix: 'ret.' });
+    await log.append(Array.from({ length: 5 }, (_, id) => makeEvent({ key: { id }, version: makeVersion(BigInt(id + 1), 1) })));
+    await consumeUntilCaughtUp(log, 'sink-cache');
+    assert.deepEqual(await log.committedOffsets('sink-cache'), [5]);
+    for (let i = 0; i < 80; i += 10) await log.append(big(100 + i, 10));
+    const seen: number[] = [];
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 30_000);
+    try {
+      await assert.rejects(
+        log.consume({ consumer: 'sink-cache', signal: controller.signal, handle: async (b) => void seen.push(...b.records.map((r) => r.offset)) }),
+        (error: Error) => {
+          assert.ok(error instanceof LogOffsetGoneError, `a LogOffsetGoneError, got ${error.stack}`);
+          assert.match(error.message, /next offset 5 on topic retention\.changes partition 0 is no longer held: the oldest offset still held is \d+/);
+          assert.match(error.message, /cdc reprocess --sink cache/);
+          return true;
+        },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.deepEqual(seen, [], 'no record after the gap was handed to the sink');
+    assert.deepEqual(await log.committedOffsets('sink-cache'), [5], 'the committed offset stays where the sink stopped');
+  });
+
+  it('stops a lagging consumer when retention removes the records it is about to read', async () => {
+    const log = await open({ topic: 'lagging.changes', partitions: 1, consumerGroupPrefix: 'lag2.' });
+    await log.append(big(0, 4));
+    const seen: number[] = [];
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let first = true;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 40_000);
+    const consuming = log.consume({
+      consumer: 'sink-slow',
+      signal: controller.signal,
+      maxBatch: 1,
+      handle: async (b) => {
+        seen.push(...b.records.map((r) => r.offset));
+        if (first) {
+          first = false;
+          // While the sink is busy with its first record, the topic outgrows its retention.
+          for (let i = 0; i < 80; i += 10) await log.append(big(10 + i, 10));
+          release();
+        }
+      },
+    });
+    try {
+      await released;
+      await assert.rejects(consuming, (error: Error) => {
+        assert.ok(error instanceof LogOffsetGoneError, `a LogOffsetGoneError, got ${error.stack}`);
+        assert.match(error.message, /on topic lagging\.changes partition 0 is no longer held/);
+        return true;
+      });
+    } finally {
+      clearTimeout(timer);
+      controller.abort();
+    }
+    assert.ok(seen.length > 0);
+    assert.deepEqual(seen, Array.from({ length: seen.length }, (_, i) => i), 'the sink saw offsets from 0 with no gap, and nothing past the removed records');
   });
 });
