@@ -71,10 +71,16 @@ export class EsIndex {
     const current = this.currentVersion(id);
     if (versionType === 'external' || versionType === 'external_gte') {
       if (version === null) throw new EsError(400, 'action_request_validation_exception', 'Validation Failed: 1: an external version is required;');
+      // ES: external versions are longs, 0 ..= 2^63 - 1.
+      if (version < 0n || version > (1n << 63n) - 1n) {
+        throw new EsError(400, 'action_request_validation_exception', `Validation Failed: 1: illegal version value [${version}] for version type [${versionType.toUpperCase()}];`);
+      }
+      // external: written only when strictly higher; external_gte: when higher or equal.
       const conflict = versionType === 'external' ? current !== null && current >= version : current !== null && current > version;
       if (conflict) {
-        throw new EsError(409, 'version_conflict_engine_exception',
-          `[${id}]: version conflict, current version [${current}] is higher or equal to the one provided [${version}]`, { index: this.name });
+        throw new EsError(409, 'version_conflict_engine_exception', versionType === 'external'
+          ? `[${id}]: version conflict, current version [${current}] is higher or equal to the one provided [${version}]`
+          : `[${id}]: version conflict, current version [${current}] is higher than the one provided [${version}]`, { index: this.name });
       }
       return version;
     }

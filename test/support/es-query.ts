@@ -45,6 +45,7 @@ function compareValues(a: Json, b: Json): number {
     const [x, y] = [BigInt(String(a)), BigInt(String(b))];
     return x < y ? -1 : x > y ? 1 : 0;
   }
-  if (!Number.isNaN(Number(a)) && !Number.isNaN(Number(b))) return Number(a) - Number(b);
+  const decimal = /^-?\d+(\.\d+)?$/; // not Number(): "1e5" is a keyword, not a number, to a keyword field
+  if (decimal.test(String(a)) && decimal.test(String(b))) return Number(a) - Number(b);
   return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
 }
