@@ -109,8 +109,12 @@ describe('Connection faults: MariaDB → log → Redis under a write load', func
       fault: async () => {
         const conn = await connect(mariadb);
         try {
-          const [rows] = await conn.query(`SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
-          const ids = (rows as Array<{ ID: number }>).map((r) => r.ID);
+          let ids: number[] = [];
+          await waitFor(async () => {
+            const [rows] = await conn.query(`SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'`);
+            ids = (rows as Array<{ ID: number }>).map((r) => r.ID);
+            return ids.length > 0;
+          }, { timeoutMs: 20_000, what: 'the binlog dump thread to start', describe: () => fixture.service.recentOutput() });
           assert.equal(ids.length, 1, 'one binlog dump thread');
           await conn.query(`KILL ${ids[0]}`);
         } finally {
