@@ -19,7 +19,7 @@ export async function openLog(config: LoadedConfig, options: RunOptions, logger:
   } catch (error) {
     await log.close().catch(() => undefined);
     const message = (error as Error).message;
-    if (config.log.type === 'embedded' && (options.only || options.sink) && /is in use by process/.test(message)) {
+    if (config.log.type === 'embedded' && (options.only || options.sink) && /is in use by /.test(message)) {
       throw new Error(
         `${message}. Running sources and sinks in separate processes (--only, --sink) needs a log they can share: ` +
           `the embedded log belongs to the one process that opened it. Run a single \`cdc run\` without --only, ` +
