@@ -9,6 +9,8 @@ import { defaultObjectName, PostgresSourceConfig } from './config';
 import { formatLsn, Lsn, ZERO_LSN } from './lsn';
 import { endClient } from './pg-session';
 import { readPrimaryKeys } from './primary-keys';
+import { pgTlsPeer } from './tls';
+import { describeTlsFailure } from '../../core/net/tls';
 import { createSlot, createSlotWithSnapshot, dropSlot, prepareServer, slotPlugin } from './slot';
 import { ResyncCoordinator } from './resync';
 import { runSnapshot } from './snapshot';
@@ -235,6 +237,8 @@ export class PostgresSource implements Source {
 
   private describe(error: Error): Error {
     if (error.message.startsWith(`source ${this.name}`)) return error;
+    const tls = describeTlsFailure(error, pgTlsPeer(this.config.url, `source ${this.name} (postgres)`));
+    if (tls) return tls;
     const described = new Error(`source ${this.name} (postgres, slot ${this.slot}): ${error.message}`);
     described.cause = error;
     return described;

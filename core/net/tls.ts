@@ -31,7 +31,18 @@ const UNTRUSTED = new Set([
   'CERT_UNTRUSTED',
 ]);
 const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+const FINGERPRINT = 'CA_FINGERPRINT_MISMATCH';
 const WRONG_NAME = 'ERR_TLS_CERT_ALTNAME_INVALID';
+/** Clients that keep only the text of Node's error (the Elasticsearch transport): the code from the message. */
+const MESSAGES: Array<[RegExp, string]> = [
+  [/self[- ]signed certificate in certificate chain/i, 'SELF_SIGNED_CERT_IN_CHAIN'],
+  [/self[- ]signed certificate/i, 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+  [/unable to verify the first certificate/i, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+  [/unable to get local issuer certificate/i, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
+  [/does not match certificate's altnames|is not in the cert's altnames/i, WRONG_NAME],
+  [/certificate has expired/i, 'CERT_HAS_EXPIRED'],
+  [/fingerprint/i, 'CA_FINGERPRINT_MISMATCH'],
+];
 
 export interface TlsPeer {
   /** What connects, e.g. "source shop-pg" or "redis sink cache". */
@@ -50,6 +61,8 @@ export function tlsFailure(error: unknown): { code: string; message: string } | 
     if (typeof e.code === 'string' && (UNTRUSTED.has(e.code) || EXPIRED.has(e.code) || e.code === WRONG_NAME)) {
       return { code: e.code, message: String(e.message ?? e.code) };
     }
+    const byText = typeof e.message === 'string' ? MESSAGES.find(([pattern]) => pattern.test(e!.message as string)) : undefined;
+    if (byText) return { code: byText[1], message: String(e.message) };
     e = (e.cause ?? (Array.isArray(e.errors) ? e.errors[0] : undefined)) as typeof e;
   }
   return undefined;
@@ -66,7 +79,9 @@ export function describeTlsFailure(error: unknown, peer: TlsPeer): Error | undef
   const ca = peer.caFile ? `the CA file ${peer.caFile}` : `the system's trusted CAs (no ${peer.caSetting} given)`;
   const detail = `${failure.code}: ${failure.message}`;
   let text: string;
-  if (failure.code === WRONG_NAME) {
+  if (failure.code === FINGERPRINT) {
+    text = `${peer.who}: no certificate in the TLS chain of ${where} has the configured CA fingerprint (${failure.message}); check caFingerprint against the CA's SHA-256 fingerprint (openssl x509 -noout -fingerprint -sha256 -in ca.crt)`;
+  } else if (failure.code === WRONG_NAME) {
     text = `${peer.who}: the TLS certificate of ${where} does not name the host "${peer.host}" (${detail}). Connect with a host name the certificate lists, or issue the server a certificate for ${peer.host}; the chain was checked against ${ca}`;
   } else if (EXPIRED.has(failure.code)) {
     text = `${peer.who}: the TLS certificate of ${where} is outside its validity period (${detail}); renew the server's certificate. CA: ${ca}`;

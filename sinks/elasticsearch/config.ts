@@ -15,7 +15,19 @@ export const elasticsearchSinkConfig = z.strictObject({
   node: z.string().regex(/^https?:\/\//, 'an http:// or https:// URL'),
   username: z.string().optional(),
   password: z.string().optional(),
+  /** An API key (the base64 `id:api_key` ES returns as `encoded`), instead of username and password. */
   apiKey: z.string().optional(),
+  /** With an https:// node: PEM file paths (or PEM text) of the CA to trust and a client certificate. */
+  tls: z
+    .strictObject({
+      ca: z.string().min(1).optional(),
+      cert: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+      servername: z.string().min(1).optional(),
+    })
+    .optional(),
+  /** Trust the server whose certificate chain holds this SHA-256 fingerprint (AA:BB:...), as ES prints at setup; instead of, or beside, tls.ca. */
+  caFingerprint: z.string().regex(/^([0-9A-Fa-f]{2}:?){32}$/, 'a SHA-256 fingerprint: 64 hex digits, optionally in colon-separated pairs').optional(),
   /** Prepended to every alias: `<indexPrefix><schema>.<table>`. */
   indexPrefix: z.string().regex(/^[^A-Z\\/*?"<>| ,#:]*$/, 'lower case, without \\ / * ? " < > | space , # :').default(''),
   ...tableRouting(esTableOptions),

@@ -1,4 +1,5 @@
 import { Client } from '@elastic/elasticsearch';
+import { describeTlsFailure, pemSource, readPem, TlsPeer } from '../../core/net/tls';
 import { ElasticsearchSinkConfig } from './config';
 
 export interface EsReply<T = Record<string, unknown>> {
@@ -15,15 +16,21 @@ export class EsHttp {
 
   constructor(config: ElasticsearchSinkConfig) {
     const auth = config.apiKey ? { apiKey: config.apiKey } : config.username ? { username: config.username, password: config.password ?? '' } : undefined;
-    this.client = new Client({ node: config.node, auth, maxRetries: 0, requestTimeout: config.requestTimeoutMs });
+    this.client = new Client({ node: config.node, auth, maxRetries: 0, requestTimeout: config.requestTimeoutMs, ...esTlsOptions(config) });
+    const url = new URL(config.node);
+    this.peer = { who: `elasticsearch sink ${config.name}`, host: url.hostname, port: url.port || 443, caFile: pemSource(config.tls?.ca), caSetting: 'tls.ca (or caFingerprint)' };
   }
+
+  private readonly peer: TlsPeer;
 
   async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown, querystring?: Record<string, string>): Promise<EsReply<T>> {
     const isNdjson = typeof body === 'string';
     const result = await this.client.transport.request(
       { method, path, querystring, ...(isNdjson ? { bulkBody: body } : body === undefined ? {} : { body: body as Record<string, unknown> }) },
       { ignore: HANDLED_STATUSES, meta: true },
-    );
+    ).catch((error: unknown) => {
+      throw describeTlsFailure(error, this.peer) ?? error;
+    });
     return { status: result.statusCode ?? 0, body: (result.body ?? {}) as T };
   }
 
@@ -39,4 +46,24 @@ export function describeEsError(body: unknown): string {
   const { type, reason, caused_by: cause } = (error ?? {}) as { type?: string; reason?: string; caused_by?: { type?: string; reason?: string } };
   const base = `${type ?? 'error'}: ${reason ?? JSON.stringify(body)}`;
   return cause?.reason ? `${base} (caused by ${cause.type}: ${cause.reason})` : base;
+}
+
+/** The client's TLS options: a private CA and client certificate (tls), or the CA's fingerprint (caFingerprint). */
+function esTlsOptions(config: ElasticsearchSinkConfig): { tls?: Record<string, unknown>; caFingerprint?: string } {
+  const options: { tls?: Record<string, unknown>; caFingerprint?: string } = {};
+  if (config.tls) {
+    const { ca, cert, key, servername } = config.tls;
+    options.tls = {
+      ...(ca ? { ca: readPem(ca, 'tls.ca') } : {}),
+      ...(cert ? { cert: readPem(cert, 'tls.cert') } : {}),
+      ...(key ? { key: readPem(key, 'tls.key') } : {}),
+      ...(servername ? { servername } : {}),
+    };
+  }
+  if (config.caFingerprint) {
+    options.caFingerprint = config.caFingerprint;
+    // Pinning replaces chain validation when no CA file is given (as Elasticsearch documents for its self-signed setup CA).
+    if (!config.tls?.ca) options.tls = { ...options.tls, rejectUnauthorized: false };
+  }
+  return options;
 }

@@ -19,7 +19,18 @@ export const redisTableOptions = baseTableOptions.extend({
 export const redisSinkConfig = z.strictObject({
   name: sinkName,
   type: z.literal('redis'),
+  /** redis://host:port/db, or rediss:// for TLS. */
   url: z.string().regex(/^rediss?:\/\//, 'a redis:// URL'),
+  /** With a rediss:// URL: PEM file paths (or PEM text) of the CA to trust and the client certificate. */
+  tls: z
+    .strictObject({
+      ca: z.string().min(1).optional(),
+      cert: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+      /** The name the server's certificate must carry, when it differs from the URL's host. */
+      servername: z.string().min(1).optional(),
+    })
+    .optional(),
   /** Prepended to every key the sink writes, bookkeeping included. */
   keyPrefix: z.string().default(''),
   /** Row key after the prefix; placeholders {schema}, {table} and {key} (key columns joined by ":"). */
@@ -28,6 +39,10 @@ export const redisSinkConfig = z.strictObject({
   ttlSeconds: ttlSeconds.optional(),
   ...tableRouting(redisTableOptions),
   batchSize: z.number().int().positive().default(500),
+}).superRefine((config, ctx) => {
+  if (config.tls && !config.url.startsWith('rediss://')) {
+    ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls needs a rediss:// URL (redis:// is plain text)' });
+  }
 });
 
 export type RedisSinkConfig = z.infer<typeof redisSinkConfig>;

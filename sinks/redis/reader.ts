@@ -4,6 +4,7 @@ import { TableOptions } from '../shared/table-filter';
 import { RedisSinkConfig, RedisTableOptions } from './config';
 import { keyRenderer } from './key-template';
 import { TRUNCATED_FIELD } from './scripts';
+import { redisTlsOptions } from './tls';
 
 /** Reads rows back the way readers do (plain GET of `<keyPrefix><keyTemplate>`), for `cdc verify`. */
 export class RedisSinkReader implements SinkReader {
@@ -11,7 +12,7 @@ export class RedisSinkReader implements SinkReader {
   private readonly tableOptions: TableOptions<RedisTableOptions>;
 
   constructor(private readonly config: RedisSinkConfig) {
-    this.redis = new Redis(config.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    this.redis = new Redis(config.url, { lazyConnect: true, maxRetriesPerRequest: 3, ...redisTlsOptions(config) });
     this.tableOptions = new TableOptions(config.tableOptions);
   }
 

@@ -1,4 +1,6 @@
 import Redis from 'ioredis';
+import { describeTlsFailure } from '../../core/net/tls';
+import { redisTlsOptions, redisTlsPeer } from './tls';
 import { ChangeEvent, keyString } from '../../core/event/change-event';
 import { LogRecord } from '../../core/log/change-log';
 import { Backoff, sleep } from '../../core/runtime/backoff';
@@ -74,7 +76,9 @@ export class RedisSink implements GenerationalSink {
 
   async open(): Promise<void> {
     const redis = this.connect();
-    await redis.connect();
+    await redis.connect().catch((error: unknown) => {
+      throw describeTlsFailure(error, redisTlsPeer(this.config)) ?? error;
+    });
     this.redis = redis;
     await redis.setnx(this.generationKey(), '1');
     this.writing = this.requestedGeneration ?? (await this.liveGeneration());
@@ -282,12 +286,12 @@ export class RedisSink implements GenerationalSink {
   }
 
   private connect(): Client {
-    const redis = new Redis(this.config.url, { lazyConnect: true, maxRetriesPerRequest: null }) as Client;
+    const redis = new Redis(this.config.url, { lazyConnect: true, maxRetriesPerRequest: null, ...redisTlsOptions(this.config) }) as Client;
     redis.defineCommand('cdcApply', { numberOfKeys: 2, lua: APPLY_CHANGE });
     redis.defineCommand('cdcRecordTruncate', { numberOfKeys: 1, lua: RECORD_TRUNCATE });
     redis.defineCommand('cdcDeleteIfOlder', { numberOfKeys: 2, lua: DELETE_IF_OLDER });
     redis.defineCommand('cdcDeleteIfOlderGeneration', { numberOfKeys: 2, lua: DELETE_IF_OLDER_GENERATION });
-    redis.on('error', (error: Error) => this.logger.warn('redis connection problem; retrying', { sink: this.name, error: error.message }));
+    redis.on('error', (error: Error) => this.logger.warn('redis connection problem; retrying', { sink: this.name, error: (describeTlsFailure(error, redisTlsPeer(this.config)) ?? error).message }));
     return redis;
   }
 

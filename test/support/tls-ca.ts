@@ -2,6 +2,8 @@
 // certificates for 127.0.0.1/localhost (or any names), client certificates.
 // EC P-256 keys: fast to make, accepted by Postgres, MariaDB, Redis and Node.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ensureBinary } from './ensure-binary';
@@ -73,5 +75,49 @@ export function makeCa(name = 'tidewater test CA'): TestCa {
         return copy;
       });
     },
+  };
+}
+
+export interface TlsProxy {
+  port: number;
+  /** Subject CNs of the client certificates presented, one per accepted TLS connection ('' without one). */
+  readonly clients: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Terminates TLS on a free 127.0.0.1 port and pipes the plain bytes to
+ * 127.0.0.1:`targetPort`: puts TLS in front of a server that has none (the
+ * in-repo Elasticsearch semantics server). With `caFile` and
+ * `requireClientCert`, only clients with a certificate of that CA get through.
+ */
+export async function startTlsProxy(options: { targetPort: number; certFile: string; keyFile: string; caFile?: string; requireClientCert?: boolean }): Promise<TlsProxy> {
+  const clients: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = tls.createServer({
+    cert: fs.readFileSync(options.certFile),
+    key: fs.readFileSync(options.keyFile),
+    ...(options.caFile ? { ca: fs.readFileSync(options.caFile) } : {}),
+    requestCert: options.requireClientCert ?? false,
+    rejectUnauthorized: options.requireClientCert ?? false,
+  }, (secure) => {
+    const peer = secure.getPeerCertificate();
+    clients.push(typeof peer?.subject?.CN === 'string' ? peer.subject.CN : '');
+    const upstream = net.connect(options.targetPort, '127.0.0.1');
+    sockets.add(secure).add(upstream);
+    secure.pipe(upstream).pipe(secure);
+    const close = () => { secure.destroy(); upstream.destroy(); sockets.delete(secure); sockets.delete(upstream); };
+    secure.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+  server.on('tlsClientError', () => undefined); // a client that rejects our certificate: expected in tests
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    clients,
+    stop: () => new Promise<void>((resolve) => {
+      sockets.forEach((s) => s.destroy());
+      server.close(() => resolve());
+    }),
   };
 }
