@@ -51,7 +51,7 @@ function Pipeline({ data }) {
     <div class="column">${data.sources.map((s) => html`<div class="node state-${s.state}" data-testid="node-source-${s.name}">
       <div class="name">${s.name} <${State} state=${s.state} /></div>
       <div class="facts">lag ${seconds(s.lagSeconds)} · ${number(s.eventsPerSecond, 1)} events/s · backlog ${bytes(s.backlogBytes)}</div>
-      ${s.lastError && html`<div class="error">${s.lastError}</div>`}
+      ${s.lastError && html`<div class="error" data-testid="last-error">${s.since ? `since ${new Date(s.since).toLocaleTimeString()}: ` : ''}${s.lastError}</div>`}
     </div>`)}</div>
     <div class="arrow">→</div>
     <div class="column"><div class="node log" data-testid="node-log">
@@ -63,7 +63,7 @@ function Pipeline({ data }) {
       <div class="name">${s.name} <${State} state=${sinkState(s)} /></div>
       <div class="facts">lag ${number(s.lagEvents)} events / ${seconds(s.lagSeconds)} · ${number(s.eventsPerSecond, 1)} events/s</div>
       ${s.tables.filter((t) => t.paused).map((t) => html`<div class="facts">paused: ${t.table}, ${number(t.heldEvents)} change(s) held</div>`)}
-      ${s.lastError && html`<div class="error">${s.lastError}</div>`}
+      ${s.lastError && html`<div class="error" data-testid="last-error">${s.since ? `since ${new Date(s.since).toLocaleTimeString()}: ` : ''}${s.lastError}</div>`}
     </div>`)}</div>
   </div></section>`;
 }
@@ -142,7 +142,7 @@ function Sinks({ data, act }) {
   return html`<section><h2>Sinks</h2>
     <table><thead><tr><th>sink</th><th>state</th><th class="num">lag events</th><th class="num">lag</th><th class="num">events/s</th><th class="num">applied</th><th>generation</th><th>reprocess</th><th class="num">dead letters</th><th></th></tr></thead>
     <tbody>${data.sinks.map((s) => html`<tr data-testid="sink-${s.name}">
-      <td><b>${s.name}</b></td><td><${State} state=${s.state} />${s.tables.some((t) => t.paused) ? html` <span class="muted">${s.tables.filter((t) => t.paused).length} table(s) paused</span>` : ''}${s.lastError && html`<div class="error muted">${s.lastError}</div>`}</td>
+      <td><b>${s.name}</b></td><td><${State} state=${s.state} />${s.tables.some((t) => t.paused) ? html` <span class="muted">${s.tables.filter((t) => t.paused).length} table(s) paused</span>` : ''}</td>
       <td class="num" data-testid="sink-lag-events" data-value=${s.lagEvents}>${number(s.lagEvents)}</td>
       <td class="num" data-testid="sink-lag-seconds">${seconds(s.lagSeconds)}</td>
       <td class="num">${number(s.eventsPerSecond, 1)}</td>
@@ -153,7 +153,7 @@ function Sinks({ data, act }) {
         : html`<span class="muted">–</span>`}</td>
       <td class="num"><button onClick=${() => showLetters(s.name)} data-testid="dead-letters-button">${number(s.deadLetters)}</button></td>
       <td><button onClick=${() => confirm(`Rebuild sink ${s.name} from log offset zero into a new generation?`) && act(`reprocess ${s.name}`, 'POST', '/api/reprocess', { sink: s.name })}>Reprocess</button></td>
-    </tr>`)}</tbody></table>
+    </tr>${s.lastError && html`<tr><td></td><td colspan="9" class="error-row">${s.since ? `${s.state} since ${new Date(s.since).toLocaleTimeString()}: ` : ''}${s.lastError}</td></tr>`}`)}</tbody></table>
     ${data.sinks.map((s) => html`
       ${letters[s.name] && html`<h3>${s.name}: last dead letters (${letters[s.name].letters.length} of ${number(letters[s.name].total)})</h3>
         <table class="letters"><thead><tr><th>time</th><th>table</th><th>key</th><th>position</th><th>reason</th></tr></thead><tbody>
@@ -247,7 +247,14 @@ function App() {
   const act = async (what, method, path, body) => {
     try {
       const result = await api(method, path, body);
-      report(true, `${what}: ${result.requestId ? `request ${result.requestId} queued` : 'done'}`);
+      const outcome = result.requestId
+        ? `request ${result.requestId} queued`
+        : result.generation
+          ? `building generation ${result.generation} from log offset zero; the live generation serves until the switch`
+          : Array.isArray(result.paused)
+            ? `done (paused now: ${result.paused.map((p) => `${p.table}${p.sink ? ` for ${p.sink}` : ''}`).join(', ') || 'none'})`
+            : 'done';
+      report(true, `${what}: ${outcome}`);
       refresh();
     } catch (e) {
       report(false, `${what} failed: ${e.message}`);

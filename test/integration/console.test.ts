@@ -159,11 +159,40 @@ describe('web console in a real browser (Chromium) against a running pipeline', 
     assert.equal(JSON.parse((await fixture.redis.get(`${fixture.prefix}public.orders:1`))!).note, 'while paused');
   });
 
+  it('reprocesses a sink from the page, with a progress bar, into a new generation', async () => {
+    const generationBefore = Number(await page.locator('[data-testid="sink-cache"] td:nth-child(7)').textContent());
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.locator('[data-testid="sink-cache"] button:has-text("Reprocess")').click();
+    await page.waitForSelector('[data-testid="message"]:has-text("reprocess cache")', { timeout: 10_000 });
+    assert.match((await page.locator('[data-testid="message"]').textContent()) ?? '', /reprocess cache: building generation \d+ from log offset zero/);
+    await page.locator('[data-testid="reprocess-bar"]').waitFor({ timeout: 10_000 }).then(() => shot('5-reprocess-running'), () => undefined);
+    await waitFor(async () => Number(await page.locator('[data-testid="sink-cache"] td:nth-child(7)').textContent()) === generationBefore + 1, {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      what: 'the new generation to go live',
+      describe: () => fixture.service.recentOutput(5),
+    });
+    await waitFor(async () => (await fixture.difference()) === '', { timeoutMs: 30_000, what: 'Redis to equal Postgres after the reprocess', describe: () => fixture.difference() });
+  });
+
   it('browses dead letters and draws the last hour', async () => {
     await page.locator('[data-testid="sink-cache"] [data-testid="dead-letters-button"]').click();
     await page.waitForSelector('text=last dead letters', { timeout: 10_000 });
     await page.waitForSelector('[data-testid="chart-lag"] canvas', { timeout: 20_000 });
     await page.waitForSelector('[data-testid="chart-throughput"] canvas', { timeout: 20_000 });
-    await shot('5-charts-and-dead-letters');
+    await shot('6-charts-and-dead-letters');
+  });
+
+  it('shows a sink that lost its server as reconnecting, with the last error, and streaming again once it is back', async () => {
+    fixture.redis.on('error', () => undefined); // the test's own client reconnects quietly
+    await redis.kill9();
+    await fixture.sql(`UPDATE orders SET note = 'redis is down' WHERE id = 5`);
+    const node = page.locator('[data-testid="node-sink-cache"]');
+    await waitFor(async () => (await node.locator('[data-state]').first().getAttribute('data-state')) === 'reconnecting', { timeoutMs: 60_000, intervalMs: 500, what: 'the sink to show as reconnecting' });
+    await node.locator('[data-testid="last-error"]').waitFor({ timeout: 30_000 });
+    assert.ok(((await node.locator('[data-testid="last-error"]').textContent()) ?? '').length > 10, 'the last error is shown');
+    await shot('7-sink-reconnecting');
+    await redis.start(); // empty (no persistence): the sink reconnects and goes on from its committed offsets
+    await waitFor(async () => (await node.locator('[data-state]').first().getAttribute('data-state')) === 'streaming', { timeoutMs: 60_000, intervalMs: 500, what: 'the sink to stream again' });
   });
 });

@@ -27,8 +27,10 @@ export interface Progress {
 
 interface SourceView {
   name: string;
-  state: 'snapshotting' | 'streaming' | 'reconnecting' | 'stopped';
+  state: 'snapshotting' | 'streaming' | 'starting' | 'reconnecting' | 'stopped';
   lastError: string | null;
+  /** When the current state began (from the component's health, when it reports one). */
+  since: string | null;
   position: string | null;
   lagSeconds: number;
   backlogBytes: number;
@@ -48,8 +50,9 @@ interface LogView {
 
 interface SinkView {
   name: string;
-  state: 'streaming' | 'reprocessing' | 'reconnecting' | 'stopped';
+  state: 'streaming' | 'reprocessing' | 'starting' | 'reconnecting' | 'stopped';
   lastError: string | null;
+  since: string | null;
   lagEvents: number;
   lagSeconds: number;
   eventsTotal: number;
@@ -121,10 +124,12 @@ export async function buildOverview(from: OverviewSources): Promise<Overview> {
         : null;
       return { table, snapshot, resync };
     });
+    const health = healthOf(s);
     return {
       name,
-      state: snapshotting ? 'snapshotting' : s.ready ? 'streaming' : problem ? 'reconnecting' : 'stopped',
-      lastError: s.ready ? null : (problem?.message ?? (typeof s.error === 'string' ? s.error : null)),
+      state: snapshotting ? 'snapshotting' : s.ready ? 'streaming' : downState(health, problem),
+      lastError: s.ready ? null : (health?.lastError ?? problem?.message ?? null),
+      since: health?.since ?? null,
       position: checkpoint.position ?? null,
       lagSeconds: metrics.lagSeconds,
       backlogBytes: metrics.backlogBytes,
@@ -141,10 +146,12 @@ export async function buildOverview(from: OverviewSources): Promise<Overview> {
     const metrics = point.sinks[name] ?? { lagEvents: 0, lagSeconds: 0, eventsTotal: 0 };
     const problem = from.events.problems.get(name);
     const reprocess = (s.reprocess as Record<string, unknown> | undefined) ?? null;
+    const health = healthOf(s);
     return {
       name,
-      state: s.ready ? (reprocess ? 'reprocessing' : 'streaming') : problem ? 'reconnecting' : 'stopped',
-      lastError: s.ready ? null : (problem?.message ?? null),
+      state: s.ready ? (reprocess ? 'reprocessing' : 'streaming') : downState(health, problem),
+      lastError: s.ready ? null : (health?.lastError ?? problem?.message ?? null),
+      since: health?.since ?? null,
       lagEvents: metrics.lagEvents,
       lagSeconds: metrics.lagSeconds,
       eventsTotal: metrics.eventsTotal,
@@ -174,6 +181,23 @@ export async function buildOverview(from: OverviewSources): Promise<Overview> {
     sinks,
     resyncs: from.resyncs.list(),
   };
+}
+
+interface Health {
+  state?: string;
+  since?: string;
+  lastError?: string | null;
+}
+
+function healthOf(status: Record<string, unknown>): Health | null {
+  return status.health && typeof status.health === 'object' ? (status.health as Health) : null;
+}
+
+/** A component that is not up: reconnecting (with a last error), starting, or stopped. */
+function downState(health: Health | null, problem: { message: string } | undefined): 'starting' | 'reconnecting' | 'stopped' {
+  if (health?.state === 'reconnecting' || (!health && problem)) return 'reconnecting';
+  if (health?.state === 'starting') return health.lastError ? 'reconnecting' : 'starting';
+  return 'stopped';
 }
 
 /** Rows done of `total`, with an ETA from the rate since this progress was first seen. */
