@@ -76,6 +76,8 @@ export interface ChangeLog {
   committedOffsets(consumer: string): Promise<number[]>;
   /** Durably records that `consumer` has processed `partition` up to `nextOffset` (exclusive). */
   commit(consumer: string, partition: number, nextOffset: number): Promise<void>;
+  /** Bytes free on the file system holding the log (the embedded log only; Kafka's disks are the brokers'). */
+  diskFreeBytes?(): Promise<number | undefined>;
   /** Reads batches from the committed offsets until the signal aborts, committing after each handled batch. */
   consume(options: ConsumeOptions): Promise<void>;
   close(): Promise<void>;

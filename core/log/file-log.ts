@@ -8,7 +8,7 @@ import { ConsumerOffsets } from './consumer-offsets';
 import { lockDirectory } from '../fs/dir-lock';
 import { fsyncDir, readJsonIfExists, writeFileAtomic } from '../fs/durable-fs';
 import { upgradePartitionFromFormat1 } from './format-upgrade';
-import { DurabilityOptions, GroupCommitWriter } from './group-commit-writer';
+import { DurabilityOptions, freeBytes, GroupCommitWriter } from './group-commit-writer';
 import { consumeAllPartitions } from './partition-consumer';
 import { PartitionLog, PartitionRead } from './partition-log';
 import { partitionsOf } from './partitioner';
@@ -139,7 +139,6 @@ export class FileLog implements ChangeLog {
 
   async append(events: readonly ChangeEvent[]): Promise<void> {
     this.assertOpen();
-    this.writer!.assertHealthy();
     // Encoded now, so a bad event fails only its own append and later mutation of the objects is harmless.
     const frames = new Map<number, Buffer[]>();
     let bytes = 0;
@@ -178,6 +177,11 @@ export class FileLog implements ChangeLog {
   async endOffsets(): Promise<number[]> {
     this.assertOpen();
     return this.files.map((f) => f.endOffset);
+  }
+
+  /** Bytes available on the file system holding the log (undefined when unknown). */
+  diskFreeBytes(): Promise<number | undefined> {
+    return freeBytes(this.dir);
   }
 
   /** The oldest offset `partition` holds and its end offset. */

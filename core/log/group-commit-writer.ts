@@ -1,3 +1,4 @@
+import { statfs } from 'node:fs/promises';
 import { PartitionLog } from './partition-log';
 
 /** Queued appends are grouped into one write+fdatasync up to about this many bytes. */
@@ -29,12 +30,19 @@ interface QueuedAppend {
  * written one group at a time, so bytes of concurrent appends never
  * interleave and offsets follow call order; the durability policy decides
  * how appends share syncs.
+ *
+ * A failed write or sync (ENOSPC, EIO) rejects its group and every append
+ * queued behind it (their callers retry in order, so no later append lands
+ * before an earlier failed one), then cuts each partition back to its last
+ * published, synced frame. When even that cut fails, it is tried again before
+ * the next write: the log recovers by itself once the disk has room again.
  */
 export class GroupCommitWriter {
   private queue: QueuedAppend[] = [];
   private queuedBytes = 0;
   private draining: Promise<void> | undefined;
-  private failure: Error | undefined;
+  /** Set while torn bytes of a failed write may still sit past the published end. */
+  private torn: Error | undefined;
 
   constructor(
     private readonly partitions: readonly PartitionLog[],
@@ -42,14 +50,8 @@ export class GroupCommitWriter {
     private readonly durability: DurabilityOptions,
   ) {}
 
-  /** Throws once a write or sync has failed: the log must be reopened. */
-  assertHealthy(): void {
-    if (this.failure) throw this.failure;
-  }
-
   /** Resolves once the frames (already routed to partitions) are durable and readable. */
   submit(frames: Map<number, Buffer[]>, bytes: number): Promise<void> {
-    this.assertHealthy();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ frames, bytes, resolve, reject });
       this.queuedBytes += bytes;
@@ -69,20 +71,51 @@ export class GroupCommitWriter {
       if (fsync === 'group' && groupCommitMs > 0 && this.queuedBytes < GROUP_COMMIT_BYTES) {
         await new Promise((resolve) => setTimeout(resolve, groupCommitMs));
       }
+      if (this.torn && !(await this.cutTornBytes())) {
+        const error = await this.failureOf(this.torn, 'cutting its partial write back to the last complete record failed again');
+        for (const a of this.queue.splice(0)) a.reject(error);
+        this.queuedBytes = 0;
+        break;
+      }
       const group = this.takeGroup();
       try {
         await this.writeGroup(group);
         for (const a of group) a.resolve();
       } catch (err) {
-        this.failure = new Error(
-          `file-log: writing to ${this.dir} failed: ${(err as Error).message}. The log refuses appends from now on ` +
-            `because it can no longer tell what reached the disk; close it and open it again (recovery cuts torn records)`,
-        );
-        for (const a of [...group, ...this.queue.splice(0)]) a.reject(this.failure);
+        this.torn = err as Error;
+        const later = this.queue.splice(0);
         this.queuedBytes = 0;
+        const cut = await this.cutTornBytes();
+        const error = await this.failureOf(
+          err as Error,
+          cut ? 'the partial write was cut back to the last complete record' : 'cutting the partial write failed too; it is tried again before the next append',
+        );
+        for (const a of [...group, ...later]) a.reject(error);
       }
     }
     this.draining = undefined;
+  }
+
+  /** Cuts every partition back to its published end; true once nothing torn is left. */
+  private async cutTornBytes(): Promise<boolean> {
+    try {
+      await Promise.all(this.partitions.map((p) => p.discardPending()));
+      this.torn = undefined;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The error an append gets: the directory, the cause, the free space, and that nothing of it was acknowledged. */
+  private async failureOf(cause: Error, state: string): Promise<Error> {
+    const free = await freeBytes(this.dir);
+    const error = new Error(
+      `file-log: appending to ${this.dir} failed: ${cause.message} (${free === undefined ? 'free space unknown' : `${free} bytes free`} on its file system). ` +
+        `Nothing of this append was acknowledged; ${state}, and appends succeed again once the disk has room (free space, or grow the volume)`,
+    );
+    (error as NodeJS.ErrnoException).code = (cause as NodeJS.ErrnoException).code;
+    return error;
   }
 
   private takeGroup(): QueuedAppend[] {
@@ -109,15 +142,21 @@ export class GroupCommitWriter {
     }
     const touched = [...byPartition.keys()].map((p) => this.partitions[p]);
     const now = Date.now();
-    try {
-      await Promise.all(touched.map((p) => p.rollIfFull(byPartition.get(p.partition)!.reduce((sum, f) => sum + f.length, 0))));
-      await Promise.all(touched.map((p) => p.write(byPartition.get(p.partition)!, now)));
-      if (this.durability.fsync !== 'none') await Promise.all(touched.map((p) => p.sync()));
-    } catch (err) {
-      await Promise.allSettled(touched.map((p) => p.discardPending()));
-      throw err;
-    }
+    // On failure drain() cuts the unpublished bytes of every partition.
+    await Promise.all(touched.map((p) => p.rollIfFull(byPartition.get(p.partition)!.reduce((sum, f) => sum + f.length, 0))));
+    await Promise.all(touched.map((p) => p.write(byPartition.get(p.partition)!, now)));
+    if (this.durability.fsync !== 'none') await Promise.all(touched.map((p) => p.sync()));
     // Published together, so a truncate sent to every partition appears everywhere at once.
     for (const p of touched) p.publish();
+  }
+}
+
+/** Bytes available to us on the file system holding `dir` (undefined when statfs fails). */
+export async function freeBytes(dir: string): Promise<number | undefined> {
+  try {
+    const s = await statfs(dir);
+    return Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return undefined;
   }
 }

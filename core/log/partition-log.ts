@@ -145,7 +145,7 @@ export class PartitionLog {
     for (const waiter of this.waiters) if (this.end > waiter.offset) waiter.resolve();
   }
 
-  /** After a failed write or sync: forget unpublished frames and cut them (best effort). */
+  /** After a failed write or sync: forget unpublished frames and cut the file back to the last published frame (rejects when the cut fails). */
   async discardPending(): Promise<void> {
     this.pending = [];
     this.pendingBytes = 0;

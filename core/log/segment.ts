@@ -153,9 +153,11 @@ export class Segment {
     await this.fh.datasync();
   }
 
-  /** Cuts unpublished bytes after a failed write (best effort). */
+  /** Cuts unpublished bytes after a failed write, durably: a torn frame must never sit before the next append. */
   async truncate(at: number): Promise<void> {
-    await this.fh.truncate(at).catch(() => undefined);
+    if ((await this.fh.stat()).size === at) return;
+    await this.fh.truncate(at);
+    await this.fh.datasync();
   }
 
   acquire(): void {

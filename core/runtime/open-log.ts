@@ -31,14 +31,20 @@ export async function openLog(config: LoadedConfig, options: RunOptions, logger:
   return log;
 }
 
-/** Keeps cdc_log_end_offset{partition} current in every process, sinks or not. */
+/** Keeps cdc_log_end_offset{partition} and (embedded log) cdc_log_disk_free_bytes current in every process, sinks or not. */
 export function watchLogEnds(log: ChangeLog, metrics: Metrics, intervalMs = 5000): NodeJS.Timeout {
-  const timer = setInterval(() => {
+  const tick = () => {
     log.endOffsets().then(
       (ends) => ends.forEach((end, partition) => metrics.logEndOffset.set({ partition: String(partition) }, end)),
       () => undefined, // a closed or unreachable log: the next tick tries again
     );
-  }, intervalMs);
+    log.diskFreeBytes?.().then(
+      (free) => free !== undefined && metrics.logDiskFreeBytes.set(free),
+      () => undefined,
+    );
+  };
+  tick();
+  const timer = setInterval(tick, intervalMs);
   timer.unref();
   return timer;
 }
