@@ -83,6 +83,15 @@ export class ServiceConsole {
         this.resyncs.requested(String(body.source), tables, body.where as string | undefined, result.requestId, baseRows);
         return result;
       },
+      // A rebuilt generation would lack a paused table's rows (Redis sweeps keys it did not write, a new index or
+      // table starts empty): readers would see the table emptied. So the two exclude each other.
+      reprocess: async (body) => {
+        const paused = [...(this.pauses?.pausedFor(String(body.sink)) ?? [])];
+        if (paused.length > 0) {
+          throw new AdminError(409, `sink ${String(body.sink)} has paused tables (${paused.join(', ')}): a new generation would not hold their rows; resume them first (cdc resume --table ${paused[0]} --sink ${String(body.sink)})`);
+        }
+        return handlers.reprocess(body);
+      },
       cancelResync: handlers.cancelResync
         ? async (body) => {
             const result = await handlers.cancelResync!(body);
@@ -92,7 +101,14 @@ export class ServiceConsole {
         : undefined,
       more: {
         ...handlers.more,
-        'POST /api/pause': async ({ body }) => pauses().pause(body.table, body.sink),
+        'POST /api/pause': async ({ body }) => {
+          const { sinks } = (await handlers.status()) as { sinks: Array<{ name: string; reprocess?: unknown }> };
+          const rebuilding = sinks.filter((s) => s.reprocess && (!body.sink || s.name === body.sink)).map((s) => s.name);
+          if (rebuilding.length > 0) {
+            throw new AdminError(409, `sink ${rebuilding.join(', ')} is being reprocessed: pause ${String(body.table)} once the reprocess is done (cdc status shows its progress)`);
+          }
+          return pauses().pause(body.table, body.sink);
+        },
         'POST /api/resume': async ({ body }) => pauses().resume(body.table, body.sink),
         'GET /api/dead-letters': async ({ query }) => this.deadLetters(query.get('sink'), Number(query.get('limit') ?? 50)),
         'GET /api/history': async () => ({ intervalMs: 5000, points: this.history.points() }),
