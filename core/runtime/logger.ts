@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { redactText } from '../../config/redact';
 
 /**
  * The service's logger (pino underneath). Two formats of the same records:
@@ -37,7 +38,8 @@ export function createLogger(component = 'cdc', output?: ((line: string) => void
   const format = options.format ?? envChoice('CDC_LOG_FORMAT', logFormats) ?? (process.stderr.isTTY ? 'pretty' : 'json');
   const level = options.level ?? envChoice('CDC_LOG_LEVEL', logLevels) ?? 'info';
   const write = options.write ?? ((line: string) => void process.stderr.write(line + '\n'));
-  const destination = { write: (chunk: string) => write(format === 'json' ? chunk.trimEnd() : prettyLine(JSON.parse(chunk))) };
+  // Every line, either format, loses URL passwords and known secrets before it leaves.
+  const destination = { write: (chunk: string) => write(redactText(format === 'json' ? chunk.trimEnd() : prettyLine(JSON.parse(chunk)))) };
   const root = pino(
     {
       level,

@@ -84,7 +84,7 @@ describe('observability of a running service: metrics the dashboard and alerts u
     assert.deepEqual(records.filter((r) => r.level === 'info').map((r) => r.msg), []);
   });
 
-  it('errors keep their stack and cause chain as fields; the pretty format keeps one readable line', () => {
+  it('errors keep their stack and cause chain as fields; the pretty format keeps one readable line; passwords are masked', () => {
     const lines: string[] = [];
     const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     const error = new Error('source shop-pg: cannot connect', { cause });
@@ -99,6 +99,9 @@ describe('observability of a running service: metrics the dashboard and alerts u
     assert.match(record.error.cause.stack, /\n\s+at /);
 
     createLogger('cdc', (line) => lines.push(line)).child('shop-pg').warn('slot lagging', { slot: 'tidewater_shop', error });
+    createLogger('cdc', { format: 'json', write: (line) => lines.push(line) }).error('cannot connect to postgres://cdc:hunter2@db/shop', { url: 'redis://:s3cret-pass@cache:6379' });
+    assert.ok(!/hunter2|s3cret-pass/.test(lines[2]), `no password in ${lines[2]}`);
+    assert.match(lines[2], /postgres:\/\/cdc:\*\*\*@db\/shop/);
     assert.match(lines[1], /^\d{4}-\d\d-\d\dT[\d:.]+Z WARN  \[cdc\/shop-pg\] slot lagging slot=tidewater_shop error="source shop-pg: cannot connect"$/);
   });
 });
