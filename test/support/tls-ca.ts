@@ -12,6 +12,8 @@ import { makeTempDir, RunAs } from './proc';
 export interface IssuedCert {
   certFile: string;
   keyFile: string;
+  /** The certificate followed by the CA's: what a server sends when clients pin the CA (Elasticsearch does). */
+  chainFile: string;
 }
 
 export interface TestCa {
@@ -64,7 +66,9 @@ export function makeCa(name = 'tidewater test CA'): TestCa {
       openssl(['x509', '-req', '-in', csr, '-CA', caFile, '-CAkey', caKey, '-set_serial', String(serial++), '-out', certFile, '-days', '2', '-extfile', ext], dir);
       // mysql2 and pg read keys as PKCS#8 or SEC1 alike; Postgres wants the key file private.
       fs.chmodSync(keyFile, 0o600);
-      return { certFile, keyFile };
+      const chainFile = path.join(dir, `${id}-chain.crt`);
+      fs.writeFileSync(chainFile, fs.readFileSync(certFile, 'utf8') + fs.readFileSync(caFile, 'utf8'));
+      return { certFile, keyFile, chainFile };
     },
     copyFor(owner, target, files) {
       return files.map((file) => {
@@ -82,6 +86,8 @@ export interface TlsProxy {
   port: number;
   /** Subject CNs of the client certificates presented, one per accepted TLS connection ('' without one). */
   readonly clients: string[];
+  /** The first bytes each client sent after the handshake (an HTTP request's head, for instance). */
+  readonly firstBytes: string[];
   stop(): Promise<void>;
 }
 
@@ -93,6 +99,7 @@ export interface TlsProxy {
  */
 export async function startTlsProxy(options: { targetPort: number; certFile: string; keyFile: string; caFile?: string; requireClientCert?: boolean }): Promise<TlsProxy> {
   const clients: string[] = [];
+  const firstBytes: string[] = [];
   const sockets = new Set<net.Socket>();
   const server = tls.createServer({
     cert: fs.readFileSync(options.certFile),
@@ -103,6 +110,7 @@ export async function startTlsProxy(options: { targetPort: number; certFile: str
   }, (secure) => {
     const peer = secure.getPeerCertificate();
     clients.push(typeof peer?.subject?.CN === 'string' ? peer.subject.CN : '');
+    secure.once('data', (chunk: Buffer) => firstBytes.push(chunk.toString('latin1')));
     const upstream = net.connect(options.targetPort, '127.0.0.1');
     sockets.add(secure).add(upstream);
     secure.pipe(upstream).pipe(secure);
@@ -115,6 +123,7 @@ export async function startTlsProxy(options: { targetPort: number; certFile: str
   return {
     port: (server.address() as net.AddressInfo).port,
     clients,
+    firstBytes,
     stop: () => new Promise<void>((resolve) => {
       sockets.forEach((s) => s.destroy());
       server.close(() => resolve());
