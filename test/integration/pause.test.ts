@@ -93,6 +93,19 @@ describe('cdc pause|resume: one table held back without stopping the pipeline (P
     await waitFor(async () => (await redisOrder(3))?.note === 'live', { timeoutMs: 30_000, what: 'a resumed table to flow' });
   });
 
+  it('loses nothing when the service is killed (kill -9) right after a resume, while the held changes replay', async () => {
+    assert.equal(cli('pause', '--table', 'public.orders', '--sink', 'cache').code, 0);
+    await fixture.sql(`INSERT INTO orders SELECT g, g, 'paused ' || g FROM generate_series(200, 1200) g; DELETE FROM orders WHERE id = 3`);
+    for (let i = 0; i < 10; i++) await fixture.sql(`UPDATE orders SET note = 'late ${i}' WHERE id = 200 + ${i}`);
+    await fixture.sql(`UPDATE customers SET name = 'before the crash' WHERE id = 3`);
+    await waitFor(async () => (await redisCustomer(3))?.name === 'before the crash', { timeoutMs: 30_000, what: 'the unpaused table to flow' });
+    assert.equal(await redisOrder(1200), null);
+    assert.equal(cli('resume', '--table', 'public.orders', '--sink', 'cache').code, 0);
+    await fixture.service.kill9();
+    await fixture.service.start();
+    await converge('every held change after a crash during the replay');
+  });
+
   it('refuses an unknown table or sink with what is configured', () => {
     const table = cli('pause', '--table', 'public.nope');
     assert.equal(table.code, 1);
