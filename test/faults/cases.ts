@@ -1,6 +1,7 @@
 // The catalog of fault cases: which fault, on which pipeline, aimed at which
 // moment. `--quick` runs one case of each kind; the full suite runs them all.
 import { tmpdir } from 'node:os';
+import Redis from 'ioredis';
 import { join } from 'node:path';
 import { CaseContext, Moment, MOMENTS } from './context';
 import {
@@ -194,6 +195,31 @@ const big = (pipeline: PipelineName, sizes: Sizes, inQuick = false): FaultCase =
   },
 });
 
+/**
+ * A resync whose `where` fails at run time (a subquery returning two rows:
+ * 21000 on both databases), then rows deleted from Redis behind the service's
+ * back, then a plain resync of the table: it must run and restore them.
+ */
+const resyncBadWhere = (pipeline: PipelineName, inQuick = false): FaultCase => ({
+  name: `resync-failing-where@${pipeline}`, kind: 'resync --where failing', pipeline, inQuick,
+  async inject(ctx) {
+    await ctx.reach('stream');
+    await ctx.waitUp();
+    const table = `${ctx.p.schema}.customers`;
+    ctx.note(`resync --where failing at run time: ${await ctx.admin('/api/resync', { source: ctx.p.sourceName, tables: [table], where: 'id = (SELECT 1 UNION SELECT 2)' })}`);
+    await sleep(2000);
+    const redis = new Redis(ctx.p.lab.redis.url);
+    try {
+      const keys = Array.from({ length: 50 }, () => `${ctx.p.prefix}${table}:${ctx.between(1, 5000)}`);
+      ctx.note(`deleted ${await redis.del(...keys)} customer keys from Redis behind the service's back`);
+    } finally {
+      redis.disconnect();
+    }
+    ctx.note(`plain resync of ${table}: ${await ctx.admin('/api/resync', { source: ctx.p.sourceName, tables: [table] })}`);
+    return Date.now();
+  },
+});
+
 /** Every case, in run order; the quick subset is marked. */
 export function catalog(full: boolean): FaultCase[] {
   const s = full ? FULL_SIZES : QUICK_SIZES;
@@ -207,6 +233,7 @@ export function catalog(full: boolean): FaultCase[] {
     kill9('pg-embedded', s.kills, true),
     diskFull('pg-embedded', true),
     big('pg-embedded', s, true),
+    resyncBadWhere('maria-embedded', true),
   ];
   if (!full) return cases;
   for (const pipeline of ['pg-embedded', 'pg-kafka', 'maria-embedded', 'maria-kafka'] as PipelineName[]) {
@@ -219,7 +246,7 @@ export function catalog(full: boolean): FaultCase[] {
     resetAll('pg-embedded'), resetAll('maria-embedded'), resetAll('maria-kafka'),
     outage('redis', 'pg-kafka', s), outage('warehouse', 'pg-embedded', s), outage('es', 'pg-embedded', s), outage('es', 'maria-kafka', s),
     kill9('pg-kafka', 10), kill9('maria-embedded', 10), kill9('maria-kafka', 10),
-    diskFull('maria-embedded'),
+    diskFull('maria-embedded'), resyncBadWhere('pg-embedded'),
     // Not on Kafka: the mock keeps ~5 MiB per partition, far below a 2M-row transaction or 50 MB values.
     big('maria-embedded', s),
   );

@@ -2,6 +2,7 @@
 // (VmHWM of every process it ran, sampled), its metrics (lag per sink and
 // source), and whether /readyz ever said 503 (health telling the truth).
 import { readFileSync } from 'node:fs';
+import Redis from 'ioredis';
 import { Pipeline } from './pipeline';
 
 export type Metrics = Map<string, number>;
@@ -39,6 +40,8 @@ function peakRssMb(pid: number): number {
 export class Monitor {
   peakRssMb = 0;
   readySaw503 = false;
+  /** What the last recovery poll saw (for the report when recovery never came). */
+  lastLags = '';
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly pipeline: Pipeline) {}
@@ -87,20 +90,40 @@ export class Monitor {
   }
 
   /**
-   * Seconds from `clearedAtMs` until every sink's lag is under 5 s (or 0 events)
-   * and the source's lag is under 5 s; null if that does not happen within `timeoutMs`.
+   * Seconds from `clearedAtMs` until a probe row written after the fault
+   * cleared is in Redis and Elasticsearch, and every sink's lag is under 5 s
+   * (or 0 events) with the source's under 5 s; null if not within `timeoutMs`.
    */
   async secondsToRecover(clearedAtMs: number, timeoutMs: number): Promise<number | null> {
     const deadline = clearedAtMs + timeoutMs;
-    while (Date.now() < deadline) {
-      void this.ready();
-      const lags = await this.lags();
-      if (lags) {
-        const sinksOk = this.pipeline.sinks.every((s) => lags.sinkEvents[s] === 0 || lags.sinkSeconds[s] <= 5);
-        if (sinksOk && lags.sourceSeconds <= 5) return Math.max(0, (Date.now() - clearedAtMs) / 1000);
+    const p = this.pipeline;
+    const probe = `probe-${clearedAtMs}`;
+    const client = p.sourceClient();
+    const redis = new Redis(p.lab.redis.url, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    let written = false;
+    try {
+      while (Date.now() < deadline) {
+        if (!written) {
+          written = await client.query(p.source === 'postgres'
+            ? `INSERT INTO customers (id, name) VALUES (-2, '${probe}') ON CONFLICT (id) DO UPDATE SET name = excluded.name`
+            : `INSERT INTO customers (id, name) VALUES (-2, '${probe}') ON DUPLICATE KEY UPDATE name = VALUES(name)`).then(() => true, () => false);
+        }
+        void this.ready();
+        const lags = await this.lags();
+        const inRedis = written && ((await redis.get(`${p.prefix}${p.schema}.customers:-2`).catch(() => null)) ?? '').includes(probe);
+        const inEs = written && String(p.lab.es.documents(`${p.indexPrefix}${p.schema}.customers`.toLowerCase()).get('-2')?.name ?? '') === probe;
+        this.lastLags = `${lags ? JSON.stringify(lags) : 'the service did not answer /metrics'}; probe row ${written ? '' : 'not '}written, in Redis: ${inRedis}, in ES: ${inEs}`;
+        if (lags && inRedis && inEs) {
+          const sinksOk = p.sinks.every((s) => lags.sinkEvents[s] === 0 || lags.sinkSeconds[s] <= 5);
+          if (sinksOk && lags.sourceSeconds <= 5) return Math.max(0, (Date.now() - clearedAtMs) / 1000);
+        }
+        await new Promise((r) => setTimeout(r, 250));
       }
-      await new Promise((r) => setTimeout(r, 500));
+      return null;
+    } finally {
+      redis.disconnect();
+      await client.close();
     }
-    return null;
   }
 }
