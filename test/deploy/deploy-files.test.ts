@@ -55,7 +55,7 @@ describe('deploy/: files an operator deploys with', function () {
       const promtool = binaryOrSkip(this, ['promtool'], 'prometheus');
       const check = run(promtool, ['check', 'rules', deploy('prometheus', 'alerts.yml')]);
       assert.equal(check.code, 0, check.output);
-      assert.match(check.output, /SUCCESS: 8 rules found/);
+      assert.match(check.output, /SUCCESS: 9 rules found/);
       const tests = run(promtool, ['test', 'rules', deploy('prometheus', 'alerts.test.yml')]);
       assert.equal(tests.code, 0, tests.output);
       assert.match(tests.output, /SUCCESS/);
