@@ -78,10 +78,11 @@ const hang = (target: 'source' | 'redis' | 'es' | 'warehouse', pipeline: Pipelin
     proxy.blackhole();
     ctx.note(`${target} blackholed for ${sizes.hangMs / 1000} s (${proxy.connectionCount} connection(s) held)`);
     const restartsBefore = await restarts(ctx);
+    const from = Date.now();
     await sleep(sizes.hangMs);
     const restartsDuring = await restarts(ctx);
     proxy.restore();
-    ctx.note(`during the hang: /readyz ${ctx.monitor.readySaw503 ? 'went 503' : 'stayed 200'}; component restarts ${restartsBefore} → ${restartsDuring}`);
+    ctx.note(`during the hang: /readyz ${ctx.monitor.notReadyBetween(from, Date.now()) ? 'went 503' : 'stayed 200'}; component restarts ${restartsBefore} → ${restartsDuring}`);
     return Date.now();
   },
 });
@@ -112,15 +113,11 @@ const outage = (sink: 'redis' | 'warehouse' | 'es', pipeline: PipelineName, size
   async inject(ctx) {
     await ctx.reach('stream');
     ctx.note(`${sink} ${sink === 'es' ? 'answering 503 then 429' : 'stopped'} for ${sizes.outageMs / 1000} s under load`);
-    const ready = setInterval(() => void ctx.monitor.ready(), 1000);
-    try {
-      if (sink === 'redis') await redisOutage(ctx.p, sizes.outageMs);
-      else if (sink === 'warehouse') await warehousePgOutage(ctx.p, sizes.outageMs);
-      else await esOutage(ctx.p, sizes.outageMs);
-    } finally {
-      clearInterval(ready);
-    }
-    ctx.note(`during the outage /readyz ${ctx.monitor.readySaw503 ? 'went 503' : 'stayed 200'}`);
+    const from = Date.now();
+    if (sink === 'redis') await redisOutage(ctx.p, sizes.outageMs);
+    else if (sink === 'warehouse') await warehousePgOutage(ctx.p, sizes.outageMs);
+    else await esOutage(ctx.p, sizes.outageMs);
+    ctx.note(`during the outage /readyz ${ctx.monitor.notReadyBetween(from, Date.now()) ? 'went 503' : 'stayed 200'}`);
     return Date.now();
   },
 });

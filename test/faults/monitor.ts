@@ -39,22 +39,32 @@ function peakRssMb(pid: number): number {
 
 export class Monitor {
   peakRssMb = 0;
-  readySaw503 = false;
   /** What the last recovery poll saw (for the report when recovery never came). */
   lastLags = '';
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly pipeline: Pipeline) {}
 
+  /** When /readyz answered 503 (ms timestamps). */
+  private readonly notReadyAt: number[] = [];
+  private readyTimer: NodeJS.Timeout | null = null;
+
   start(): void {
     this.timer = setInterval(() => {
       const pid = this.pipeline.service.pid;
       if (pid) this.peakRssMb = Math.max(this.peakRssMb, peakRssMb(pid));
     }, 200);
+    this.readyTimer = setInterval(() => void this.ready(), 1000);
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.readyTimer) clearInterval(this.readyTimer);
+  }
+
+  /** Whether /readyz said 503 at some point between the two moments. */
+  notReadyBetween(fromMs: number, toMs: number): boolean {
+    return this.notReadyAt.some((t) => t >= fromMs && t <= toMs);
   }
 
   async metrics(): Promise<Metrics | null> {
@@ -69,7 +79,7 @@ export class Monitor {
   async ready(): Promise<boolean | null> {
     try {
       const response = await fetch(`http://127.0.0.1:${this.pipeline.service.httpPort}/readyz`, { signal: AbortSignal.timeout(3000) });
-      if (response.status === 503) this.readySaw503 = true;
+      if (response.status === 503) this.notReadyAt.push(Date.now());
       return response.status === 200;
     } catch {
       return null;
