@@ -4,6 +4,7 @@ import { Backoff, sleep } from '../runtime/backoff';
 import { Logger } from '../runtime/logger';
 import { ConsumeOptions, LogRecord } from './change-log';
 import { eventOf, isTombstoneOf } from './kafka-codec';
+import { refuseOffsetReset } from './kafka-offset-reset';
 import { LogOffsetGoneError } from './offset-gone';
 
 /** The offsets a partition holds: [low, high). */
@@ -83,9 +84,9 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
     settings.logger?.info(`consumer group ${settings.groupId}: assigned ${assigned.map((a) => `${a.topic}:${a.partition}`).join(', ') || 'nothing'}`);
     lastEvent.clear();
     expected.clear();
-    options.onAssign?.(partitions);
     // kafkajs drops fetched data of a partition with a pending seek (the batch is "stale"), so nothing before the start is handed over.
-    seeking = checkStarts(assigned, partitions).catch((error: unknown) => {
+    // The sink counts as assigned (ready) only once every start offset is known to be held.
+    seeking = checkStarts(assigned, partitions).then(() => options.onAssign?.(partitions)).catch((error: unknown) => {
       gone = true;
       fail(error as Error);
     });
@@ -108,6 +109,13 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
         const range = held.get(a.partition) ?? { low: 0, high: 0 };
         const fromSink = stored?.get(a.partition);
         const start = fromSink ?? committed.get(a.partition) ?? -1;
+        if (start < -1) {
+          // -2/-1 committed by kafkajs's reset after an earlier `Offset out of range`: records were skipped then.
+          throw new LogOffsetGoneError({
+            consumer: options.consumer, topic, partition: a.partition, offset: start, oldest: range.low, end: range.high,
+            reason: `is kafkajs's "reset to earliest" marker: an earlier run met \`Offset out of range\` and skipped the records that were removed before it read them`,
+          });
+        }
         if (start < 0) {
           if (range.low > 0) {
             settings.logger?.warn(
@@ -177,6 +185,22 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
     await heartbeat().catch(() => undefined);
   };
 
+  // kafkajs would answer OFFSET_OUT_OF_RANGE by jumping to the earliest offset and committing the jump.
+  const refusal = refuseOffsetReset(settings.groupId, (topic, partition) => {
+    if (gone) return;
+    gone = true;
+    void (async () => {
+      const range = (await settings.heldOffsets(topic).catch(() => undefined))?.get(partition);
+      const offset = expected.get(key(topic, partition)) ?? (await settings.committedOffsets(topic).catch(() => undefined))?.get(partition) ?? -1;
+      fail(new LogOffsetGoneError({ consumer: options.consumer, topic, partition, offset, oldest: range?.low ?? -1, end: range?.high }));
+    })();
+  });
+  if (!refusal.active) {
+    settings.logger?.warn(
+      `consumer group ${settings.groupId}: cannot turn off kafkajs's reset to the earliest offset after \`Offset out of range\` (its internals changed); ` +
+        `a gap is still detected before a batch is applied, but the group's committed offset may already be reset`,
+    );
+  }
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: settings.topics, fromBeginning: true });
@@ -196,7 +220,9 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
       signal.removeEventListener('abort', onAbort);
     }
   } finally {
+    // Released only once kafkajs has stopped fetching: a fetch still in flight must not reset and commit either.
     await consumer.disconnect().catch(() => undefined);
+    refusal.release();
   }
 }
 

@@ -11,6 +11,8 @@ export interface OffsetGoneDetails {
   oldest: number;
   /** The partition's end offset, when known. */
   end?: number;
+  /** Replaces the account of what is missing (when the offset itself is unknown). */
+  reason?: string;
 }
 
 /**
@@ -42,7 +44,9 @@ function describe(d: OffsetGoneDetails): string {
   const where = `${d.topic ? `topic ${d.topic} ` : ''}partition ${d.partition}`;
   const sink = sinkOfConsumer(d.consumer);
   const beyondEnd = d.end !== undefined && d.offset > d.end;
-  const what = beyondEnd
+  const what = d.reason
+    ? d.reason
+    : beyondEnd
     ? `is past the end of the log (${d.end}): the log lost records or was recreated`
     : `is no longer held: the oldest offset still held is ${d.oldest}, so offsets ${d.offset}..${d.oldest - 1} were removed (retention, a deleted segment)`;
   return (
