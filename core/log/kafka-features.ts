@@ -1,12 +1,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { KafkaLogOptions } from './kafka-log';
+import { describeTlsFailure, pemSource } from '../net/tls';
 import { kafkaSecurity } from './kafka-security';
 import { KafkaLogConfig } from './log-config';
 
 /** The KafkaLog options behind log.ssl, log.sasl, log.createTopics and log.format: debezium. */
-export function kafkaFeatures(config: KafkaLogConfig): Pick<KafkaLogOptions, 'security' | 'createTopics' | 'debezium'> {
-  const features: Pick<KafkaLogOptions, 'security' | 'createTopics' | 'debezium'> = { security: kafkaSecurity(config) };
+type Features = Pick<KafkaLogOptions, 'security' | 'createTopics' | 'debezium' | 'describeConnectError'>;
+
+export function kafkaFeatures(config: KafkaLogConfig): Features {
+  const features: Features = { security: kafkaSecurity(config) };
+  if (config.ssl) {
+    const [host, port] = config.brokers[0].split(':');
+    const caFile = config.ssl === true ? undefined : pemSource(config.ssl.ca);
+    features.describeConnectError = (error) => describeTlsFailure(error, { who: 'kafka log', host, port, caFile, caSetting: 'log.ssl.ca' });
+  }
   if (config.createTopics) features.createTopics = config.createTopics;
   if (config.format === 'debezium') {
     features.debezium = {

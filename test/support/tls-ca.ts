@@ -88,6 +88,8 @@ export interface TlsProxy {
   readonly clients: string[];
   /** The first bytes each client sent after the handshake (an HTTP request's head, for instance). */
   readonly firstBytes: string[];
+  /** Everything clients sent after their handshakes (the first MiB), to look for protocol fields. */
+  received(): Buffer;
   stop(): Promise<void>;
 }
 
@@ -100,6 +102,8 @@ export interface TlsProxy {
 export async function startTlsProxy(options: { targetPort: number; certFile: string; keyFile: string; caFile?: string; requireClientCert?: boolean }): Promise<TlsProxy> {
   const clients: string[] = [];
   const firstBytes: string[] = [];
+  const received: Buffer[] = [];
+  let receivedBytes = 0;
   const sockets = new Set<net.Socket>();
   const server = tls.createServer({
     cert: fs.readFileSync(options.certFile),
@@ -111,6 +115,11 @@ export async function startTlsProxy(options: { targetPort: number; certFile: str
     const peer = secure.getPeerCertificate();
     clients.push(typeof peer?.subject?.CN === 'string' ? peer.subject.CN : '');
     secure.once('data', (chunk: Buffer) => firstBytes.push(chunk.toString('latin1')));
+    secure.on('data', (chunk: Buffer) => {
+      if (receivedBytes >= 1 << 20) return;
+      received.push(chunk);
+      receivedBytes += chunk.length;
+    });
     const upstream = net.connect(options.targetPort, '127.0.0.1');
     sockets.add(secure).add(upstream);
     secure.pipe(upstream).pipe(secure);
@@ -124,6 +133,7 @@ export async function startTlsProxy(options: { targetPort: number; certFile: str
     port: (server.address() as net.AddressInfo).port,
     clients,
     firstBytes,
+    received: () => Buffer.concat(received),
     stop: () => new Promise<void>((resolve) => {
       sockets.forEach((s) => s.destroy());
       server.close(() => resolve());
