@@ -5,7 +5,9 @@ import { ChangeLog, ConsumeOptions } from './change-log';
 import { messagesOf, OutgoingMessage } from './kafka-codec';
 import { consumeGroup, HeldRange } from './kafka-consumer';
 import { GroupOffsetSetter } from './kafka-group-offsets';
-import { checkTopics, TopicLayout } from './kafka-topics';
+import { checkTopics, TopicCreation, TopicLayout } from './kafka-topics';
+import { DebeziumPublisher, DebeziumPublisherOptions } from './debezium-publisher';
+import { KafkaSecurity } from './kafka-security';
 
 export interface KafkaLogOptions {
   brokers: string[];
@@ -26,6 +28,14 @@ export interface KafkaLogOptions {
   tombstones: boolean;
   /** Bytes per produce request (each partition's record batch stays below the broker's message.max.bytes). */
   maxSendBytes?: number;
+  /** log.createTopics: missing topics are created instead of failing open() with the command to run. */
+  createTopics?: TopicCreation;
+  /** log.format: debezium: every append also writes Debezium-shaped topics (debezium-publisher.ts). */
+  debezium?: Omit<DebeziumPublisherOptions, 'brokers' | 'isNativeTopic' | 'create'>;
+  /** log.ssl / log.sasl as kafkajs takes them (kafka-security.ts). */
+  security?: KafkaSecurity;
+  /** A clearer error for a failed connection (a certificate check naming the broker and the CA file), if it is one. */
+  describeConnectError?: (error: unknown) => Error | undefined;
   logger?: Logger;
 }
 
@@ -48,6 +58,7 @@ export class KafkaLog implements ChangeLog {
   private readonly checkedTopics = new Set<string>();
   private readonly consuming = new Set<AbortController>();
   private closed = false;
+  private readonly debezium: DebeziumPublisher | undefined;
 
   constructor(private readonly options: KafkaLogOptions) {
     this.partitions = options.partitions;
@@ -58,32 +69,43 @@ export class KafkaLog implements ChangeLog {
       logLevel: logLevel.WARN,
       logCreator: () => (entry: LogEntry) => logKafkaJs(options.logger, entry),
       retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10_000 },
+      ...options.security,
+    });
+    this.debezium = options.debezium && new DebeziumPublisher({
+      ...options.debezium,
+      brokers: options.brokers,
+      create: options.createTopics,
+      isNativeTopic: (topic) => this.layout.ownTopics([topic]).length > 0,
     });
   }
 
   async open(): Promise<void> {
     this.admin = this.kafka.admin({ retry: { retries: 3 } });
-    await this.admin.connect();
+    await this.admin.connect().catch(this.explainConnectError);
     this.offsetSetter = new GroupOffsetSetter(this.kafka, this.admin, this.options.sessionTimeoutMs);
     const topics = this.layout.configuredTopics(this.options.tables ?? []);
-    await checkTopics(this.admin, topics, this.partitions, this.options.brokers);
+    await checkTopics(this.admin, topics, this.partitions, this.options.brokers, this.options.createTopics).catch(this.explainConnectError);
     topics.forEach((t) => this.checkedTopics.add(t));
   }
+
+  private readonly explainConnectError = (error: unknown): never => {
+    throw this.options.describeConnectError?.(error) ?? error;
+  };
 
   /** Appends in call order; each call resolves once Kafka acknowledged all its messages (acks=all). */
   append(events: readonly ChangeEvent[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('kafka log: closed; open a new KafkaLog to append'));
     const messages = events.flatMap((e) => messagesOf(e, this.layout.topicOf(e), this.partitions, this.options.tombstones));
-    const run = this.appending.then(() => this.send(messages));
+    const run = this.appending.then(async () => this.send(this.debezium ? [...messages, ...(await this.debezium.messagesOf(events, this.admin!))] : messages));
     this.appending = run.catch(() => undefined);
     return run;
   }
 
   private async send(messages: OutgoingMessage[]): Promise<void> {
     const producer = await this.connectProducer();
-    const unchecked = [...new Set(messages.map((m) => m.topic))].filter((t) => !this.checkedTopics.has(t));
+    const unchecked = [...new Set(messages.map((m) => m.topic))].filter((t) => !this.checkedTopics.has(t) && !this.debezium?.owns(t));
     if (unchecked.length > 0) {
-      await checkTopics(this.admin!, unchecked, this.partitions, this.options.brokers);
+      await checkTopics(this.admin!, unchecked, this.partitions, this.options.brokers, this.options.createTopics);
       unchecked.forEach((t) => this.checkedTopics.add(t));
     }
     const limit = this.options.maxSendBytes ?? 512 * 1024;
