@@ -46,7 +46,7 @@ program
       throw new Error(`--only sources runs no sink, so --sink ${options.sink} contradicts it: drop one of the two`);
     }
     const config = loadConfig(options.config);
-    const logger = createLogger('cdc', { format: options.logFormat, level: options.logLevel ?? config.service.logLevel });
+    const logger = createLogger('cdc', { format: options.logFormat, level: options.logLevel ?? config.service.logLevel, write: (line) => process.stderr.write(redactText(line) + '\n') });
     const service = new CdcService(config, logger, { only: options.only, sink: options.sink });
     let stopping = false;
     const shutdown = (signal: string) => {
@@ -76,7 +76,7 @@ program
     if (options.watch) return watchStatus(loadConfig(options.config), Number(options.watch === true ? 2 : options.watch) || 2, options.json);
     const status = redact((await callAdmin(loadConfig(options.config), 'GET', '/api/status')) as StatusReport);
     if (options.json) return void process.stdout.write(JSON.stringify(status, null, 2) + '\n');
-    process.stdout.write(formatStatus(status) + formatPauses(status));
+    process.stdout.write(formatStatus(status) + formatPauses(status) + formatResyncFailures(status));
   });
 
 program
@@ -84,11 +84,19 @@ program
   .description('re-read tables from a source while streaming goes on, without locks')
   .requiredOption('-c, --config <file>', 'the YAML config file')
   .requiredOption('--source <name>', 'the source to re-read from')
-  .requiredOption('--table <schema.table...>', 'tables to re-read')
-  .option('--where <condition>', 'only rows matching this SQL condition')
+  .option('--table <schema.table...>', 'tables to re-read')
+  .option('--where <condition>', "only rows matching this condition over the table's columns (comparisons, IN, BETWEEN, IS NULL, LIKE, AND/OR/NOT)")
+  .option('--cancel <requestId>', 'stop a queued or running resync (the id `cdc resync` printed) and drop it from the queue')
   .option('--json', 'print JSON: { requestId }')
-  .action(async (options: { config: string; source: string; table: string[]; where?: string; json?: boolean }) => {
+  .action(async (options: { config: string; source: string; table?: string[]; where?: string; cancel?: string; json?: boolean }) => {
     const config = loadConfig(options.config);
+    if (options.cancel !== undefined) {
+      if (options.table || options.where) throw new Error('--cancel stops a resync already asked for: drop --table and --where');
+      const cancelled = (await callAdmin(config, 'POST', '/api/resync/cancel', { source: options.source, requestId: options.cancel })) as { requestId: string; cancelled: string[] };
+      if (options.json) return void process.stdout.write(JSON.stringify(cancelled, null, 2) + '\n');
+      return void process.stdout.write(`resync ${cancelled.requestId} cancelled; tables it had left: ${cancelled.cancelled.join(', ')}\n`);
+    }
+    if (!options.table?.length) throw new Error('resync needs --table SCHEMA.TABLE (or --cancel ID)');
     const result = (await callAdmin(config, 'POST', '/api/resync', { source: options.source, tables: options.table, where: options.where })) as { requestId: string };
     if (options.json) return void process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     process.stdout.write(`resync ${result.requestId} queued for ${options.table.join(', ')}; watch it with: cdc status -c ${options.config}\n`);
@@ -130,6 +138,15 @@ program
 registerPauseCommands(program);
 registerCompletionCommand(program);
 program.addHelpText('after', EXIT_CODES_HELP);
+
+/** Resync tasks dropped because their request could not succeed (e.g. a WHERE failing on the data). */
+function formatResyncFailures(status: StatusReport): string {
+  const lines: string[] = [];
+  for (const source of status.sources as Array<{ name: string; resyncFailures?: Array<{ requestId: string; table: string; where?: string; error: string; at: string }> }>) {
+    for (const f of source.resyncFailures ?? []) lines.push(`  source ${source.name}: resync ${f.requestId} of ${f.table}${f.where ? ` where ${f.where}` : ''} dropped at ${f.at}: ${f.error}`);
+  }
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
 
 program.parseAsync(process.argv).catch((error: Error) => {
   if (error instanceof ConfigError) {

@@ -32,6 +32,8 @@ export interface SourceProgress {
   snapshotRows(table: string, rowsRead: number, rowsRemaining: number): void;
   /** Source log not yet acknowledged (Postgres WAL after confirmed_flush_lsn, MySQL binlog), in bytes. */
   backlogBytes(bytes: number): void;
+  /** A resync task was dropped because its request cannot succeed (status shows it). */
+  resyncDropped?(failure: { requestId: string; table: string; where?: string; error: string }): void;
 }
 
 /**
@@ -53,6 +55,12 @@ export interface Source {
    * in the background of the stream.
    */
   resync?(request: ResyncRequest): Promise<{ requestId: string }>;
+  /**
+   * Stops a queued or running resync request (the chunk being read finishes
+   * first) and removes its tasks from the durable checkpoint; resolves with the
+   * tables it had left. Rejects when no such request is queued.
+   */
+  cancelResync?(requestId: string): Promise<{ requestId: string; cancelled: string[] }>;
 }
 
 export interface ResyncRequest {

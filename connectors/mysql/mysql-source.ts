@@ -74,6 +74,15 @@ export class MysqlSource implements Source {
     return { requestId };
   }
 
+  async cancelResync(requestId: string): Promise<{ requestId: string; cancelled: string[] }> {
+    const [coordinator, stream, emit] = [this.resyncCoordinator, this.binlogStream, this.emit];
+    if (!coordinator || !stream || !emit) throw new Error(`source ${this.name} is not streaming yet (snapshot or reconnect in progress); try again shortly`);
+    const cancelled = coordinator.cancel(requestId);
+    if (cancelled.length === 0) throw new Error(`source ${this.name} has no resync ${requestId} queued or running (finished, dropped or never asked): see cdc status`);
+    await emit(stream.requestBatch(coordinator.tasksForRequest()));
+    return { requestId, cancelled };
+  }
+
   async close(): Promise<void> {
     this.binlogStream = null;
     this.resyncCoordinator = null;

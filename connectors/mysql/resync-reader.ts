@@ -6,9 +6,11 @@ import { ResyncTask, restoreKey, saveKey, SavedKeyValue } from './checkpoint';
 import { openConnection, quoteIdent, quoteTable, splitTable } from './connection';
 import { chunkParameters, chunkQuery } from './snapshot';
 import { normalizeValue } from './types';
+import { ResyncRequestError } from '../shared/resync-loop';
+import { compileWhere, RenderedWhere, WhereFilterError } from '../shared/where-filter';
 
 /** The task's own request is wrong (bad WHERE, table gone, no SELECT grant): retrying cannot fix it. */
-export class ResyncTaskError extends Error {}
+export class ResyncTaskError extends ResyncRequestError {}
 
 /** SQLSTATE classes of a statement that is wrong in itself: syntax or access (42), data (22), cardinality (21). */
 const REQUEST_ERROR = /^(42|22|21)/;
@@ -22,10 +24,11 @@ export interface Chunk {
 }
 
 /**
- * Reads resync chunks on a connection of its own, in autocommit mode: each
- * SELECT is a plain consistent read in a fresh view, which takes no row or
- * table lock. Its default database is the table's, so a WHERE may name
- * tables unqualified. The watermarks are written on the same connection.
+ * Reads resync chunks on a connection of its own: each SELECT runs in a fresh
+ * READ ONLY transaction, a plain consistent read that takes no row or table
+ * lock and can change nothing. The WHERE is never the operator's text: it is
+ * parsed, checked and rendered by where-filter.ts. The watermarks are written
+ * on the same connection, outside those transactions.
  */
 export class ChunkReader {
   private connection: Connection | null = null;
@@ -63,8 +66,11 @@ export class ChunkReader {
         await connection.query(`USE ${quoteIdent(schema)}`);
         this.database = schema;
       }
-      [rows] = await connection.query<RowDataPacket[]>(chunkQuery(task.table, columns, key, afterKey !== undefined, chunkSize, task.where), afterKey ? chunkParameters(afterKey) : []);
+      const filter = task.where !== undefined ? this.filterFor(task.table, columns, task.where) : undefined;
+      const params = [...(afterKey ? chunkParameters(afterKey) : []), ...(filter?.params ?? [])];
+      [rows] = await readOnly(connection, () => connection.query<RowDataPacket[]>(chunkQuery(task.table, columns, key, afterKey !== undefined, chunkSize, filter?.sql), params));
     } catch (error) {
+      if (error instanceof ResyncTaskError) throw error;
       const message = `resync of ${task.table} failed reading a chunk${task.where ? ` (where: ${task.where})` : ''}: ${(error as Error).message}`;
       const sqlState = String((error as { sqlState?: unknown }).sqlState ?? '');
       throw REQUEST_ERROR.test(sqlState) ? new ResyncTaskError(message, { cause: error }) : new Error(message, { cause: error });
@@ -80,14 +86,27 @@ export class ChunkReader {
     return { rows: events, lastKey: last ? saveKey(key.map((c) => last[c])) : undefined, complete: rows.length < chunkSize };
   }
 
-  /** Parses and resolves a condition against each table (LIMIT 0 reads no row), as the chunk reads will run it. */
+  /** The task's WHERE as where-filter.ts renders it for this table; a refused one is the task's own fault. */
+  private filterFor(table: string, columns: Array<{ name: string }>, where: string): RenderedWhere {
+    try {
+      return compileWhere(where, { dialect: 'mariadb', table, columns: columns.map((c) => c.name) }, () => '?');
+    } catch (error) {
+      if (error instanceof WhereFilterError) throw new ResyncTaskError(`source ${this.options.sourceName}: cannot resync ${table}: ${error.message}`, { cause: error });
+      throw error;
+    }
+  }
+
+  /** Checks and renders a condition for each table, then runs it once read-only (LIMIT 0 reads no row), as the chunk reads will. */
   async checkCondition(tables: string[], where: string): Promise<void> {
+    const filters = new Map<string, RenderedWhere>();
+    for (const table of tables) filters.set(table, this.filterFor(table, await this.options.catalog.columns(table), where));
     const connection = await openConnection(this.options.connection);
+    connection.on('error', () => undefined);
     try {
       for (const table of tables) {
+        const filter = filters.get(table)!;
         try {
-          await connection.query(`USE ${quoteIdent(splitTable(table).schema)}`);
-          await connection.query(`SELECT 1 FROM ${quoteTable(table)} WHERE (${where}\n) LIMIT 0`);
+          await readOnly(connection, () => connection.query(`SELECT 1 FROM ${quoteTable(table)} WHERE ${filter.sql} LIMIT 0`, filter.params));
         } catch (error) {
           throw new Error(`source ${this.options.sourceName}: cannot resync ${table} where ${where}: ${(error as Error).message}`, { cause: error });
         }
@@ -95,6 +114,19 @@ export class ChunkReader {
     } finally {
       await connection.end().catch(() => undefined);
     }
+  }
+}
+
+/** Runs `work` in a READ ONLY transaction, rolled back on failure. */
+async function readOnly<T>(connection: Connection, work: () => Promise<T>): Promise<T> {
+  await connection.query('START TRANSACTION READ ONLY');
+  try {
+    const result = await work();
+    await connection.query('COMMIT');
+    return result;
+  } catch (error) {
+    await connection.query('ROLLBACK').catch(() => undefined);
+    throw error;
   }
 }
 

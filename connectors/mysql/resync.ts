@@ -101,10 +101,34 @@ export class ResyncCoordinator {
     return requestId;
   }
 
-  /** Removes the task in progress (after an error that retrying cannot fix). */
-  dropCurrent(): ResyncTask | undefined {
+  /** Removes the task in progress (after an error that retrying cannot fix) and reports why. */
+  dropCurrent(reason: string): ResyncTask | undefined {
+    this.window?.closed();
     this.window = null;
-    return this.options.tasks.shift();
+    const task = this.options.tasks.shift();
+    if (task) {
+      this.handedOver = this.handedOver.filter((t) => !(t.requestId === task.requestId && t.table === task.table));
+      this.options.report.resyncDropped?.({ requestId: task.requestId, table: task.table, where: task.where, error: reason });
+    }
+    return task;
+  }
+
+  /**
+   * Removes every task of a request; the chunk in flight is discarded (its
+   * high watermark is ignored). Returns the tables removed. The caller makes
+   * the new queue durable (tasksForRequest no longer has them).
+   */
+  cancel(requestId: string): string[] {
+    const removed = this.options.tasks.filter((t) => t.requestId === requestId);
+    if (removed.length === 0) return [];
+    this.options.tasks.splice(0, this.options.tasks.length, ...this.options.tasks.filter((t) => t.requestId !== requestId));
+    this.handedOver = this.handedOver.filter((t) => t.requestId !== requestId);
+    if (this.window?.task.requestId === requestId) {
+      this.window.closed();
+      this.window = null;
+    }
+    this.options.logger.info('resync cancelled', { requestId, tables: removed.map((t) => t.table) });
+    return removed.map((t) => t.table);
   }
 
   /** Copies chunks of the queued tasks until the signal aborts; throws on the first failure. */
@@ -165,8 +189,8 @@ export class ResyncCoordinator {
     task.afterKey = window.lastKey ?? task.afterKey;
     const estimate = this.estimates.get(task.requestId + task.table) ?? 0;
     this.options.report.snapshotRows(task.table, window.rows.length, window.complete ? 0 : Math.max(0, estimate - task.rows));
-    if (window.complete) {
-      this.options.tasks.shift();
+    if (window.complete && this.options.tasks.includes(task)) {
+      this.options.tasks.splice(this.options.tasks.indexOf(task), 1);
       this.options.logger.info('resync of table done', { table: task.table, rows: task.rows, requestId: task.requestId });
     }
     return kept;
@@ -182,6 +206,7 @@ export class ResyncCoordinator {
     try {
       await this.options.watermarks.mark(connection, window.id, 'low');
       Object.assign(window, await this.reader.read(task));
+      if (this.window !== window) return; // cancelled while it was read
       await this.options.watermarks.mark(connection, window.id, 'high');
     } catch (error) {
       if (this.window === window) this.window = null;

@@ -168,11 +168,20 @@ export class PostgresSource implements Source {
   async resync(request: ResyncRequest): Promise<{ requestId: string }> {
     const [coordinator, stream, emit] = [this.resyncCoordinator, this.walStream, this.emit];
     if (!coordinator || !stream || !emit) throw new Error(`source ${this.name} is not streaming yet (snapshot or reconnect in progress); try again shortly`);
-    const requestId = coordinator.request(request.tables, request.where);
+    const requestId = await coordinator.request(request.tables, request.where);
     // An empty batch carries the new queue into a durable checkpoint.
     await emit({ events: [], checkpoint: stream.checkpoint(), commitTimeMs: Date.now() });
     this.logger.info('resync requested', { requestId, tables: request.tables, where: request.where });
     return { requestId };
+  }
+
+  async cancelResync(requestId: string): Promise<{ requestId: string; cancelled: string[] }> {
+    const [coordinator, stream, emit] = [this.resyncCoordinator, this.walStream, this.emit];
+    if (!coordinator || !stream || !emit) throw new Error(`source ${this.name} is not streaming yet (snapshot or reconnect in progress); try again shortly`);
+    const cancelled = coordinator.cancel(requestId);
+    if (cancelled.length === 0) throw new Error(`source ${this.name} has no resync ${requestId} queued or running (finished, dropped or never asked): see cdc status`);
+    await emit({ events: [], checkpoint: stream.checkpoint(), commitTimeMs: Date.now() });
+    return { requestId, cancelled };
   }
 
   /** Runs queued resync tasks until the stream stops; a task whose request is wrong (e.g. a bad WHERE) is dropped. */

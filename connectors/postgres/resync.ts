@@ -4,10 +4,12 @@ import { Pgoutput } from 'pg-logical-replication';
 import { ChangeEvent, keyString } from '../../core/event/change-event';
 import { makeVersion } from '../../core/event/version';
 import { Logger } from '../../core/runtime/logger';
+import { isRequestSqlState, ResyncRequestError } from '../shared/resync-loop';
+import { compileWhere, RenderedWhere, WhereFilterError } from '../shared/where-filter';
 import { SourceProgress } from '../source';
 import { ResyncTask } from './checkpoint';
 import { formatLsn, Lsn } from './lsn';
-import { rawTextClient } from './pg-session';
+import { endClient, rawTextClient } from './pg-session';
 import { quoteIdent, quoteTable, splitTableName } from './slot';
 import { TypeCatalog } from './type-catalog';
 
@@ -68,24 +70,52 @@ export class ResyncCoordinator {
     return this.options.tasks.map((t) => ({ ...t }));
   }
 
-  /** Queues tables; returns the request id. The caller makes the new queue durable. */
-  request(tables: string[], where?: string): string {
-    const requestId = randomUUID();
+  /**
+   * Checks and queues tables; returns the request id. The caller makes the new
+   * queue durable. A WHERE is parsed and checked against each table's columns
+   * (where-filter.ts), then run once with LIMIT 0 in a read-only transaction,
+   * so a condition the server refuses (types, operators) is refused here and
+   * never blocks the queue.
+   */
+  async request(tables: string[], where?: string): Promise<string> {
     for (const table of tables) {
       if (!this.options.primaryKeys.has(table)) {
         throw new Error(`source ${this.options.sourceName}: cannot resync ${table}: it is not captured by this source or has no primary key`);
       }
-      this.options.tasks.push({ requestId, table, where, rows: 0 });
     }
+    if (where !== undefined) await this.checkCondition(tables, where);
+    const requestId = randomUUID();
+    for (const table of tables) this.options.tasks.push({ requestId, table, ...(where !== undefined ? { where } : {}), rows: 0 });
     this.wake?.();
     return requestId;
   }
 
-  /** Removes the task in progress (after an error that retrying cannot fix). */
-  dropCurrent(): ResyncTask | undefined {
+  /** Removes the task in progress (after an error that retrying cannot fix) and reports why. */
+  dropCurrent(reason: string): ResyncTask | undefined {
+    this.releaseWindows();
+    const task = this.options.tasks.shift();
+    if (task) this.options.report.resyncDropped?.({ requestId: task.requestId, table: task.table, where: task.where, error: reason });
+    return task;
+  }
+
+  /**
+   * Removes every task of a request; the chunk in flight is discarded (its
+   * high watermark is ignored). Returns the tables removed. The caller makes
+   * the new queue durable.
+   */
+  cancel(requestId: string): string[] {
+    const removed = this.options.tasks.filter((t) => t.requestId === requestId);
+    if (removed.length === 0) return [];
+    this.options.tasks.splice(0, this.options.tasks.length, ...this.options.tasks.filter((t) => t.requestId !== requestId));
+    if (this.window?.task.requestId === requestId || this.staged?.task.requestId === requestId) this.releaseWindows();
+    this.options.logger.info('resync cancelled', { requestId, tables: removed.map((t) => t.table) });
+    return removed.map((t) => t.table);
+  }
+
+  private releaseWindows(): void {
+    for (const window of [this.window, this.staged]) window?.closed();
     this.window = null;
     this.staged = null;
-    return this.options.tasks.shift();
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -120,13 +150,14 @@ export class ResyncCoordinator {
     if (!window) return;
     this.staged = null;
     const { task } = window;
-    if (!window.truncated) {
+    // A task cancelled meanwhile is no longer queued: its progress no longer matters.
+    if (!window.truncated && this.options.tasks.includes(task)) {
       task.rows += window.rows.length;
       task.afterKey = window.lastKey ?? task.afterKey;
       const estimate = this.estimates.get(task.requestId + task.table) ?? 0;
       this.options.report.snapshotRows(task.table, window.rows.length, window.complete ? 0 : Math.max(0, estimate - task.rows));
       if (window.complete) {
-        this.options.tasks.shift();
+        this.options.tasks.splice(this.options.tasks.indexOf(task), 1);
         this.options.logger.info('resync of table done', { table: task.table, rows: task.rows, requestId: task.requestId });
       }
     }
@@ -168,6 +199,7 @@ export class ResyncCoordinator {
     await this.watermark(id, 'low');
     const { rows, lastKey, complete } = await this.readChunk(task);
     Object.assign(window, { rows, lastKey, complete });
+    if (this.window !== window) return; // cancelled while it was read
     await this.watermark(id, 'high');
     await Promise.race([done, aborted]);
   }
@@ -176,21 +208,57 @@ export class ResyncCoordinator {
     await this.options.admin.query(`SELECT pg_logical_emit_message(true, $1, $2)`, [WATERMARK_PREFIX, JSON.stringify({ id, kind })]);
   }
 
+  /** Parses, checks and renders each table's condition, then runs it once with LIMIT 0, read-only. */
+  private async checkCondition(tables: string[], where: string): Promise<void> {
+    const client = rawTextClient(this.options.url);
+    try {
+      await client.connect();
+      for (const table of tables) {
+        const filter = await this.filterFor(client, table, where, 0);
+        try {
+          await readOnly(client, () => client.query(`SELECT 1 FROM ${quoteTable(splitTableName(table))} WHERE ${filter.sql} LIMIT 0`, filter.params));
+        } catch (error) {
+          throw new Error(`source ${this.options.sourceName}: cannot resync ${table} where ${where}: ${(error as Error).message}`, { cause: error });
+        }
+      }
+    } finally {
+      await endClient(client);
+    }
+  }
+
+  /** The task's WHERE rendered by us (where-filter.ts), its parameters numbered from `firstParam` + 1. */
+  private async filterFor(client: Client, table: string, where: string, firstParam: number): Promise<RenderedWhere> {
+    const { rows } = await client.query(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [quoteTable(splitTableName(table))]);
+    const columns = rows.map((r: { attname: string }) => r.attname);
+    try {
+      return compileWhere(where, { dialect: 'postgresql', table, columns }, (i) => `$${firstParam + i + 1}`);
+    } catch (error) {
+      if (error instanceof WhereFilterError) throw new ResyncRequestError(`source ${this.options.sourceName}: cannot resync ${table}: ${error.message}`, { cause: error });
+      throw error;
+    }
+  }
+
   private async readChunk(task: ResyncTask): Promise<{ rows: ChangeEvent[]; lastKey?: string[]; complete: boolean }> {
     if (!this.reader) {
       this.reader = rawTextClient(this.options.url);
       await this.reader.connect();
     }
+    const reader = this.reader;
     const key = this.options.primaryKeys.get(task.table)!;
     const columns = key.map(quoteIdent).join(', ');
-    const conditions = [task.afterKey ? `(${columns}) > (${key.map((_, i) => `$${i + 1}`).join(', ')})` : '', task.where ? `(${task.where})` : ''].filter(Boolean);
-    const params: unknown[] = [...(task.afterKey ?? []), this.options.chunkSize];
+    const params: unknown[] = [...(task.afterKey ?? [])];
+    const filter = task.where !== undefined ? await this.filterFor(reader, task.table, task.where, params.length) : undefined;
+    if (filter) params.push(...filter.params);
+    params.push(this.options.chunkSize);
+    const conditions = [task.afterKey ? `(${columns}) > (${key.map((_, i) => `$${i + 1}`).join(', ')})` : '', filter?.sql ?? ''].filter(Boolean);
     const sql = `SELECT * FROM ${quoteTable(splitTableName(task.table))} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY ${columns} LIMIT $${params.length}`;
     let result;
     try {
-      result = await this.reader.query(sql, params);
+      // Read-only: a second wall behind the filter, whatever reaches the server.
+      result = await readOnly(reader, () => reader.query(sql, params));
     } catch (error) {
-      throw new Error(`resync of ${task.table} failed reading a chunk${task.where ? ` (where: ${task.where})` : ''}: ${(error as Error).message}`, { cause: error });
+      const message = `resync of ${task.table} failed reading a chunk${task.where ? ` (where: ${task.where})` : ''}: ${(error as Error).message}`;
+      throw isRequestSqlState((error as { code?: unknown }).code) ? new ResyncRequestError(message, { cause: error }) : new Error(message, { cause: error });
     }
     await this.options.catalog.load(result.fields.map((f) => f.dataTypeID));
     const { schema, table } = splitTableName(task.table);
@@ -209,5 +277,18 @@ export class ResyncCoordinator {
     });
     const last = result.rows[result.rows.length - 1] as Record<string, string> | undefined;
     return { rows, lastKey: last ? key.map((c) => last[c]) : undefined, complete: result.rows.length < this.options.chunkSize };
+  }
+}
+
+/** Runs `work` in a READ ONLY transaction on `client`, rolled back on failure. */
+async function readOnly<T>(client: Client, work: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN TRANSACTION READ ONLY');
+  try {
+    const result = await work();
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
   }
 }

@@ -203,6 +203,9 @@ class Renderer {
       case 'double_quote_string':
         if (this.target.dialect === 'mariadb') return this.param(this.unquote(String(node.value)));
         break;
+      case 'var': // a Postgres dollar-quoted string, $$...$$: no escapes at all
+        if (this.target.dialect === 'postgresql' && node.prefix === '$$' && node.suffix === '$$') return this.param(String(node.name));
+        break;
       case 'bool':
         return node.value ? 'TRUE' : 'FALSE';
       case 'null':

@@ -114,6 +114,12 @@ export class CdcService {
         if (where !== undefined && typeof where !== 'string') throw new AdminError(400, 'where must be a string (an SQL condition)');
         return runner.requestResync({ tables: tables as string[], where: where as string | undefined });
       },
+      cancelResync: async ({ source, requestId }) => {
+        const runner = this.sourceRunners.get(String(source));
+        if (!runner) throw new AdminError(404, `no source named "${String(source)}" runs here (configured: ${[...this.sourceRunners.keys()].join(', ') || 'none'})`);
+        if (typeof requestId !== 'string' || requestId === '') throw new AdminError(400, 'requestId must be the id cdc resync printed');
+        return runner.cancelResync(requestId);
+      },
     };
   }
 

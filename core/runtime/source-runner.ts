@@ -36,6 +36,8 @@ export class SourceRunner {
   readonly health: ComponentHealth;
   private lastCommitTimeMs = 0;
   private current: Source | null = null;
+  /** The last resync tasks dropped because their request cannot succeed (cdc status shows them). */
+  private resyncFailures: Array<{ requestId: string; table: string; where?: string; error: string; at: string }> = [];
 
   constructor(private readonly options: SourceRunnerOptions) {
     this.health = new ComponentHealth('source', options.name, options.metrics);
@@ -80,6 +82,9 @@ export class SourceRunner {
       this.options.metrics.snapshotRemainingRows.set({ source: this.options.name, table }, rowsRemaining);
     },
     backlogBytes: (bytes) => this.options.metrics.sourceBacklogBytes.set({ source: this.options.name }, bytes),
+    resyncDropped: (failure) => {
+      this.resyncFailures = [...this.resyncFailures.slice(-9), { ...failure, at: new Date().toISOString() }];
+    },
   };
 
   /** Asks the running source to re-read tables while it streams (DBLog watermarks). */
@@ -94,9 +99,20 @@ export class SourceRunner {
     }
   }
 
+  /** Stops a resync request of the running source and removes it from its durable queue. */
+  async cancelResync(requestId: string): Promise<{ requestId: string; cancelled: string[] }> {
+    const source = this.current;
+    if (!source?.cancelResync) throw new AdminError(409, `source ${this.options.name} cannot cancel a resync${source ? ' (its type has no resync)' : ' right now: it is not running'}`);
+    try {
+      return await source.cancelResync(requestId);
+    } catch (error) {
+      throw new AdminError(404, (error as Error).message);
+    }
+  }
+
   async status(): Promise<Record<string, unknown>> {
     const saved = await this.options.state.read().catch(() => null);
-    return { name: this.options.name, ready: this.ready, health: this.health.status(), lagSeconds: Math.round(this.lagSeconds() * 1000) / 1000, checkpoint: saved?.position ?? null, savedAt: saved?.updatedAt ?? null };
+    return { name: this.options.name, ready: this.ready, health: this.health.status(), lagSeconds: Math.round(this.lagSeconds() * 1000) / 1000, checkpoint: saved?.position ?? null, savedAt: saved?.updatedAt ?? null, resyncFailures: this.resyncFailures };
   }
 
   lagSeconds(): number {

@@ -24,6 +24,10 @@ describe('resync --where: parsed, checked and rendered, never pasted', () => {
     assert.deepEqual(rendered.params, ["o'brien%"]);
   });
 
+  it('takes a Postgres dollar-quoted string as it is (no escapes)', () => {
+    assert.deepEqual(compileWhere('owner LIKE $$a\\b%$$', PG, pgParam), { sql: '("owner" LIKE $10)', params: ['a\\b%'] });
+  });
+
   it('folds unquoted Postgres names and keeps quoted ones; a qualifier must be the table itself', () => {
     assert.equal(compileWhere(`ID = 1 AND "Created At" IS NULL AND accounts.owner = 'x'`, PG, pgParam).sql, `((("id" = 1) AND ("Created At" IS NULL)) AND ("owner" = $10))`);
     refused(`"ID" = 1`, PG, /ID is not a column of public\.accounts \(its columns: id, owner, balance, Created At\)/);
