@@ -97,6 +97,7 @@ export class WalStream {
       { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: false } },
     );
     this.service = service;
+    listenBeforeConnecting(service);
     let failStream: (error: Error) => void = () => undefined;
     // The library's own flow control pauses the socket around every message, which
     // stalls the server's decoding; ours pauses only when far behind.
@@ -264,6 +265,26 @@ export class WalStream {
       this.beatStartedMs = 0;
     }
   }
+}
+
+/**
+ * The library attaches its client's 'error' listener only after connect()
+ * resolves; an error that arrives in the same read as the handshake's end
+ * (a 57P01 from a server shutting down) would find no listener and crash the
+ * process. Same method, with the listener first.
+ */
+function listenBeforeConnecting(service: LogicalReplicationService): void {
+  type Internals = { clientConfig: object; _client: Client | null; _connection: unknown; stop(): Promise<unknown>; emit(event: string, ...args: unknown[]): boolean };
+  const internals = service as unknown as Internals & { client(): Promise<[Client, unknown]> };
+  internals.client = async function (this: Internals): Promise<[Client, unknown]> {
+    await this.stop();
+    const client = new Client({ ...this.clientConfig, replication: 'database' } as never);
+    this._client = client;
+    client.on('error', (error: Error) => this.emit('error', error));
+    await client.connect();
+    this._connection = (client as unknown as { connection: unknown }).connection;
+    return [client, this._connection];
+  };
 }
 
 /** Ends the replication connection for sure: a blackholed socket never answers a polite goodbye. */

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { PgRedisFixture } from '../support/pg-redis-fixture';
 import { seededRandom } from '../support/seeded-random';
 import { PgServer, redisRaw, RedisServer, startPostgres, startRedis, stopAll } from '../support/servers';
-import { ServiceProcess } from '../support/service-process';
+import { runCli, ServiceProcess } from '../support/service-process';
 import { startTcpProxy, TcpProxy } from '../support/tcp-proxy';
 import { waitFor } from '../support/wait';
 import { assertNoCrash, metricValue, pgShopLoad, readyz, restarts, sleep, WriteLoad } from './connection-faults-helpers';
@@ -94,6 +94,11 @@ describe('Connection faults: Postgres → log → Redis under a write load', fun
   }
 
   const source = () => `source ${fixture.name}-pg`;
+  /** `cdc status` as an operator runs it (blocks this process for a moment: only while nothing must flow through the proxy). */
+  const cdcStatus = () => {
+    const { stdout, stderr } = runCli(['status', '-c', fixture.service.configPath], fixture.service.env);
+    return stdout + stderr;
+  };
   const terminate = (where: string) => fixture.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND ${where}`);
 
   it('survives a Postgres restart the moment the snapshot is read (the snapshot → stream hand-off)', async () => {
@@ -150,6 +155,7 @@ describe('Connection faults: Postgres → log → Redis under a write load', fun
 
   it('takes a blackholed replication connection for dead (liveness watchdog) and reconnects once the network is back', async () => {
     let seenDown = '';
+    let status = '';
     const metrics = await faultCase({
       viaProxy: true,
       trigger: STREAMING,
@@ -162,11 +168,13 @@ describe('Connection faults: Postgres → log → Redis under a write load', fun
           if (status === 503) seenDown = body;
           return status === 503;
         }, { timeoutMs: 15_000, what: '/readyz to report the source down', describe: () => fixture.service.recentOutput() });
+        status = cdcStatus();
         await sleep(3000);
         proxy!.restore();
       },
     });
     assert.match(seenDown, new RegExp(`source ${fixture.name}-pg: not streaming`), seenDown);
+    assert.match(status, new RegExp(`source ${fixture.name}-pg: reconnecting since \\S+, attempt \\d+, last error: .*received nothing`), status);
     const watchdog = fixture.service.output.find((l) => /received nothing .* for \d+ s \(livenessTimeoutMs 2000\)/.test(l));
     assert.ok(watchdog, `the watchdog says why it reconnects:\n${fixture.service.recentOutput(60)}`);
     assert.match(watchdog, /127\.0\.0\.1:\d+/, 'it names the server');
@@ -175,6 +183,7 @@ describe('Connection faults: Postgres → log → Redis under a write load', fun
 
   it('reports a Redis outage on /readyz (503 naming the sink) and catches up once Redis is back', async () => {
     let seenDown = '';
+    let status = '';
     const metrics = await faultCase({
       trigger: STREAMING,
       fault: async () => {
@@ -185,11 +194,13 @@ describe('Connection faults: Postgres → log → Redis under a write load', fun
           if (status === 503) seenDown = body;
           return status === 503;
         }, { timeoutMs: 15_000, what: '/readyz to report the sink down', describe: () => fixture.service.recentOutput() });
+        status = cdcStatus();
         await sleep(Math.max(0, 8000 - (Date.now() - outageStarted)));
         await redis.start();
       },
     });
     assert.match(seenDown, /sink cache: not connected \(reconnecting since/, seenDown);
+    assert.match(status, /sink cache: reconnecting since \S+, last error: (writing .* has not finished after \d+ s|write .* failed)/, status);
     assert.equal(metricValue(metrics, 'cdc_sink_up{sink="cache"}'), 1);
     assert.match(metrics, /cdc_sink_apply_seconds_count\{sink="cache"\} [1-9]/, 'apply latency is recorded');
     assert.match(metrics, /cdc_end_to_end_seconds_count\{sink="cache"\} [1-9]/, 'end-to-end latency is recorded');
