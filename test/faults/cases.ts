@@ -217,6 +217,16 @@ const resyncBadWhere = (pipeline: PipelineName, inQuick = false): FaultCase => (
   },
 });
 
+/** No fault at all: the same load and verdict, to tell a fault's damage from a steady-state bug. */
+const baseline = (pipeline: PipelineName): FaultCase => ({
+  name: `no-fault@${pipeline}`, kind: 'none (baseline)', pipeline, inQuick: false,
+  async inject(ctx) {
+    await ctx.reach('stream');
+    await sleep(10_000);
+    return Date.now();
+  },
+});
+
 /** Every case, in run order; the quick subset is marked. */
 export function catalog(full: boolean): FaultCase[] {
   const s = full ? FULL_SIZES : QUICK_SIZES;
@@ -246,6 +256,7 @@ export function catalog(full: boolean): FaultCase[] {
     diskFull('maria-embedded'), resyncBadWhere('pg-embedded'),
     // Not on Kafka: the mock keeps ~5 MiB per partition, far below a 2M-row transaction or 50 MB values.
     big('maria-embedded', s),
+    ...(['pg-embedded', 'pg-kafka', 'maria-embedded', 'maria-kafka'] as PipelineName[]).map(baseline),
   );
   return cases;
 }
