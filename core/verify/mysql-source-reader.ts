@@ -3,7 +3,7 @@ import { keyString } from '../event/change-event';
 import { MysqlCatalog } from '../../connectors/mysql/catalog';
 import { SavedKeyValue } from '../../connectors/mysql/checkpoint';
 import { watermarkTableOf } from '../../connectors/mysql/config';
-import { openConnection, parseMysqlUrl, quoteIdent } from '../../connectors/mysql/connection';
+import { MysqlSslConfig, openConnection, parseMysqlUrl, quoteIdent } from '../../connectors/mysql/connection';
 import { ChunkReader } from '../../connectors/mysql/resync-reader';
 import { splitKey } from './pg-source-reader';
 import { SourceRowReader } from './sink-reader';
@@ -17,7 +17,7 @@ export class MysqlSourceRowReader implements SourceRowReader {
   private catalog: MysqlCatalog | null = null;
   private reader: ChunkReader | null = null;
 
-  constructor(private readonly config: { name: string; url: string; tables: string[]; watermarkTable?: string }) {}
+  constructor(private readonly config: { name: string; url: string; tables: string[]; watermarkTable?: string; ssl?: MysqlSslConfig }) {}
 
   async tables(): Promise<string[]> {
     return (await this.open()).catalog.tables;
