@@ -1,5 +1,5 @@
 // The tidewater operator console: reads GET /console/overview every 2 s and
-// the last hour of samples from GET /api/history; actions go through the admin API.
+// the last hour of samples from GET /console/history; actions go through the admin API.
 import { h, render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
@@ -193,7 +193,7 @@ function Chart({ title, series, testid }) {
 }
 
 function Charts({ history }) {
-  if (!history || history.points.length === 0) return html`<section><h2>Last hour</h2><p class="muted">Collecting samples (every 5 s)…</p></section>`;
+  if (!history || history.points.length < 2) return html`<section><h2>Last hour</h2><p class="muted">Collecting samples (one every 5 s): the charts appear with the second.</p></section>`;
   const points = history.points;
   const t = points.map((p) => p.t / 1000);
   const sourceNames = [...new Set(points.flatMap((p) => Object.keys(p.sources)))];
@@ -230,9 +230,9 @@ function App() {
   };
   const refreshHistory = async () => {
     try {
-      setHistory(await api('GET', '/api/history'));
+      setHistory(await api('GET', '/console/history'));
     } catch {
-      /* the charts need the token when one is set; the rest still shows */
+      /* the overview shows the same problem */
     }
   };
   useEffect(() => {

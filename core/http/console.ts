@@ -24,7 +24,7 @@ export interface ConsoleRoutes {
  * The operator console and per-table pauses of one service: the page at `/`
  * (static files from `console/`, Preact + htm + uPlot served from
  * node_modules, nothing fetched from the internet), its data at
- * `GET /console/overview`, and admin routes for its actions (the actions go
+ * `GET /console/overview` and `GET /console/history`, and admin routes for its actions (the actions go
  * through the admin API, so its token and cross-site rules apply):
  *   POST /api/pause  { table, sink? }     POST /api/resume { table, sink? }
  *   GET  /api/dead-letters?sink=NAME&limit=N   the last N dead letters of a sink
@@ -111,7 +111,7 @@ export class ServiceConsole {
         },
         'POST /api/resume': async ({ body }) => pauses().resume(body.table, body.sink),
         'GET /api/dead-letters': async ({ query }) => this.deadLetters(query.get('sink'), Number(query.get('limit') ?? 50)),
-        'GET /api/history': async () => ({ intervalMs: 5000, points: this.history.points() }),
+        'GET /api/history': async () => this.historyReply(),
       },
     };
   }
@@ -121,8 +121,8 @@ export class ServiceConsole {
     return {
       handle: (request, response, url) => {
         const path = url.pathname;
-        if (path === '/console/overview') {
-          void this.serveOverview(request, response, handlers);
+        if (path === '/console/overview' || path === '/console/history') {
+          void this.serveData(request, response, path === '/console/history' ? async () => this.historyReply() : () => this.overview(handlers));
           return true;
         }
         const file = path === '/' || path === '/console' || path === '/console/' ? join(CONSOLE_DIR, 'index.html') : staticFile(path);
@@ -133,7 +133,7 @@ export class ServiceConsole {
     };
   }
 
-  private async serveOverview(request: IncomingMessage, response: ServerResponse, handlers: AdminHandlers): Promise<void> {
+  private async serveData(request: IncomingMessage, response: ServerResponse, read: () => Promise<unknown>): Promise<void> {
     const send = (status: number, body: unknown) => {
       response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       response.end(JSON.stringify(body));
@@ -142,26 +142,30 @@ export class ServiceConsole {
       const refusal = this.readRefusal(request);
       if (refusal) return send(refusal.status, { error: refusal.message });
       if (!this.log || !this.pauses) return send(503, { error: 'the service is still starting' });
-      const logDir = this.embeddedLogDir();
-      send(
-        200,
-        await buildOverview({
-          serviceName: this.config.service.name,
-          log: this.log,
-          logType: this.config.log.type,
-          logDir,
-          metrics: this.metrics,
-          history: this.history,
-          events: this.events,
-          pauses: this.pauses,
-          resyncs: this.resyncs,
-          tables: this.tables,
-          status: () => handlers.status(),
-        }),
-      );
+      send(200, await read());
     } catch (error) {
       send(500, { error: (error as Error).message });
     }
+  }
+
+  private historyReply(): { intervalMs: number; points: ReturnType<MetricsHistory['points']> } {
+    return { intervalMs: 5000, points: this.history.points() };
+  }
+
+  private overview(handlers: AdminHandlers): ReturnType<typeof buildOverview> {
+    return buildOverview({
+      serviceName: this.config.service.name,
+      log: this.log!,
+      logType: this.config.log.type,
+      logDir: this.embeddedLogDir(),
+      metrics: this.metrics,
+      history: this.history,
+      events: this.events,
+      pauses: this.pauses!,
+      resyncs: this.resyncs,
+      tables: this.tables,
+      status: () => handlers.status(),
+    });
   }
 
   /**
