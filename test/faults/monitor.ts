@@ -41,6 +41,8 @@ export class Monitor {
   peakRssMb = 0;
   /** What the last recovery poll saw (for the report when recovery never came). */
   lastLags = '';
+  /** What held recovery up when it passed 30 s. */
+  atLimit = '';
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly pipeline: Pipeline) {}
@@ -124,6 +126,7 @@ export class Monitor {
         const inRedis = written && ((await redis.get(`${p.prefix}${p.schema}.customers:-2`).catch(() => null)) ?? '').includes(probe);
         const inEs = written && String(p.lab.es.documents(`${p.indexPrefix}${p.schema}.customers`.toLowerCase()).get('-2')?.name ?? '') === probe;
         this.lastLags = `${lags ? JSON.stringify(lags) : 'the service did not answer /metrics'}; probe row ${written ? '' : 'not '}written, in Redis: ${inRedis}, in ES: ${inEs}`;
+        if (!this.atLimit && Date.now() - clearedAtMs > 30_000) this.atLimit = this.lastLags;
         if (lags && inRedis && inEs) {
           const sinksOk = p.sinks.every((s) => lags.sinkEvents[s] === 0 || lags.sinkSeconds[s] <= 5);
           if (sinksOk && lags.sourceSeconds <= 5) return Math.max(0, (Date.now() - clearedAtMs) / 1000);

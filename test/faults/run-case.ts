@@ -62,7 +62,8 @@ export async function runCase(lab: Lab, c: FaultCase, id: string, random: () => 
       result.reasons.push(`the fault could not be injected: ${(error as Error).message}`);
     }
     result.recoverSeconds = await monitor.secondsToRecover(clearedAt, RECOVERY_TIMEOUT_MS);
-    ctx.note(`recovery: ${result.recoverSeconds === null ? `not within ${RECOVERY_TIMEOUT_MS / 1000} s (last seen: ${monitor.lastLags})` : `${result.recoverSeconds.toFixed(1)} s`} after the fault cleared`);
+    ctx.note(`recovery: ${result.recoverSeconds === null ? `not within ${RECOVERY_TIMEOUT_MS / 1000} s (last seen: ${monitor.lastLags})` : `${result.recoverSeconds.toFixed(1)} s`} after the fault cleared`
+      + (monitor.atLimit && result.recoverSeconds !== null ? ` (30 s after it: ${monitor.atLimit})` : ''));
     await sleep(2000); // a little more load on the recovered pipeline
     const stats = await load.stop();
     ctx.note(`load: ${stats.transactions} transactions, ~${stats.changes} changes, ${stats.failed} failed${stats.failed ? ` (last: ${stats.lastError.slice(0, 120)})` : ''}`);
