@@ -46,7 +46,22 @@ interface OpenTransaction {
   timestampMs: number;
   /** Index of the next change within the transaction; 0 is reserved for snapshot rows. */
   nextIndex: number;
+  /** Where a restart resumes to read this transaction again (the boundary before it). */
+  startBoundary: BinlogPosition;
+  /** The XA transaction id (`X'6131',X'',1`) once `XA END` was read: its end is an XA PREPARE, not a commit. */
+  xid?: string;
+  /** Begun as an XA transaction (XA START): not handed over in parts before its outcome. */
+  mayBeXa?: boolean;
 }
+
+/** An XA transaction prepared but not yet committed or rolled back: its changes wait for the outcome. */
+interface PreparedXa {
+  events: ChangeEvent[];
+  startBoundary: BinlogPosition;
+}
+
+/** `XA END|COMMIT|ROLLBACK <xid> [ONE PHASE]` → the verb and the xid as the binlog spells it. */
+const XA_STATEMENT = /^XA\s+(END|COMMIT|ROLLBACK)\s+(.+?)(\s+ONE\s+PHASE)?\s*$/is;
 
 /**
  * Turns decoded binlog events into change events grouped by transaction.
@@ -64,10 +79,19 @@ interface OpenTransaction {
  * Checkpoints are only ever transaction boundaries: a part of a big
  * transaction carries the previous boundary, so a crash replays the whole
  * transaction (with the same versions, so sinks ignore the repeats).
+ *
+ * XA transactions (MariaDB 10.11 writes XA START … XA END, then an
+ * XA_PREPARE_LOG_EVENT; later, in a group of its own, a Query `XA COMMIT xid`
+ * or `XA ROLLBACK xid`): the prepared changes are held, emitted at XA COMMIT
+ * with versions of the commit's group (rows stay locked between prepare and
+ * commit, so no other change of them comes in between), dropped at XA
+ * ROLLBACK. While one is held the checkpoint stays before its XA START, so a
+ * crash reads the prepare again.
  */
 export class MysqlTransactionAssembler {
   private open: OpenTransaction | null = null;
   private pending: ChangeEvent[] = [];
+  private readonly preparedXa = new Map<string, PreparedXa>();
   private boundary: BinlogPosition;
   private gtidState: GtidState | null;
   private readonly shapes = new WeakMap<TableShape, ColumnShape[]>();
@@ -96,6 +120,8 @@ export class MysqlTransactionAssembler {
           gtid: event.gtid,
           timestampMs: event.timestampMs,
           nextIndex: 1,
+          startBoundary: this.boundary,
+          mayBeXa: event.xa === true,
         };
         return null;
       case 'rows':
@@ -103,10 +129,17 @@ export class MysqlTransactionAssembler {
         return this.partialBatch();
       case 'statement':
         return this.onStatement(event);
-      case 'commit':
+      case 'commit': {
+        const xid = this.open?.xid;
+        if (xid !== undefined) {
+          // XA PREPARE: hold the changes until the outcome is read.
+          this.preparedXa.set(xid, { events: this.pending, startBoundary: this.open!.startBoundary });
+          this.pending = [];
+        }
         this.open = null;
         this.advance(event.end, event.gtid);
         return this.takeBatch(event.timestampMs);
+      }
       default:
         return null;
     }
@@ -119,6 +152,8 @@ export class MysqlTransactionAssembler {
   }
 
   private onStatement(event: Extract<DecodedEvent, { kind: 'statement' }>): SourceBatch | null {
+    const xa = XA_STATEMENT.exec(event.sql);
+    if (xa) return this.onXaStatement(event, xa[1].toUpperCase() as 'END' | 'COMMIT' | 'ROLLBACK', xa[2].trim());
     const effects = parseDdl(event.sql, event.schema);
     const relevant = effects.filter((e) => this.options.isCaptured(e.table) || (e.op === 'rename' && this.options.isCaptured(e.to)));
     if (relevant.length > 0) this.options.onDdl?.(relevant, event.sql);
@@ -130,6 +165,7 @@ export class MysqlTransactionAssembler {
         gtid: event.gtid,
         timestampMs: event.timestampMs,
         nextIndex: 1,
+        startBoundary: this.boundary,
       };
     }
     if (this.open) {
@@ -143,6 +179,46 @@ export class MysqlTransactionAssembler {
     if (!standalone) return this.partialBatch();
     this.open = null;
     this.advance(event.end!, event.gtid);
+    return this.takeBatch(event.timestampMs);
+  }
+
+  /**
+   * XA END inside the transaction marks it as XA (its end event is the prepare).
+   * XA COMMIT / ROLLBACK of a held transaction, in a group of its own: emit its
+   * changes as this group's, or drop them.
+   */
+  private onXaStatement(event: Extract<DecodedEvent, { kind: 'statement' }>, verb: 'END' | 'COMMIT' | 'ROLLBACK', xid: string): SourceBatch | null {
+    if (verb === 'END') {
+      if (this.open) this.open.xid = xid;
+      return null;
+    }
+    const prepared = this.preparedXa.get(xid);
+    this.preparedXa.delete(xid);
+    if (event.end === null || this.open) {
+      // MySQL's one-phase XA COMMIT ends its own group: it commits the open transaction.
+      if (verb === 'COMMIT') delete this.open?.xid;
+      return null;
+    }
+    this.open = {
+      commitPosition: packBinlogPosition(event.end),
+      position: formatBinlogPosition({ file: event.end.file, offset: event.end.offset }),
+      gtid: event.gtid,
+      timestampMs: event.timestampMs,
+      nextIndex: 1,
+      startBoundary: this.boundary,
+    };
+    if (verb === 'COMMIT' && prepared) {
+      const tx = this.open;
+      for (const change of prepared.events) {
+        change.source.position = tx.position;
+        change.source.version = makeVersion(tx.commitPosition, tx.nextIndex++);
+        change.source.ts_ms = tx.timestampMs;
+        if (tx.gtid) change.source.txId = tx.gtid;
+        this.push(change);
+      }
+    }
+    this.open = null;
+    this.advance(event.end, event.gtid);
     return this.takeBatch(event.timestampMs);
   }
 
@@ -243,6 +319,8 @@ export class MysqlTransactionAssembler {
 
   private partialBatch(): SourceBatch | null {
     if (this.pending.length < this.options.maxBatchEvents) return null;
+    // A transaction that may turn out to be an XA PREPARE is not handed over before its outcome.
+    if (this.open?.xid !== undefined || this.open?.mayBeXa) return null;
     // Part of a transaction: the checkpoint stays at the last complete one.
     return this.takeBatch(this.open?.timestampMs ?? Date.now());
   }
@@ -251,6 +329,15 @@ export class MysqlTransactionAssembler {
     const events = this.pending;
     this.pending = [];
     for (const e of events) e.source.ts_ms = commitTimeMs;
-    return { events, checkpoint: serializeCheckpoint({ position: this.boundary }), commitTimeMs };
+    return { events, checkpoint: serializeCheckpoint({ position: this.resumePosition() }), commitTimeMs };
+  }
+
+  /** The boundary, or while XA transactions are held, the start of the oldest one: a restart must read its changes again. */
+  private resumePosition(): BinlogPosition {
+    let oldest: BinlogPosition | null = null;
+    for (const { startBoundary } of this.preparedXa.values()) {
+      if (!oldest || packBinlogPosition(startBoundary) < packBinlogPosition(oldest)) oldest = startBoundary;
+    }
+    return oldest ?? this.boundary;
   }
 }

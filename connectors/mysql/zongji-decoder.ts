@@ -103,13 +103,13 @@ export class ZongjiDecoder implements BinlogDecoder {
         this.file = (event as { binlogName: string }).binlogName;
         return null;
       case 'mariadbgtid': {
-        const gtid = event as AnyBinlogEvent & { gtid: string; standalone: boolean };
+        const gtid = event as AnyBinlogEvent & { gtid: string; standalone: boolean; preparedXa?: boolean };
         if (gtid.standalone) {
           this.pendingGtid = { gtid: gtid.gtid, position: end() };
           return null;
         }
         this.inTransaction = true;
-        return { kind: 'begin', position: end(), gtid: gtid.gtid, timestampMs };
+        return { kind: 'begin', position: end(), gtid: gtid.gtid, timestampMs, ...(gtid.preparedXa ? { xa: true } : {}) };
       }
       case 'gtid':
       case 'anonymousgtid':
@@ -141,7 +141,7 @@ export class ZongjiDecoder implements BinlogDecoder {
       this.inTransaction = true;
       const pending = this.pendingGtid;
       this.pendingGtid = null;
-      return { kind: 'begin', position: pending?.position ?? end, gtid: pending?.gtid ?? event.gtid ?? null, timestampMs };
+      return { kind: 'begin', position: pending?.position ?? end, gtid: pending?.gtid ?? event.gtid ?? null, timestampMs, ...(/^XA/i.test(sql) ? { xa: true } : {}) };
     }
     if (/^(COMMIT|ROLLBACK)$/i.test(sql) && this.inTransaction) return this.commit(end, event.gtid ?? null, timestampMs);
     if (this.inTransaction) return { kind: 'statement', sql, schema: event.schema, end: null, gtid: event.gtid ?? null, timestampMs };
