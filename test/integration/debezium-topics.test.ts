@@ -9,34 +9,56 @@ import { KafkaLogConfig, logConfig } from '../../core/log/log-config';
 import { consumeUntilCaughtUp } from '../support/log-reader';
 import { KafkaMock, startKafkaMock } from '../support/servers';
 
+/** With KAFKA_BROKERS (host:port,...) these tests run on that cluster, creating uniquely named topics (log.createTopics). */
+const realBrokers = process.env.KAFKA_BROKERS?.split(',');
+const run = realBrokers ? `-${process.pid}-${Date.now()}` : '';
+const [NATIVE, PG, LEGACY] = [`shop${run}`, `pg${run}`, `legacy${run}`];
+
 /**
- * log.format: debezium on the Kafka mock: a plain Kafka consumer (what a
- * Debezium consumer is) reads Debezium's envelope from <prefix><schema>.<table>,
- * while the log's own consumers (the sinks) still read only native events.
+ * log.format: debezium: a plain Kafka consumer (what a Debezium consumer is)
+ * reads Debezium's envelope from <prefix><schema>.<table>, while the log's own
+ * consumers (the sinks) still read only native events.
  */
-describe('Debezium topics beside the Kafka log (librdkafka mock cluster)', function () {
+describe(`Debezium topics beside the Kafka log (${realBrokers ? `Kafka at ${realBrokers.join(',')}` : 'librdkafka mock cluster'})`, function () {
   this.timeout(60_000);
-  let mock: KafkaMock;
+  let mock: KafkaMock | undefined;
+  let brokers: string[];
   let logs: ChangeLog[] = [];
 
   before(async () => {
+    if (realBrokers) {
+      brokers = realBrokers;
+      return;
+    }
     mock = await startKafkaMock({
       brokers: 1,
       topics: [
-        { name: 'shop.changes', partitions: 4 },
-        { name: 'pg.public.customers', partitions: 3 },
-        { name: 'legacy.inventory.customers', partitions: 2 },
+        { name: `${NATIVE}.changes`, partitions: 4 },
+        { name: `${PG}.public.customers`, partitions: 3 },
+        { name: `${LEGACY}.inventory.customers`, partitions: 3 },
       ],
     });
+    brokers = mock.brokers;
   });
-  after(async () => mock.stop());
+  after(async () => {
+    if (realBrokers) {
+      const admin = new Kafka({ clientId: 'cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      const ours = (await admin.listTopics()).filter((t) => t.includes(run));
+      await admin.deleteTopics({ topics: ours }).catch(() => undefined);
+      await admin.disconnect();
+    }
+    await mock?.stop();
+  });
   afterEach(async () => {
     await Promise.allSettled(logs.map((l) => l.close()));
     logs = [];
   });
 
   async function open(extra: Record<string, unknown>): Promise<ChangeLog> {
-    const config = logConfig.parse({ type: 'kafka', brokers: mock.brokers, partitions: 4, sessionTimeoutMs: 6000, idempotent: false, topic: 'shop.changes', ...extra }) as KafkaLogConfig;
+    // The mock cannot create topics (they exist from the start); a real cluster gets them made.
+    const create = realBrokers && !('createTopics' in extra) ? { createTopics: { partitions: 3 } } : {};
+    const config = logConfig.parse({ type: 'kafka', brokers, partitions: 4, sessionTimeoutMs: 6000, idempotent: false, topic: `${NATIVE}.changes`, ...create, ...extra }) as KafkaLogConfig;
     const log = createLog(config, { serviceName: 'shop', dataDir: os.tmpdir(), tables: [] });
     logs.push(log);
     await log.open();
@@ -45,7 +67,7 @@ describe('Debezium topics beside the Kafka log (librdkafka mock cluster)', funct
 
   /** Reads `count` messages of `topic` from the start, as any Kafka consumer would. */
   async function readTopic(topic: string, count: number): Promise<Array<{ partition: number; message: KafkaMessage }>> {
-    const kafka = new Kafka({ clientId: 'debezium-reader', brokers: mock.brokers, logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({ clientId: 'debezium-reader', brokers, logLevel: logLevel.NOTHING });
     const consumer = kafka.consumer({ groupId: `reader-${topic}-${Date.now()}`, sessionTimeout: 6000 });
     const got: Array<{ partition: number; message: KafkaMessage }> = [];
     await consumer.connect();
@@ -74,7 +96,7 @@ describe('Debezium topics beside the Kafka log (librdkafka mock cluster)', funct
     key: op === 't' ? {} : { id },
     before,
     after: row,
-    source: { connector: 'postgresql', name: 'pg', db: 'shop', schema: 'public', table: 'customers', position: '0/16E9058', version: makeVersion(24023128n, index), txId: '555', ts_ms: 1559033904863 },
+    source: { connector: 'postgresql', name: PG, db: 'shop', schema: 'public', table: 'customers', position: '0/16E9058', version: makeVersion(24023128n, index), txId: '555', ts_ms: 1559033904863 },
     ts_ms: 1559033904900,
   });
 
@@ -89,7 +111,7 @@ describe('Debezium topics beside the Kafka log (librdkafka mock cluster)', funct
     ];
     await log.append(events);
 
-    const messages = await readTopic('pg.public.customers', 6);
+    const messages = await readTopic(`${PG}.public.customers`, 6);
     const values = messages.map(({ message }) => (message.value === null ? null : JSON.parse(message.value.toString())));
     const keys = messages.map(({ message }) => (message.key === null ? null : JSON.parse(message.key.toString())));
 
@@ -106,7 +128,7 @@ describe('Debezium topics beside the Kafka log (librdkafka mock cluster)', funct
     const partitioner = Partitioners.DefaultPartitioner();
     const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 1, replicas: [1], isr: [1] }));
     for (const id of [1, 2]) {
-      const expected = partitioner({ topic: 'pg.public.customers', partitionMetadata, message: { key: Buffer.from(JSON.stringify({ id })), value: null } });
+      const expected = partitioner({ topic: `${PG}.public.customers`, partitionMetadata, message: { key: Buffer.from(JSON.stringify({ id })), value: null } });
       assert.ok(ofKey(id).every((m) => m.partition === expected), `key ${id} in partition ${expected}`);
     }
 
@@ -114,7 +136,7 @@ describe('Debezium topics beside the Kafka log (librdkafka mock cluster)', funct
     assert.deepEqual(update.before, { id: 1 });
     assert.deepEqual(update.after, { id: 1, email: 'a2@x' });
     assert.deepEqual(update.source, {
-      version: 'tidewater-0.1.0', connector: 'postgresql', name: 'pg', ts_ms: 1559033904863, ts_us: 1559033904863000, ts_ns: 1559033904863000000,
+      version: 'tidewater-0.1.0', connector: 'postgresql', name: PG, ts_ms: 1559033904863, ts_us: 1559033904863000, ts_ns: 1559033904863000000,
       snapshot: 'false', db: 'shop', sequence: '[null,"24023128"]', schema: 'public', table: 'customers', txId: 555, lsn: 24023128, xmin: null,
     });
     assert.deepEqual(update.transaction, { id: '555:24023128', total_order: 3, data_collection_order: 3 });
@@ -122,31 +144,31 @@ describe('Debezium topics beside the Kafka log (librdkafka mock cluster)', funct
 
     // The sinks' view is unchanged: the native topic holds the internal events, nothing else.
     const native = (await consumeUntilCaughtUp(log, 'sink')).flat();
-    assert.equal(native.filter((r) => r.topic === 'shop.changes').length, native.length);
+    assert.equal(native.filter((r) => r.topic === `${NATIVE}.changes`).length, native.length);
     assert.deepEqual(native.map((r) => r.event.source.version).sort(), events.flatMap((e) => (e.op === 't' ? Array(4).fill(e.source.version) : [e.source.version])).sort());
   });
 
   it('names MySQL topics <prefix><database>.<table> and MariaDB sources connector "mariadb"', async () => {
-    const log = await open({ format: 'debezium', debezium: { topicPrefix: 'legacy.' } });
+    const log = await open({ format: 'debezium', debezium: { topicPrefix: `${LEGACY}.` } });
     const event: ChangeEvent = {
       op: 'c', key: { id: 1004 }, before: null, after: { id: 1004, first_name: 'Anne' },
       source: { connector: 'mysql', name: 'maria', db: 'inventory', schema: 'inventory', table: 'customers', position: 'binlog.000003:154', version: makeVersion((3n << 40n) | 154n, 1), txId: '0-1-42', ts_ms: 1465491411000 },
       ts_ms: 1465491411815,
     };
     await log.append([event]);
-    const [{ message }] = await readTopic('legacy.inventory.customers', 1);
+    const [{ message }] = await readTopic(`${LEGACY}.inventory.customers`, 1);
     const value = JSON.parse(message.value!.toString());
     assert.equal(value.source.connector, 'mariadb');
     assert.deepEqual({ file: value.source.file, pos: value.source.pos, row: value.source.row, gtid: value.source.gtid, server_id: value.source.server_id }, { file: 'binlog.000003', pos: 154, row: 0, gtid: '0-1-42', server_id: 1 });
   });
 
-  it('a missing Debezium topic stops the append with the command that creates it', async () => {
-    const log = await open({ format: 'debezium' });
+  it('without createTopics, a missing Debezium topic stops the append with the command that creates it', async () => {
+    const log = await open({ format: 'debezium', createTopics: undefined });
     await assert.rejects(log.append([{ ...pg('c', 1, 1, { id: 1 }), source: { ...pg('c', 1, 1, null).source, table: 'orders' } }]),
-      /topic pg\.public\.orders missing on 127\.0\.0\.1:\d+.*kafka-topics\.sh --bootstrap-server 127\.0\.0\.1:\d+ --create --topic pg\.public\.orders/s);
+      new RegExp(`topic ${PG}\\.public\\.orders missing on .*kafka-topics\\.sh --bootstrap-server \\S+ --create --topic ${PG}\\.public\\.orders`, 's'));
   });
 
   it('refuses Debezium topics that the log itself would read', async () => {
-    await assert.rejects(async () => open({ format: 'debezium', topicPerTable: true, topicPrefix: 'shop.', debezium: { topicPrefix: 'shop.dbz.' } }), /give the Debezium topics a prefix that neither contains nor is contained in it/);
+    await assert.rejects(async () => open({ format: 'debezium', topicPerTable: true, topicPrefix: `${NATIVE}.`, debezium: { topicPrefix: `${NATIVE}.dbz.` } }), /give the Debezium topics a prefix that neither contains nor is contained in it/);
   });
 });
