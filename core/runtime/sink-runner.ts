@@ -109,9 +109,12 @@ export class SinkRunner {
         },
         handle: (batch) => this.apply(batch, signal),
       });
+    } catch (error) {
+      if (!signal.aborted) this.health.failed(error); // the supervisor restarts the runner: counted, and /readyz says why
+      throw error;
     } finally {
       clearInterval(lagTimer);
-      this.health.stopped();
+      if (signal.aborted) this.health.stopped();
       await sink.close().catch(() => undefined);
     }
   }
