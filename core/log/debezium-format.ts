@@ -58,7 +58,7 @@ export function debeziumEnvelope(event: ChangeEvent, options: DebeziumFormatOpti
   const source = connector === 'postgresql' ? postgresSource(event, options) : binlogSource(event, connector, options);
   return {
     before: event.before,
-    after: event.op === 'd' ? null : event.after,
+    after: event.op === 'd' ? null : withPlaceholders(event.after, event.unchanged),
     source,
     transaction: transactionOf(event, connector, order),
     op: event.op,
@@ -175,6 +175,14 @@ export class TransactionOrder {
     this.total = index ?? this.total + 1;
     return { total: this.total, perTable };
   }
+}
+
+/** Debezium's unavailable.value.placeholder default, for columns the source did not send (Postgres unchanged TOAST). */
+export const UNAVAILABLE_VALUE = '__debezium_unavailable_value';
+
+function withPlaceholders(row: Row | null, unchanged: string[] | undefined): Row | null {
+  if (!row || !unchanged?.length) return row;
+  return { ...row, ...Object.fromEntries(unchanged.map((column) => [column, UNAVAILABLE_VALUE])) };
 }
 
 function snapshotOf(event: ChangeEvent): 'true' | 'last' | 'false' {

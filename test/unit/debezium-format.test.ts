@@ -179,6 +179,13 @@ describe('Debezium format: details', () => {
     assert.deepEqual(value.transaction, { id: '7:100', total_order: 3, data_collection_order: 2 });
   });
 
+  it('an unchanged TOAST column gets Debezium\'s placeholder, as its unavailable.value.placeholder default', () => {
+    const event = pgEvent('u', 1n, '1', 1, 1, { key: { id: 1 }, before: null, after: { id: 1, name: 'x' } });
+    event.unchanged = ['doc'];
+    const value = JSON.parse(debeziumRecords(event, { release: RELEASE, tombstones: true })[0].value!);
+    assert.deepEqual(value.after, { id: 1, name: 'x', doc: '__debezium_unavailable_value' });
+  });
+
   it('no tombstone when tombstones are off', () => {
     const event = pgEvent('d', 1n, '1', 1, 1, { key: { id: 1 }, before: { id: 1 }, after: null });
     assert.equal(debeziumRecords(event, { release: RELEASE, tombstones: false }).length, 1);
