@@ -13,6 +13,7 @@ import { consumeAllPartitions } from './partition-consumer';
 import { PartitionLog, PartitionRead } from './partition-log';
 import { partitionsOf } from './partitioner';
 import { encodeRecord } from './record-codec';
+import { reclaimAfterLargeRecord } from './large-record-gc';
 
 export interface FileLogOptions {
   dir: string;
@@ -42,6 +43,36 @@ export const FILE_LOG_DEFAULTS = {
 
 const FORMAT = 2;
 
+/** An append larger than this is encoded and written in chunks, so its frames are not all in memory at once. */
+export const APPEND_CHUNK_BYTES = 8 * 1024 * 1024;
+
+interface EncodedChunk {
+  frames: Map<number, Buffer[]>;
+  bytes: number;
+  /** Index of the first event not in this chunk. */
+  next: number;
+}
+
+/** Frames of events[from..] per partition, up to about APPEND_CHUNK_BYTES (at least one event). */
+function encodeChunk(events: readonly ChangeEvent[], from: number, partitions: number): EncodedChunk {
+  const frames = new Map<number, Buffer[]>();
+  let bytes = 0;
+  let i = from;
+  for (; i < events.length && (i === from || bytes < APPEND_CHUNK_BYTES); i++) {
+    const event = events[i];
+    const frame = encodeRecord(event);
+    const targets = partitionsOf(event, partitions);
+    for (const p of targets) {
+      const list = frames.get(p) ?? [];
+      if (list.length === 0) frames.set(p, list);
+      // Each partition stamps its own offset into the frame: a truncate needs a copy per partition.
+      list.push(targets.length === 1 ? frame : Buffer.from(frame));
+      bytes += frame.length;
+    }
+  }
+  return { frames, bytes, next: i };
+}
+
 /**
  * The embedded change-event log (docs/architecture.md §1): one directory holding
  *   meta.json                        { "partitions": N, "format": 2 }
@@ -62,6 +93,8 @@ export class FileLog implements ChangeLog {
   private compactor: Compactor | undefined;
   private closing: Promise<void> | undefined;
   private unlock: (() => Promise<void>) | undefined;
+  /** Resolves once the chunked append in progress (if any) has handed all its chunks to the writer. */
+  private chunkedTail: Promise<void> | undefined;
 
   constructor(private readonly options: FileLogOptions) {
     if (!options.dir) throw new Error('file-log: options.dir is required');
@@ -137,23 +170,49 @@ export class FileLog implements ChangeLog {
     }
   }
 
-  async append(events: readonly ChangeEvent[]): Promise<void> {
+  /**
+   * Appends in call order. Events are encoded now (a bad event fails its own
+   * append before anything is written), in chunks of about APPEND_CHUNK_BYTES:
+   * a larger append (rows with 50 MB values) hands its chunks to the writer
+   * one after the other, holding at most two in memory, and later appends wait
+   * until all of its chunks are handed over.
+   */
+  append(events: readonly ChangeEvent[]): Promise<void> {
     this.assertOpen();
-    // Encoded now, so a bad event fails only its own append and later mutation of the objects is harmless.
-    const frames = new Map<number, Buffer[]>();
-    let bytes = 0;
-    for (const event of events) {
-      const frame = encodeRecord(event);
-      const targets = partitionsOf(event, this.partitions);
-      for (const p of targets) {
-        const list = frames.get(p) ?? [];
-        if (list.length === 0) frames.set(p, list);
-        // Each partition stamps its own offset into the frame: a truncate needs a copy per partition.
-        list.push(targets.length === 1 ? frame : Buffer.from(frame));
-        bytes += frame.length;
-      }
+    let first: EncodedChunk;
+    try {
+      first = encodeChunk(events, 0, this.partitions);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return this.writer!.submit(frames, bytes);
+    if (first.next >= events.length && !this.chunkedTail) {
+      const bytes = first.bytes;
+      return this.writer!.submit(first.frames, bytes).then(() => reclaimAfterLargeRecord(bytes));
+    }
+    const before = this.chunkedTail;
+    let handedOver: () => void = () => undefined;
+    const tail = new Promise<void>((resolve) => (handedOver = resolve));
+    this.chunkedTail = tail;
+    const run = async () => {
+      let durable: Promise<void> | undefined;
+      try {
+        await before;
+        for (let chunk = first; ; ) {
+          const bytes = chunk.bytes;
+          const submitted = this.writer!.submit(chunk.frames, bytes).then(() => reclaimAfterLargeRecord(bytes));
+          submitted.catch(() => undefined);
+          if (durable) await durable; // the previous chunk: at most two chunks alive
+          durable = submitted;
+          if (chunk.next >= events.length) break;
+          chunk = encodeChunk(events, chunk.next, this.partitions);
+        }
+      } finally {
+        handedOver();
+        if (this.chunkedTail === tail) this.chunkedTail = undefined;
+      }
+      await durable;
+    };
+    return run();
   }
 
   /** Up to `maxRecords` records of `partition` from `offset` on (skipping compaction gaps); [] when none yet. */

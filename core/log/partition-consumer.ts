@@ -1,4 +1,5 @@
 import { ConsumeOptions } from './change-log';
+import { reclaimAfterLargeRecord } from './large-record-gc';
 import { LogOffsetGoneError } from './offset-gone';
 import { PartitionRead } from './partition-log';
 
@@ -33,6 +34,13 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
   const onAbort = () => stop.abort();
   signal.addEventListener('abort', onAbort, { once: true });
   let failure: unknown;
+  /** Reads and applies one batch; returns where the next one starts (null: caught up) and its bytes. Records die with this frame. */
+  const step = async (partition: number): Promise<{ nextOffset: number; bytes: number } | null> => {
+    const { records, nextOffset, bytes } = await log.readBatch(partition, next[partition], maxBatch);
+    if (records.length === 0 && nextOffset === next[partition]) return null;
+    if (records.length > 0) await options.handle({ partition, records, nextOffset });
+    return { nextOffset, bytes: bytes ?? 0 };
+  };
   const loop = async (partition: number) => {
     while (!stop.signal.aborted) {
       // A segment deleted from outside (or a sink's stored offset from another log): never skip to what is there.
@@ -40,15 +48,15 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
       if (next[partition] < oldest || next[partition] > end) {
         throw new LogOffsetGoneError({ consumer, partition, offset: next[partition], oldest, end });
       }
-      const { records, nextOffset } = await log.readBatch(partition, next[partition], maxBatch);
-      if (records.length === 0 && nextOffset === next[partition]) {
-        await log.waitForAppend(partition, nextOffset, stop.signal);
+      const done = await step(partition);
+      if (!done) {
+        await log.waitForAppend(partition, next[partition], stop.signal);
         continue;
       }
-      if (records.length > 0) await options.handle({ partition, records, nextOffset });
+      reclaimAfterLargeRecord(done.bytes);
       if (stop.signal.aborted) return; // the batch may be half applied: it is replayed on the next start
-      await log.commit(consumer, partition, nextOffset);
-      next[partition] = nextOffset;
+      await log.commit(consumer, partition, done.nextOffset);
+      next[partition] = done.nextOffset;
     }
   };
   try {

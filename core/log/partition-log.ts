@@ -9,6 +9,9 @@ import { finishInterruptedSwaps } from './segment-swap';
 /** One read() returns at most about this many bytes of records (at least one record). */
 export const MAX_READ_BYTES = 4 * 1024 * 1024;
 
+/** Frames of one write are joined into one buffer (one syscall) up to this size. */
+const CONCAT_LIMIT_BYTES = 1024 * 1024;
+
 export interface PartitionLogOptions {
   /** A segment is sealed and a new one started once it holds this many bytes. */
   segmentBytes: number;
@@ -20,6 +23,8 @@ export interface PartitionRead {
   records: LogRecord[];
   /** Where the next read continues: past the last record, or past a gap left by compaction. */
   nextOffset: number;
+  /** Bytes of the records' frames. */
+  bytes?: number;
 }
 
 type Waiter = { offset: number; resolve: () => void };
@@ -122,10 +127,18 @@ export class PartitionLog {
       this.pending.push([offset, frame.length]);
       offset += 1;
     }
-    const data = frames.length === 1 ? frames[0] : Buffer.concat(frames);
-    const at = this.active.size + this.pendingBytes;
-    this.pendingBytes += data.length;
-    await this.active.write(data, at);
+    let at = this.active.size + this.pendingBytes;
+    const total = frames.reduce((sum, f) => sum + f.length, 0);
+    this.pendingBytes += total;
+    if (frames.length === 1 || total > CONCAT_LIMIT_BYTES) {
+      // Big frames are written one by one: a copy of them all could be hundreds of MB.
+      for (const frame of frames) {
+        await this.active.write(frame, at);
+        at += frame.length;
+      }
+    } else {
+      await this.active.write(Buffer.concat(frames, total), at);
+    }
   }
 
   sync(): Promise<void> {
@@ -180,14 +193,14 @@ export class PartitionLog {
         for (const r of result.records) records.push(r);
         bytes += result.bytes;
         if (!result.exhausted || records.length >= max || bytes >= maxBytes) {
-          return { records, nextOffset: records.length > 0 ? records[records.length - 1].offset + 1 : from };
+          return { records, nextOffset: records.length > 0 ? records[records.length - 1].offset + 1 : from, bytes };
         }
         if (i + 1 < segments.length) from = segments[i + 1].base;
       }
     } finally {
       segments.forEach((s) => s.release());
     }
-    return { records, nextOffset: end };
+    return { records, nextOffset: end, bytes };
   }
 
   /** Resolves once a record at `offset` or later is readable, or when `signal` aborts or the log closes. */

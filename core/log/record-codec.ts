@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { ChangeEvent } from '../event/change-event';
+import { jsonPieces } from './json-pieces';
 import { compactionKeyOf } from './log-keys';
 
 /**
@@ -31,11 +32,11 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
  * them in (and the checksum) when the writer knows the record's offset.
  */
 export function encodeRecord(event: ChangeEvent): Buffer {
-  const payload = JSON.stringify(event);
+  const payload = jsonPieces(event);
   const key = compactionKeyOf(event);
   const version = event.source.version ?? '';
   // Written straight into the frame: no intermediate buffers (appends are CPU bound on encoding).
-  const payloadBytes = Buffer.byteLength(payload, 'utf8');
+  const payloadBytes = payload.bytes;
   const keyBytes = Buffer.byteLength(key, 'utf8');
   const versionBytes = Buffer.byteLength(version, 'latin1');
   const bodyLength = FIXED_BODY_BYTES + versionBytes + keyBytes + payloadBytes;
@@ -53,7 +54,8 @@ export function encodeRecord(event: ChangeEvent): Buffer {
   frame.writeUInt16BE(keyBytes, 26);
   frame.write(version, FRAME_OVERHEAD, 'latin1');
   frame.write(key, FRAME_OVERHEAD + versionBytes, 'utf8');
-  frame.write(payload, FRAME_OVERHEAD + versionBytes + keyBytes, 'utf8');
+  let at = FRAME_OVERHEAD + versionBytes + keyBytes;
+  for (const piece of payload.pieces) at += frame.write(piece, at, 'utf8');
   return frame;
 }
 
