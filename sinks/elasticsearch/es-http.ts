@@ -12,16 +12,24 @@ const HANDLED_STATUSES = [400, 401, 403, 404, 409, 413, 429, 500, 502, 503, 504]
 
 /** A thin REST client: the sink sees ES's status codes and error bodies, and does its own retries. */
 export class EsHttp {
-  readonly client: Client;
+  /** Made on first use and again after close(): a sink restarted by its supervisor reopens the same EsHttp, and a closed Client answers only "There are no living connections". */
+  private current: Client | null = null;
 
-  constructor(config: ElasticsearchSinkConfig) {
-    const auth = config.apiKey ? { apiKey: config.apiKey } : config.username ? { username: config.username, password: config.password ?? '' } : undefined;
-    this.client = new Client({ node: config.node, auth, maxRetries: 0, requestTimeout: config.requestTimeoutMs, ...esTlsOptions(config) });
+  constructor(private readonly config: ElasticsearchSinkConfig) {
     const url = new URL(config.node);
     this.peer = { who: `elasticsearch sink ${config.name}`, host: url.hostname, port: url.port || 443, caFile: pemSource(config.tls?.ca), caSetting: 'tls.ca (or caFingerprint)' };
   }
 
   private readonly peer: TlsPeer;
+
+  get client(): Client {
+    if (!this.current) {
+      const { config } = this;
+      const auth = config.apiKey ? { apiKey: config.apiKey } : config.username ? { username: config.username, password: config.password ?? '' } : undefined;
+      this.current = new Client({ node: config.node, auth, maxRetries: 0, requestTimeout: config.requestTimeoutMs, ...esTlsOptions(config) });
+    }
+    return this.current;
+  }
 
   async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown, querystring?: Record<string, string>): Promise<EsReply<T>> {
     const isNdjson = typeof body === 'string';
@@ -34,8 +42,10 @@ export class EsHttp {
     return { status: result.statusCode ?? 0, body: (result.body ?? {}) as T };
   }
 
-  close(): Promise<void> {
-    return this.client.close();
+  async close(): Promise<void> {
+    const closing = this.current;
+    this.current = null;
+    await closing?.close();
   }
 }
 
