@@ -155,7 +155,7 @@ function Sinks({ data, act }) {
       <td><button onClick=${() => confirm(`Rebuild sink ${s.name} from log offset zero into a new generation?`) && act(`reprocess ${s.name}`, 'POST', '/api/reprocess', { sink: s.name })}>Reprocess</button></td>
     </tr>${s.lastError && html`<tr><td></td><td colspan="9" class="error-row">${s.since ? `${s.state} since ${new Date(s.since).toLocaleTimeString()}: ` : ''}${s.lastError}</td></tr>`}`)}</tbody></table>
     ${data.sinks.map((s) => html`
-      ${letters[s.name] && html`<h3>${s.name}: last dead letters (${letters[s.name].letters.length} of ${number(letters[s.name].total)})</h3>
+      ${letters[s.name] && html`<h3>${s.name}: last ${letters[s.name].letters.length} dead letters <span class="muted">(${number(letters[s.name].total)} counted since the service started; file ${letters[s.name].file})</span></h3>
         <table class="letters"><thead><tr><th>time</th><th>table</th><th>key</th><th>position</th><th>reason</th></tr></thead><tbody>
         ${letters[s.name].letters.length === 0 ? html`<tr><td colspan="5" class="muted">none</td></tr>` : letters[s.name].letters.slice().reverse().map((l) => html`<tr>
           <td>${l.time}</td><td>${l.table}</td><td class="mono">${l.key}</td><td class="mono">${l.position}</td><td>${l.reason}</td></tr>`)}

@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, chromium, Page } from 'playwright-core';
+import { ChangeEvent } from '../../core/event/change-event';
+import { DeadLetterStore } from '../../sinks/shared/dead-letters';
 import { ensureBinary, findBinary } from '../support/ensure-binary';
 import { packageRoot } from '../support/kafka';
 import { PgRedisFixture } from '../support/pg-redis-fixture';
@@ -183,8 +185,17 @@ describe('web console in a real browser (Chromium) against a running pipeline', 
   });
 
   it('browses dead letters and draws the last hour', async () => {
+    // What a sink writes when it cannot apply an event (Redis never does here; Elasticsearch and the warehouse do).
+    const letters = new DeadLetterStore(join(fixture.dataDir, 'var'), 'cache');
+    const event = (id: number): ChangeEvent => ({
+      op: 'u', key: { id }, before: null, after: { id, note: 'x' }, ts_ms: Date.now(),
+      source: { connector: 'postgresql', name: source(), db: fixture.name, schema: 'public', table: 'orders', position: '0/1', version: '1', ts_ms: Date.now() },
+    });
+    await letters.add([{ event: event(7), reason: 'mapper_parsing_exception: failed to parse field [note]' }, { event: event(8), reason: 'value too long for column note' }]);
     await page.locator('[data-testid="sink-cache"] [data-testid="dead-letters-button"]').click();
-    await page.waitForSelector('text=last dead letters', { timeout: 10_000 });
+    await page.waitForSelector('h3:has-text("last 2 dead letters")', { timeout: 10_000 });
+    await page.waitForSelector('td:has-text("value too long for column note")', { timeout: 10_000 });
+    await page.waitForSelector('td:has-text("mapper_parsing_exception: failed to parse field [note]")', { timeout: 10_000 });
     await page.waitForSelector('[data-testid="chart-lag"] canvas', { timeout: 20_000 });
     await page.waitForSelector('[data-testid="chart-throughput"] canvas', { timeout: 20_000 });
     await shot('6-charts-and-dead-letters');
