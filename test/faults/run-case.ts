@@ -11,6 +11,7 @@ import { WriteLoad } from './load';
 import { Monitor } from './monitor';
 import { logKindOf, Pipeline } from './pipeline';
 import { Lab } from './lab';
+import { logDuplicates } from './log-duplicates';
 import { CaseResult, LIMITS } from './report';
 
 export interface RunOptions {
@@ -73,6 +74,9 @@ export async function runCase(lab: Lab, c: FaultCase, id: string, random: () => 
     const code = await p.stopService();
     if (code !== 0) ctx.note(`the service exited with code ${code} on SIGTERM`);
     result.sinks = await compareAll(p);
+    if (logKindOf(c.pipeline) === 'embedded') {
+      ctx.note(`changes appended to the log more than once (replays after a crash; sinks must absorb them): ${await logDuplicates(p).catch((e) => `not counted: ${(e as Error).message}`)}`);
+    }
   } catch (error) {
     result.reasons.push(`harness error: ${(error as Error).stack?.split('\n').slice(0, 3).join(' ')}`);
   } finally {
