@@ -121,6 +121,18 @@ describe('Connection faults: Postgres → log → Redis under a write load', fun
     });
   }
 
+  it('survives Postgres restarting again and again while it reconnects (seeded gaps)', async () => {
+    const gaps = Array.from({ length: 4 }, () => 200 + Math.floor(random() * 1300));
+    console.log(`      restarts ${gaps.join(', ')} ms apart (seed ${SEED})`);
+    const metrics = await faultCase({ trigger: STREAMING, fault: async () => {
+      for (const gap of gaps) {
+        await pg.restart();
+        await sleep(gap);
+      }
+    } });
+    assert.ok(restarts(metrics, source()).total >= 1, metrics);
+  });
+
   it('reconnects when its walsender is terminated (pg_terminate_backend)', async () => {
     const metrics = await faultCase({ trigger: STREAMING, fault: async () => {
       const [row] = await fixture.sql(`SELECT count(pg_terminate_backend(active_pid))::int AS n FROM pg_replication_slots WHERE active_pid IS NOT NULL AND database = current_database()`);
