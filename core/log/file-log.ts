@@ -178,9 +178,9 @@ export class FileLog implements ChangeLog {
    * until all of its chunks are handed over.
    */
   append(events: readonly ChangeEvent[]): Promise<void> {
-    this.assertOpen();
     let first: EncodedChunk;
     try {
+      this.assertOpen();
       first = encodeChunk(events, 0, this.partitions);
     } catch (error) {
       return Promise.reject(error);
