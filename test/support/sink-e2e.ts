@@ -19,6 +19,8 @@ export interface SinkE2eOptions {
   env: NodeJS.ProcessEnv;
   redisUrl?: string;
   es?: EsServer;
+  /** The Elasticsearch sink's `tables` (default every table). */
+  esTables?: string[];
   /** A Postgres URL for the warehouse sink (engine postgres, schema `wh`). */
   warehouseUrl?: string;
   log?: string;
@@ -41,7 +43,7 @@ export class SinkE2e {
     const httpPort = await freePort();
     const sinks = [
       redisUrl ? `  - { name: cache, type: redis, url: "\${REDIS_URL}", keyPrefix: "${this.prefix}", tables: ["*"] }` : '',
-      es ? `  - { name: search, type: elasticsearch, node: "\${ES_URL}", indexPrefix: "${name}-", tables: ["*"] }` : '',
+      es ? `  - { name: search, type: elasticsearch, node: "\${ES_URL}", indexPrefix: "${name}-", tables: ${JSON.stringify(this.options.esTables ?? ['*'])} }` : '',
       warehouseUrl ? `  - { name: warehouse, type: warehouse, engine: postgres, url: "\${WH_URL}", schema: wh, tables: ["*"] }` : '',
     ].filter(Boolean);
     const config = writeConfig(join(this.dataDir, 'cdc.yaml'), `service: { name: ${name}, dataDir: ./var, http: { port: ${httpPort} } }
