@@ -30,13 +30,17 @@ function fold(changes: ChangeEvent[]): ChangeEvent {
   const ordered = [...changes].sort((a, b) => (a.source.version < b.source.version ? -1 : a.source.version > b.source.version ? 1 : 0));
   let latest = ordered[0];
   let image: Row | null = latest.op === 'd' ? null : latest.after;
+  // Columns of a row created in this batch whose value the source never sent (see unchanged-columns.ts).
+  let unknowable = new Set(isNewRow(latest) ? latest.unchanged ?? [] : []);
   for (const event of ordered.slice(1)) {
     if (event.source.version === latest.source.version) continue; // a duplicate
     latest = event;
     if (event.op === 'd' || event.after === null) {
       image = null;
+      unknowable = new Set();
       continue;
     }
+    if (isNewRow(event)) unknowable = new Set(event.unchanged ?? []);
     if (!event.unchanged?.length || image === null) {
       image = event.after;
       continue;
@@ -50,7 +54,13 @@ function fold(changes: ChangeEvent[]): ChangeEvent {
     latest = { ...event, after };
     if (stillUnknown.length) latest.unchanged = stillUnknown;
     else delete latest.unchanged;
+    // Still unknown because the row began in this batch without it: nothing stored to keep it from either.
+    if (stillUnknown.some((column) => unknowable.has(column))) latest.op = 'c';
     image = after;
   }
   return latest;
+}
+
+function isNewRow(event: ChangeEvent): boolean {
+  return event.op === 'c' || event.op === 'r';
 }

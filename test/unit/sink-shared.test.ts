@@ -68,6 +68,16 @@ describe('sink helpers', () => {
       const afterDelete = newestPerRow([makeEvent({ key: { id: 1 }, op: 'd', version: v(2) }), toast]);
       assert.deepEqual(afterDelete[0].unchanged, ['doc', 'other'], 'nothing to take them from after a delete');
     });
+
+    it('keeps a row that began in the batch without its TOAST value (primary-key change) unwritable after later updates', () => {
+      const moved = { ...makeEvent({ key: { id: 2 }, op: 'c', after: { id: 2, s: 'moved' }, version: v(2) }), unchanged: ['doc'] };
+      const updated = { ...makeEvent({ key: { id: 2 }, op: 'u', after: { id: 2, s: 'then updated' }, version: v(3) }), unchanged: ['doc'] };
+      const [newest] = newestPerRow([moved, updated]);
+      assert.deepEqual([newest.after, newest.unchanged], [{ id: 2, s: 'then updated' }, ['doc']]);
+      assert.match(unfillableUnchanged(newest) ?? '', /REPLICA IDENTITY FULL/, 'dead-lettered, not written without doc');
+      const stored = newestPerRow([{ ...updated, source: { ...updated.source, version: v(2) } }, updated])[0];
+      assert.equal(unfillableUnchanged(stored), null, 'updates of a stored row keep its value as before');
+    });
   });
 
   describe('column types', () => {
