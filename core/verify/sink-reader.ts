@@ -4,7 +4,7 @@
  * longer has). One implementation per sink type (sinks/<type>/reader.ts).
  */
 export interface SinkReader {
-  /** Per key string (key columns joined by ":"), the row the sink holds, or null when absent. */
+  /** Per key string (keyString() of the key columns), the row the sink holds, or null when absent. */
   rows(schema: string, table: string, keys: readonly string[]): Promise<Array<Record<string, unknown> | null>>;
   /** Visits the key strings of the rows the sink holds for the table, in batches (bounded memory). */
   scanKeys(schema: string, table: string, visit: (keys: string[]) => Promise<void>): Promise<void>;

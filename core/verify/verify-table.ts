@@ -6,7 +6,7 @@ import { SinkReader, SourceRowReader } from './sink-reader';
 export interface TableDifferences {
   table: string;
   rowsCompared: number;
-  /** Key strings (key columns joined by ":"). */
+  /** Key strings (keyString() of the key columns). */
   missing: string[];
   extra: string[];
   different: string[];

@@ -33,7 +33,7 @@ export const redisSinkConfig = z.strictObject({
     .optional(),
   /** Prepended to every key the sink writes, bookkeeping included. */
   keyPrefix: z.string().default(''),
-  /** Row key after the prefix; placeholders {schema}, {table} and {key} (key columns joined by ":"). */
+  /** Row key after the prefix; placeholders {schema}, {table} and {key} (keyString(): a single column as is; composite keys joined by ":", with ":" and "\\" escaped by "\\" inside each part). */
   keyTemplate: keyTemplate.default('{schema}.{table}:{key}'),
   /** Rows expire this many seconds after their last write (absent: never). */
   ttlSeconds: ttlSeconds.optional(),

@@ -1,6 +1,7 @@
 /**
  * Row keys from a template with the placeholders {schema}, {table} and {key}
- * (the key columns joined by ":"; docs/architecture.md §4). {key} is required so that rows
+ * (keyString(): one column as is, composite keys joined by ":" with ":" and
+ * "\\" escaped inside parts; docs/architecture.md §4). {key} is required so that rows
  * never share a key, and only these placeholders exist so that the sink can
  * rebuild a row's key from its bookkeeping (truncate, generation sweep).
  */
