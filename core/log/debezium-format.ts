@@ -194,21 +194,30 @@ function timestamps(ms: number): { ts_ms: number; ts_us: number; ts_ns: number }
   return { ts_ms: ms, ts_us: ms * 1000, ts_ns: ms * 1_000_000 };
 }
 
-function versionIndex(event: ChangeEvent): number | null {
-  try {
-    return parseVersion(event.source.version).index;
-  } catch {
-    return null;
+/** The event's version parsed once (an event is numbered, then formatted): null when it is not ours (e.g. empty). */
+let lastParsed: { version: string; parts: { commit: number; index: number } | null } = { version: '', parts: null };
+function versionParts(event: ChangeEvent): { commit: number; index: number } | null {
+  const { version } = event.source;
+  if (lastParsed.version !== version) {
+    let parts: { commit: number; index: number } | null;
+    try {
+      const parsed = parseVersion(version);
+      parts = { commit: Number(parsed.commitPosition), index: parsed.index };
+    } catch {
+      parts = null;
+    }
+    lastParsed = { version, parts };
   }
+  return lastParsed.parts;
+}
+
+function versionIndex(event: ChangeEvent): number | null {
+  return versionParts(event)?.index ?? null;
 }
 
 /** The commit position part of the version (Postgres: the commit LSN), as a number. */
 function commitPosition(event: ChangeEvent): number | null {
-  try {
-    return Number(parseVersion(event.source.version).commitPosition);
-  } catch {
-    return null;
-  }
+  return versionParts(event)?.commit ?? null;
 }
 
 /** `16/B374D848` → 94469556296. */
