@@ -15,7 +15,7 @@ sinks:
 `;
 
 describe('cdc CLI for scripts and shells: --json, exit codes, completion', function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   let dir: string;
   before(() => (dir = mkdtempSync(join(tmpdir(), 'cdc-cli-'))));
   after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,4 +1,6 @@
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import { PgRedisFixture } from '../support/pg-redis-fixture';
 import { PgServer, RedisServer, startPostgres, startRedis, stopAll } from '../support/servers';
@@ -43,6 +45,10 @@ describe('cdc pause|resume: one table held back without stopping the pipeline (P
     assert.equal((await redisOrder(1))?.note, 'v0', 'the paused table must not move');
     assert.equal(await redisOrder(100), null);
     assert.notEqual(await redisOrder(2), null);
+
+    // The held changes stay in the log: a consumer pinned at them keeps compaction from dropping a held delete.
+    const pin = JSON.parse(readFileSync(join(fixture.dataDir, 'var', 'log', 'consumers', 'sink-cache.held.json'), 'utf8'));
+    assert.ok(pin, 'sink-cache.held pins the held offsets');
 
     const status = cli('status', '--json');
     assert.equal(status.code, 0, status.stderr);
