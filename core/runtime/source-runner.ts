@@ -66,7 +66,7 @@ export class SourceRunner {
         if (signal.aborted) break;
         const reason = this.health.failed(error);
         const delayMs = backoff.nextDelayMs();
-        logger.error(`${(error as Error).message}; reconnecting from the last durable position`, { inMs: delayMs, reason, attempt: this.health.status().attempt });
+        logger.error(`${(error as Error).message}; retrying from the last durable position`, { inMs: delayMs, reason, attempt: this.health.status().attempt });
         await source.close().catch(() => undefined);
         await sleep(delayMs, signal);
       } finally {

@@ -218,5 +218,32 @@ describe('Connection faults: Postgres → log → Redis under a write load', fun
     assert.match(metrics, /cdc_end_to_end_seconds_count\{sink="cache"\} [1-9]/, 'end-to-end latency is recorded');
     assert.match(metrics, new RegExp(`cdc_source_batch_seconds_count\\{source="${fixture.name}-pg"\\} [1-9]`), 'source batch latency is recorded');
   });
-});
 
+  it('answers a second concurrent reprocess of one sink with 409 and runs one rebuild (issue 11 item 7)', async () => {
+    let answers: Array<{ status: number; body: string }> = [];
+    await faultCase({
+      trigger: STREAMING,
+      fault: async () => {
+        const post = async () => {
+          const response = await fetch(`http://127.0.0.1:${fixture.service.httpPort}/api/reprocess`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ sink: 'cache' }),
+          });
+          return { status: response.status, body: await response.text() };
+        };
+        answers = await Promise.all([post(), post(), post()]);
+        await waitFor(() => fixture.service.output.some((l) => l.includes('reprocess done')), {
+          timeoutMs: 60_000,
+          what: 'the reprocess to switch readers',
+          describe: () => fixture.service.recentOutput(),
+        });
+      },
+    });
+    const statuses = answers.map((a) => a.status).sort();
+    assert.deepEqual(statuses, [202, 409, 409], JSON.stringify(answers));
+    for (const refused of answers.filter((a) => a.status === 409)) assert.match(refused.body, /already being reprocessed/);
+    const started = fixture.service.output.filter((l) => l.includes('reprocessing sink from log offset zero'));
+    assert.equal(started.length, 1, `one rebuild runner:\n${started.join('\n')}`);
+  });
+});
