@@ -165,13 +165,18 @@ sinks: [{ name: cache, type: redis, url: "\${REDIS_URL}", keyPrefix: "img:", tab
     assert.equal(health.code, 0, `the HEALTHCHECK command passes against the running service: ${health.output}`);
 
     // What a container runtime does on stop: SIGTERM to the container's PID 1, node itself.
-    const node = descendants(service.pid!).find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('/app/dist/cli/main.js'));
+    // (buildah's own chroot helper also carries the command in its arguments: pick the process that is node itself.)
+    const node = descendants(service.pid!).find((pid) => {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return argv[0] === 'node' && argv[1] === '/app/dist/cli/main.js';
+    });
     assert.ok(node, 'found the node process started by buildah run');
     process.kill(node, 'SIGTERM');
     const code = await Promise.race([exited, new Promise<number>((resolve) => setTimeout(() => resolve(-1), 30_000))]);
     assert.equal(code, 0, `exit code after SIGTERM:\n${tail(output.join('\n'))}`);
     const records = output.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; level: string });
     assert.ok(records.length > 3, `the service logs JSON lines when stderr is not a terminal:\n${tail(output.join('\n'), 5)}`);
+    assert.ok(records.some((r) => r.msg.startsWith('received SIGTERM')), `node itself got the SIGTERM:\n${tail(output.join('\n'), 5)}`);
     assert.ok(records.some((r) => r.msg.includes('service stopped')), `a clean stop:\n${tail(output.join('\n'), 5)}`);
 
     const owned = readdirSync(dataDir).map((name) => [name, statSync(join(dataDir, name)).uid] as const);
