@@ -50,11 +50,13 @@ export interface DebeziumEnvelope {
 export interface DebeziumFormatOptions {
   /** source.version: the release of the producer, e.g. "tidewater-0.1.0". */
   release: string;
+  /** The connector name when already known for this source (see debeziumConnector). */
+  connector?: DebeziumConnector;
 }
 
 /** The envelope of one event; `order` numbers it within its transaction (see TransactionOrder). */
 export function debeziumEnvelope(event: ChangeEvent, options: DebeziumFormatOptions, order?: { total: number; perTable: number }): DebeziumEnvelope {
-  const connector = debeziumConnector(event);
+  const connector = options.connector ?? debeziumConnector(event);
   const source = connector === 'postgresql' ? postgresSource(event, options) : binlogSource(event, connector, options);
   return {
     before: event.before,
@@ -87,6 +89,8 @@ export function debeziumRecords(event: ChangeEvent, options: DebeziumFormatOptio
  * Debezium reports MariaDB sources as connector "mariadb" (its own connector
  * since 2.5). Our events say "mysql" for both; MariaDB is recognised by its
  * GTID form domain-server-sequence (in txId, or after "@" in the position).
+ * Snapshot rows carry neither: DebeziumPublisher remembers a source once seen
+ * as MariaDB, but rows of a first snapshot, before any streamed change, say "mysql".
  */
 export function debeziumConnector(event: ChangeEvent): DebeziumConnector {
   if (event.source.connector === 'postgresql') return 'postgresql';

@@ -1,6 +1,6 @@
 import { Admin, Partitioners } from 'kafkajs';
 import { ChangeEvent } from '../event/change-event';
-import { debeziumRecords, debeziumTopic, TransactionOrder } from './debezium-format';
+import { debeziumConnector, DebeziumConnector, debeziumRecords, debeziumTopic, TransactionOrder } from './debezium-format';
 import { OutgoingMessage } from './kafka-codec';
 import { checkTopics, TopicCreation } from './kafka-topics';
 
@@ -44,6 +44,8 @@ export class DebeziumPublisher {
   private readonly order = new TransactionOrder();
   private readonly partitionCounts = new Map<string, number>();
   private readonly partitioner = Partitioners.DefaultPartitioner();
+  /** Sources seen as MariaDB (from a GTID), so their later snapshot and resync rows say "mariadb" too. */
+  private readonly mariadbSources = new Set<string>();
 
   constructor(private readonly options: DebeziumPublisherOptions) {}
 
@@ -74,12 +76,19 @@ export class DebeziumPublisher {
     events.forEach((event, i) => {
       const topic = topics[i];
       const headers = { [VERSION_HEADER]: event.source.version };
-      for (const { key, value } of debeziumRecords(event, { release: this.options.release, tombstones: this.options.tombstones }, this.order.next(event))) {
+      const connector = this.connectorOf(event);
+      for (const { key, value } of debeziumRecords(event, { release: this.options.release, tombstones: this.options.tombstones, connector }, this.order.next(event))) {
         // A truncate's key is null, as Debezium writes it (kafkajs sends a null key as such).
         out.push({ topic, partition: this.partitionOf(topic, key), key: key as string, value, headers, bytes: (key?.length ?? 0) + (value?.length ?? 0) });
       }
     });
     return out;
+  }
+
+  private connectorOf(event: ChangeEvent): DebeziumConnector {
+    const detected = debeziumConnector(event);
+    if (detected === 'mariadb') this.mariadbSources.add(event.source.name);
+    return this.mariadbSources.has(event.source.name) ? 'mariadb' : detected;
   }
 
   private partitionOf(topic: string, key: string | null): number {
