@@ -5,7 +5,7 @@ import { SavedKeyValue } from '../../connectors/mysql/checkpoint';
 import { watermarkTableOf } from '../../connectors/mysql/config';
 import { MysqlSslConfig, openConnection, parseMysqlUrl, quoteIdent } from '../../connectors/mysql/connection';
 import { ChunkReader } from '../../connectors/mysql/resync-reader';
-import { splitKey } from './pg-source-reader';
+import { whereKeysSql } from './where-keys';
 import { SourceRowReader } from './sink-reader';
 
 /**
@@ -46,9 +46,7 @@ export class MysqlSourceRowReader implements SourceRowReader {
   }
 
   async whereKeys(table: string, keys: readonly string[]): Promise<string> {
-    const key = await this.primaryKey(table);
-    const tuples = keys.map((k) => `(${splitKey(k, key.length).map(literal).join(', ')})`);
-    return `(${key.map(quoteIdent).join(', ')}) IN (${tuples.join(', ')})`;
+    return whereKeysSql(await this.primaryKey(table), keys, quoteIdent, literal);
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@ import { readPrimaryKeys } from '../../connectors/postgres/primary-keys';
 import { quoteIdent, quoteTable, splitTableName } from '../../connectors/postgres/slot';
 import { TypeCatalog } from '../../connectors/postgres/type-catalog';
 import { SourceRowReader } from './sink-reader';
+import { whereKeysSql } from './where-keys';
 
 /** Reads a Postgres source's rows for `cdc verify`, decoded exactly as the source's snapshot decodes them (raw text + TypeCatalog). */
 export class PgSourceRowReader implements SourceRowReader {
@@ -63,9 +64,7 @@ export class PgSourceRowReader implements SourceRowReader {
   }
 
   async whereKeys(table: string, keys: readonly string[]): Promise<string> {
-    const key = await this.primaryKey(table);
-    const tuples = keys.map((k) => `(${splitKey(k, key.length).map(literal).join(', ')})`);
-    return `(${key.map(quoteIdent).join(', ')}) IN (${tuples.join(', ')})`;
+    return whereKeysSql(await this.primaryKey(table), keys, quoteIdent, literal);
   }
 
   async close(): Promise<void> {
