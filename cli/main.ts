@@ -46,7 +46,7 @@ program
       throw new Error(`--only sources runs no sink, so --sink ${options.sink} contradicts it: drop one of the two`);
     }
     const config = loadConfig(options.config);
-    const logger = createLogger('cdc', { format: options.logFormat, level: options.logLevel ?? config.service.logLevel, write: (line) => process.stderr.write(redactText(line) + '\n') });
+    const logger = createLogger('cdc', { format: options.logFormat, level: options.logLevel ?? config.service.logLevel }); // the logger redacts every line (config/redact.ts)
     const service = new CdcService(config, logger, { only: options.only, sink: options.sink });
     let stopping = false;
     const shutdown = (signal: string) => {
