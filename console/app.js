@@ -247,7 +247,9 @@ function App() {
   const act = async (what, method, path, body) => {
     try {
       const result = await api(method, path, body);
-      const outcome = result.requestId
+      const outcome = Array.isArray(result.cancelled)
+        ? `done (removed ${result.cancelled.join(', ') || 'nothing: it had finished'})`
+        : result.requestId
         ? `request ${result.requestId} queued`
         : result.generation
           ? `building generation ${result.generation} from log offset zero; the live generation serves until the switch`

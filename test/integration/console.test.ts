@@ -130,6 +130,7 @@ describe('web console in a real browser (Chromium) against a running pipeline', 
       : null;
     watcher?.stdout!.on('data', (chunk: Buffer) => watchOutput.push(chunk));
     if (!watcher) console.log('    script(1) not found (Debian bsdutils): cdc status --watch not checked on a terminal');
+    else await waitFor(() => Buffer.concat(watchOutput).toString('utf8').includes('sink cache'), { timeoutMs: 30_000, what: 'cdc status --watch to draw its first screen' });
     const row = page.locator(`[data-testid="table-${source()}-public.accounts"]`);
     await row.locator('[data-testid="resync-button"]').click();
     await page.waitForSelector('[data-testid="message"]:has-text("request")', { timeout: 10_000 });
@@ -150,6 +151,37 @@ describe('web console in a real browser (Chromium) against a running pipeline', 
       assert.match(text, /public\.accounts\s+resync\s+\[█*░*\]\s+\d+\.\d %\s+\d+\/\d+ rows/, 'a resync progress bar');
       assert.match(text, /sink cache\s+streaming\s+lag \d+ events \/ \d+\.\d s/);
     }
+  });
+
+  it('resyncs only the rows of a WHERE, and cancels a running resync from the page', async () => {
+    const row = page.locator(`[data-testid="table-${source()}-public.accounts"]`);
+    const requestOf = async () => /request ([0-9a-f-]{36}) queued/.exec((await page.locator('[data-testid="message"]').textContent()) ?? '')?.[1];
+    const earlier = await requestOf();
+    await row.locator('[data-testid="resync-where"]').fill('id <= 500');
+    await row.locator('[data-testid="resync-button"]').click();
+    await waitFor(async () => !!(await requestOf()) && (await requestOf()) !== earlier, { timeoutMs: 10_000, what: 'the WHERE resync to be queued' });
+    const limited = (await requestOf())!;
+    const limitedRow = page.locator(`[data-testid="resync-${limited}-public.accounts"]`);
+    await waitFor(async () => (await limitedRow.locator('[data-state]').getAttribute('data-state')) === 'done', { timeoutMs: 60_000, intervalMs: 300, what: 'the WHERE resync to finish' });
+    assert.equal(await limitedRow.locator('td.num').textContent(), '500', 'a WHERE resync reads only its rows');
+
+    await row.locator('[data-testid="resync-where"]').fill('');
+    await row.locator('[data-testid="resync-button"]').click();
+    await waitFor(async () => (await requestOf()) !== limited, { timeoutMs: 10_000, what: 'the second resync to be queued' });
+    const full = (await requestOf())!;
+    const fullRow = page.locator(`[data-testid="resync-${full}-public.accounts"]`);
+    await fullRow.locator('button:has-text("Cancel")').click();
+    await waitFor(async () => (await fullRow.locator('[data-state]').getAttribute('data-state')) === 'cancelled', {
+      timeoutMs: 20_000,
+      intervalMs: 300,
+      what: 'the resync to show as cancelled',
+      describe: async () => `${await page.locator('[data-testid="message"]').textContent()}`,
+    });
+    assert.match((await page.locator('[data-testid="message"]').textContent()) ?? '', new RegExp(`cancel resync ${full}: done`));
+    await shot('3b-resync-cancelled');
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.ok(!fixture.service.output.some((l) => l.includes('resync of table done') && l.includes(full)), 'a cancelled resync does not finish');
+    assert.equal(await fullRow.locator('[data-state]').getAttribute('data-state'), 'cancelled');
   });
 
   it('pauses a table from the page: it stops moving while others flow, and resumes in order', async () => {
