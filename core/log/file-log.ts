@@ -13,7 +13,7 @@ import { consumeAllPartitions } from './partition-consumer';
 import { PartitionLog, PartitionRead } from './partition-log';
 import { partitionsOf } from './partitioner';
 import { encodeRecord } from './record-codec';
-import { reclaimAfterLargeRecord } from './large-record-gc';
+import { LARGE_RECORD_BYTES, LargeRecordTurns, reclaimAfterLargeRecord, roughEventBytes } from './large-record-gc';
 
 export interface FileLogOptions {
   dir: string;
@@ -95,6 +95,8 @@ export class FileLog implements ChangeLog {
   private unlock: (() => Promise<void>) | undefined;
   /** Resolves once the chunked append in progress (if any) has handed all its chunks to the writer. */
   private chunkedTail: Promise<void> | undefined;
+  /** Turns of huge records between appends and consumers (memory bounded by bytes, not counts). */
+  readonly largeRecords = new LargeRecordTurns();
 
   constructor(private readonly options: FileLogOptions) {
     if (!options.dir) throw new Error('file-log: options.dir is required');
@@ -178,14 +180,16 @@ export class FileLog implements ChangeLog {
    * until all of its chunks are handed over.
    */
   append(events: readonly ChangeEvent[]): Promise<void> {
-    let first: EncodedChunk;
+    let first: EncodedChunk | undefined;
+    let large = false;
     try {
       this.assertOpen();
-      first = encodeChunk(events, 0, this.partitions);
+      large = events.some((e) => roughEventBytes(e) >= LARGE_RECORD_BYTES);
+      if (!large) first = encodeChunk(events, 0, this.partitions);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (first.next >= events.length && !this.chunkedTail) {
+    if (first && first.next >= events.length && !this.chunkedTail) {
       const bytes = first.bytes;
       return this.writer!.submit(first.frames, bytes).then(() => reclaimAfterLargeRecord(bytes));
     }
@@ -195,22 +199,29 @@ export class FileLog implements ChangeLog {
     this.chunkedTail = tail;
     const run = async () => {
       let durable: Promise<void> | undefined;
+      let endTurn: (() => void) | undefined;
       try {
-        await before;
-        for (let chunk = first; ; ) {
-          const bytes = chunk.bytes;
-          const submitted = this.writer!.submit(chunk.frames, bytes).then(() => reclaimAfterLargeRecord(bytes));
-          submitted.catch(() => undefined);
-          if (durable) await durable; // the previous chunk: at most two chunks alive
-          durable = submitted;
-          if (chunk.next >= events.length) break;
-          chunk = encodeChunk(events, chunk.next, this.partitions);
+        try {
+          await before;
+          // A huge row is encoded only once no other huge record is in memory (see LargeRecordTurns).
+          if (large) endTurn = await this.largeRecords.take();
+          for (let chunk = first ?? encodeChunk(events, 0, this.partitions); ; ) {
+            const bytes = chunk.bytes;
+            const submitted = this.writer!.submit(chunk.frames, bytes).then(() => reclaimAfterLargeRecord(bytes));
+            submitted.catch(() => undefined);
+            if (durable) await durable; // the previous chunk: at most two chunks alive
+            durable = submitted;
+            if (chunk.next >= events.length) break;
+            chunk = encodeChunk(events, chunk.next, this.partitions);
+          }
+        } finally {
+          handedOver();
+          if (this.chunkedTail === tail) this.chunkedTail = undefined;
         }
+        await durable;
       } finally {
-        handedOver();
-        if (this.chunkedTail === tail) this.chunkedTail = undefined;
+        endTurn?.();
       }
-      await durable;
     };
     return run();
   }

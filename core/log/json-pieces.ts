@@ -35,3 +35,46 @@ export function jsonPieces(value: unknown): { pieces: string[]; bytes: number } 
   pieces.push(rest);
   return { pieces, bytes: pieces.reduce((sum, p) => sum + Buffer.byteLength(p, 'utf8'), 0) };
 }
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * JSON.parse of `buf[start, end)` (UTF-8). For a large payload, string values
+ * of LARGE_STRING_CHARS bytes or more without escapes are decoded straight
+ * from the buffer and put back by a reviver, instead of decoding the whole
+ * payload to one string first (one 50 MB copy fewer per huge row).
+ */
+export function parseJsonBuffer(buf: Buffer, start: number, end: number): unknown {
+  if (end - start < LARGE_STRING_CHARS) return JSON.parse(buf.toString('utf8', start, end));
+  const large: string[] = [];
+  const skeleton: string[] = [];
+  let copyFrom = start;
+  for (let pos = start; ; ) {
+    const open = buf.indexOf(QUOTE, pos);
+    if (open < 0 || open >= end) break;
+    let close = open + 1;
+    for (;;) {
+      close = buf.indexOf(QUOTE, close);
+      if (close < 0 || close >= end) return JSON.parse(buf.toString('utf8', start, end)); // not well formed: let JSON.parse say so
+      let backslashes = 0;
+      while (buf[close - 1 - backslashes] === BACKSLASH) backslashes++;
+      if (backslashes % 2 === 0) break;
+      close++;
+    }
+    let after = close + 1;
+    while (after < end && (buf[after] === 0x20 || buf[after] === 0x0a || buf[after] === 0x0d || buf[after] === 0x09)) after++;
+    const isKey = buf[after] === 0x3a;
+    if (!isKey && close - open - 1 >= LARGE_STRING_CHARS && buf.subarray(open + 1, close).indexOf(BACKSLASH) < 0) {
+      skeleton.push(buf.toString('utf8', copyFrom, open), JSON.stringify(`${MARK}${large.length}`));
+      large.push(buf.toString('utf8', open + 1, close));
+      copyFrom = close + 1;
+    }
+    pos = close + 1;
+  }
+  if (large.length === 0) return JSON.parse(buf.toString('utf8', start, end));
+  skeleton.push(buf.toString('utf8', copyFrom, end));
+  return JSON.parse(skeleton.join(''), (_key, v: unknown) =>
+    typeof v === 'string' && v.startsWith(MARK) ? large[Number(v.slice(MARK.length))] : v,
+  );
+}

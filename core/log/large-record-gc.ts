@@ -25,3 +25,34 @@ export function reclaimAfterLargeRecord(bytes: number): void {
   }
   collect?.();
 }
+
+/**
+ * One huge record at a time in a file log's process: an append of a row of
+ * LARGE_RECORD_BYTES or more (from encoding until durable) and a consumer's
+ * read (from reading until the batch is applied) take turns, so a 50 MB row
+ * being written and another being applied never add up.
+ */
+export class LargeRecordTurns {
+  private tail: Promise<void> = Promise.resolve();
+
+  /** Resolves with the function that ends this turn. */
+  async take(): Promise<() => void> {
+    const previous = this.tail;
+    let end: () => void = () => undefined;
+    this.tail = new Promise<void>((resolve) => (end = resolve));
+    await previous;
+    return end;
+  }
+}
+
+/** A cheap upper-bound guess of an event's encoded size from its string values (two levels deep), without encoding it. */
+export function roughEventBytes(event: { before: unknown; after: unknown }): number {
+  const size = (v: unknown, depth: number): number => {
+    if (typeof v === 'string') return v.length;
+    if (v === null || typeof v !== 'object' || depth > 2) return 16;
+    let sum = 0;
+    for (const x of Array.isArray(v) ? v : Object.values(v)) sum += size(x, depth + 1) + 8;
+    return sum;
+  };
+  return size(event.before, 0) + size(event.after, 0);
+}

@@ -1,5 +1,5 @@
-import { ConsumeOptions } from './change-log';
-import { reclaimAfterLargeRecord } from './large-record-gc';
+import { ConsumeOptions, LogRecord } from './change-log';
+import { LARGE_RECORD_BYTES, LargeRecordTurns, reclaimAfterLargeRecord } from './large-record-gc';
 import { LogOffsetGoneError } from './offset-gone';
 import { PartitionRead } from './partition-log';
 
@@ -12,6 +12,8 @@ export interface OwnedPartitions {
   commit(consumer: string, partition: number, nextOffset: number): Promise<void>;
   readBatch(partition: number, offset: number, maxRecords: number): Promise<PartitionRead>;
   waitForAppend(partition: number, offset: number, signal: AbortSignal): Promise<void>;
+  /** Turns of huge records shared with the appends of this process. */
+  readonly largeRecords: LargeRecordTurns;
 }
 
 /**
@@ -34,12 +36,35 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
   const onAbort = () => stop.abort();
   signal.addEventListener('abort', onAbort, { once: true });
   let failure: unknown;
-  /** Reads and applies one batch; returns where the next one starts (null: caught up) and its bytes. Records die with this frame. */
+  // Memory is bounded by bytes across partitions and the appends of this process: reads take turns with
+  // huge appends (each read at most MAX_READ_BYTES, or one record), and a batch of LARGE_RECORD_BYTES or
+  // more keeps its turn until applied, so no other read or huge append adds to it meanwhile.
+  /** Reads and applies one batch; returns where the next one starts (null: caught up) and its bytes. */
   const step = async (partition: number): Promise<{ nextOffset: number; bytes: number } | null> => {
-    const { records, nextOffset, bytes } = await log.readBatch(partition, next[partition], maxBatch);
-    if (records.length === 0 && nextOffset === next[partition]) return null;
-    if (records.length > 0) await options.handle({ partition, records, nextOffset });
-    return { nextOffset, bytes: bytes ?? 0 };
+    const endTurn = await log.largeRecords.take();
+    let batch: { records: LogRecord[]; nextOffset: number; bytes?: number };
+    try {
+      batch = await log.readBatch(partition, next[partition], maxBatch);
+    } catch (error) {
+      endTurn();
+      throw error;
+    }
+    const { nextOffset, bytes = 0 } = batch;
+    if (bytes < LARGE_RECORD_BYTES) endTurn();
+    if (batch.records.length === 0) {
+      endTurn();
+      return nextOffset === next[partition] ? null : { nextOffset, bytes };
+    }
+    try {
+      await options.handle({ partition, records: batch.records, nextOffset });
+    } finally {
+      if (bytes >= LARGE_RECORD_BYTES) {
+        batch.records = []; // unreachable now, so the collection below frees them before the next turn
+        reclaimAfterLargeRecord(bytes);
+        endTurn();
+      }
+    }
+    return { nextOffset, bytes };
   };
   const loop = async (partition: number) => {
     while (!stop.signal.aborted) {
@@ -53,7 +78,6 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
         await log.waitForAppend(partition, next[partition], stop.signal);
         continue;
       }
-      reclaimAfterLargeRecord(done.bytes);
       if (stop.signal.aborted) return; // the batch may be half applied: it is replayed on the next start
       await log.commit(consumer, partition, done.nextOffset);
       next[partition] = done.nextOffset;

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { LogRecord } from './change-log';
 import { fsyncDir } from '../fs/durable-fs';
+import { reclaimAfterLargeRecord } from './large-record-gc';
 import { stampFrame } from './record-codec';
 import { Segment, segmentFileName } from './segment';
 import { finishInterruptedSwaps } from './segment-swap';
@@ -167,7 +168,8 @@ export class PartitionLog {
 
   /** Up to `max` durable records from `offset` on (skipping compaction gaps), about MAX_READ_BYTES at most. */
   read(offset: number, max: number, maxBytes = MAX_READ_BYTES): Promise<PartitionRead> {
-    const reading = this.readRecords(offset, max, maxBytes);
+    // The file bytes of a huge record are garbage once decoded: collect them before the record is handed on.
+    const reading = this.readRecords(offset, max, maxBytes).then((read) => (reclaimAfterLargeRecord(read.bytes ?? 0), read));
     this.reads.add(reading);
     return reading.finally(() => this.reads.delete(reading));
   }

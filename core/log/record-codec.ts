@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { ChangeEvent } from '../event/change-event';
-import { jsonPieces } from './json-pieces';
+import { jsonPieces, parseJsonBuffer } from './json-pieces';
 import { compactionKeyOf } from './log-keys';
 
 /**
@@ -139,7 +139,7 @@ export function checkFrame(buf: Buffer, pos: number, end = buf.length): FrameChe
 
 /** The event of a checked frame. */
 export function decodePayload(buf: Buffer, payloadStart: number, payloadLength: number): ChangeEvent {
-  return JSON.parse(buf.toString('utf8', payloadStart, payloadStart + payloadLength)) as ChangeEvent;
+  return parseJsonBuffer(buf, payloadStart, payloadStart + payloadLength) as ChangeEvent;
 }
 
 /** Decodes one whole frame; throws if it is not one valid record. */

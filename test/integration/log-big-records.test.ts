@@ -18,7 +18,7 @@ const childScript = (dir: string) => `
   const { makeVersion } = require(${JSON.stringify(require.resolve('../../core/event/version'))});
   const row = (id) => makeEvent({ key: { id }, after: { id, blob: String.fromCharCode(97 + id).repeat(${RECORD_BYTES}) }, version: makeVersion(BigInt(id + 1), 1) });
   (async () => {
-    const log = new FileLog({ dir: ${JSON.stringify(dir)}, partitions: 2, compaction: { enabled: false } });
+    const log = new FileLog({ dir: ${JSON.stringify(dir)}, partitions: 4, compaction: { enabled: false } });
     await log.open();
     const seen = [];
     const controller = new AbortController();
@@ -34,7 +34,7 @@ const childScript = (dir: string) => `
         if (seen.length === 4) controller.abort();
       },
     });
-    // One row per append, as a source hands them over (each row decoded on its own).
+    // One row per append, as a source hands them over (each row decoded on its own); rows 0-3 land in partitions 1, 3, 1, 3.
     for (let id = 0; id < 4; id++) await log.append([row(id)]);
     await consuming;
     await log.close();

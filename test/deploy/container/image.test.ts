@@ -168,7 +168,7 @@ sinks: [{ name: cache, type: redis, url: "\${REDIS_URL}", keyPrefix: "img:", tab
     // (buildah's own chroot helper also carries the command in its arguments: pick the process that is node itself.)
     const node = descendants(service.pid!).find((pid) => {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      return argv[0] === 'node' && argv[1] === '/app/dist/cli/main.js';
+      return /(^|\/)node$/.test(argv[0]) && argv[1] === '/app/dist/cli/main.js'; // buildah resolves node to its path in the image
     });
     assert.ok(node, 'found the node process started by buildah run');
     process.kill(node, 'SIGTERM');
