@@ -103,6 +103,18 @@ describe('Redis sink', function () {
     assert.deepEqual(await rows(), once);
   });
 
+  it('reads version stamps written in the older layouts (bare version; generation first)', async () => {
+    const versions = `${prefix}__cdc_versions:public.items`;
+    await redis.set(`${prefix}public.items:1`, JSON.stringify({ id: 1, name: 'bare' }));
+    await redis.set(`${prefix}public.items:2`, JSON.stringify({ id: 2, name: 'generation first' }));
+    await redis.hset(versions, '1', makeVersion(500n, 1), '2', '00000001' + makeVersion(500n, 1));
+    const at = (id: number, version: bigint, name: string) => makeEvent({ key: { id }, op: 'u', after: { id, name }, version: makeVersion(version, 1) });
+    await sink.write(asRecords([at(1, 400n, 'older'), at(2, 400n, 'older')]));
+    assert.deepEqual(await rows(), new Map([['public.items:1', { id: 1, name: 'bare' }], ['public.items:2', { id: 2, name: 'generation first' }]]));
+    await sink.write(asRecords([at(1, 600n, 'newer'), at(2, 600n, 'newer')]));
+    assert.deepEqual(await rows(), new Map([['public.items:1', { id: 1, name: 'newer' }], ['public.items:2', { id: 2, name: 'newer' }]]));
+  });
+
   it('ignores an event whose version is not newer than the one applied', async () => {
     const newer = makeEvent({ key: { id: 7 }, op: 'u', after: { id: 7, name: 'newer' }, version: makeVersion(200n, 1) });
     const older = makeEvent({ key: { id: 7 }, op: 'u', after: { id: 7, name: 'older' }, version: makeVersion(100n, 5) });
