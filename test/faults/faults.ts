@@ -33,22 +33,31 @@ export async function terminatePgBackends(p: Pipeline, kind: PgBackend): Promise
     const where = kind === 'walsender'
       ? `backend_type = 'walsender'`
       : `backend_type = 'client backend' AND ${kind === 'reader' ? isReader : `NOT ${isReader}`}`;
-    const { rows } = await admin.query(
-      `SELECT pid, pg_terminate_backend(pid) AS ok FROM pg_stat_activity
-        WHERE datname = $1 AND pid <> pg_backend_pid() AND coalesce(application_name, '') NOT IN ('fault-load', 'fault-harness') AND ${where}`, [p.name]);
-    return rows.length;
+    // Wait a little for one to exist: the service may be reconnecting (a reader only lives during a snapshot or resync).
+    const deadline = Date.now() + (kind === 'reader' ? 2000 : 10_000);
+    for (;;) {
+      const { rows } = await admin.query(
+        `SELECT pid, pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+          WHERE datname = $1 AND pid <> pg_backend_pid() AND coalesce(application_name, '') NOT IN ('fault-load', 'fault-harness') AND ${where}`, [p.name]);
+      if (rows.length > 0 || Date.now() > deadline) return rows.length;
+      await sleep(200);
+    }
   } finally {
     await admin.end().catch(() => undefined);
   }
 }
 
-/** KILL of every binlog dump thread (SHOW PROCESSLIST command 'Binlog Dump'). */
+/** KILL of every binlog dump thread (SHOW PROCESSLIST command 'Binlog Dump'), waiting up to 10 s for one to exist (it may be reconnecting). */
 export async function killBinlogDump(p: Pipeline): Promise<number> {
   const port = p.lab.mariadb!.port;
-  const list = await mariadbQuery(port, `SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'`);
-  const ids = list.split('\n').map((l) => l.trim()).filter(Boolean);
-  for (const id of ids) await mariadbQuery(port, `KILL ${id}`).catch(() => undefined);
-  return ids.length;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const list = await mariadbQuery(port, `SELECT id FROM information_schema.processlist WHERE command LIKE 'Binlog Dump%'`);
+    const ids = list.split('\n').map((l) => l.trim()).filter(Boolean);
+    for (const id of ids) await mariadbQuery(port, `KILL ${id}`).catch(() => undefined);
+    if (ids.length > 0 || Date.now() > deadline) return ids.length;
+    await sleep(200);
+  }
 }
 
 /** Redis stopped (saving its data set, as a persistent Redis would) for `ms`, then started on the same port. */
