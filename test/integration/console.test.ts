@@ -178,6 +178,7 @@ describe('web console in a real browser (Chromium) against a running pipeline', 
       describe: async () => `${await page.locator('[data-testid="message"]').textContent()}`,
     });
     assert.match((await page.locator('[data-testid="message"]').textContent()) ?? '', new RegExp(`cancel resync ${full}: done`));
+    await waitFor(async () => (await row.locator('[data-testid="resync-bar"]').count()) === 0, { timeoutMs: 10_000, what: "the table's resync bar to go once cancelled" });
     await shot('3b-resync-cancelled');
     await new Promise((resolve) => setTimeout(resolve, 3000));
     assert.ok(!fixture.service.output.some((l) => l.includes('resync of table done') && l.includes(full)), 'a cancelled resync does not finish');

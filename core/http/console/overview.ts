@@ -113,7 +113,7 @@ export async function buildOverview(from: OverviewSources): Promise<Overview> {
       const snap = checkpoint.snapshot?.tables[table];
       const remaining = metricOf(snapshotRemaining.values, name, table);
       const snapshot = snap ? progress(`snapshot\u0000${name}\u0000${table}`, snap.rows, snap.done ? snap.rows : snap.rows + remaining, snap.done) : null;
-      const tasks = checkpoint.resync ?? [];
+      const tasks = (checkpoint.resync ?? []).filter((t) => !from.resyncs.finished(t.requestId, t.table));
       const index = tasks.findIndex((t) => t.table === table);
       const task = tasks[index];
       // Rows counted with the remaining-rows gauge (same moment) when the request was made in this process; else the checkpoint's.

@@ -35,6 +35,11 @@ export class ResyncTracker {
     return this.requests.find((r) => r.requestId === requestId)?.baseRows[table];
   }
 
+  /** Done or cancelled, though the source's saved checkpoint may still list it (it is rewritten with the next append). */
+  finished(requestId: string, table: string): boolean {
+    return !!this.requests.find((r) => r.requestId === requestId)?.cancelled || this.events.resyncsDone.some((d) => d.requestId === requestId && d.table === table);
+  }
+
   cancelled(requestId: string): void {
     const request = this.requests.find((r) => r.requestId === requestId);
     if (request) request.cancelled = true;
