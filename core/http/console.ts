@@ -54,6 +54,9 @@ export class ServiceConsole {
       sinks: this.config.sinks.map((s) => s.name),
       tables: Object.values(this.tables).flat(),
       logger: this.logger.child('pauses'),
+      unsupported: (this.config.log as { topicPerTable?: boolean }).topicPerTable
+        ? 'with log.topicPerTable a partition number names no single topic, so a sink cannot re-read the held changes on resume; use one topic (the default) to pause tables'
+        : undefined,
       forgetConsumer: logDir
         ? (consumer) => unlink(join(logDir, 'consumers', `${consumer}.json`)).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)))
         : undefined,

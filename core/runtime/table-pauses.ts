@@ -32,6 +32,8 @@ export interface TablePausesOptions {
   /** The captured tables (`schema.table`); empty: any name is accepted. */
   tables: string[];
   logger: Logger;
+  /** Why this log cannot hold tables back (it cannot re-read a partition from an offset); pause() refuses with it. */
+  unsupported?: string;
   /** Drops a consumer's committed offsets (embedded log), for the pin below. */
   forgetConsumer?(consumer: string): Promise<void>;
 }
@@ -91,6 +93,7 @@ export class TablePauses {
 
   async pause(table: unknown, sink: unknown): Promise<{ table: string; sink: string | null; paused: TablePause[] }> {
     const { name, sinkName } = this.check(table, sink);
+    if (this.options.unsupported) throw new AdminError(409, `cannot pause ${name}: ${this.options.unsupported}`);
     const covered = this.state.paused.some((p) => p.table === name && (p.sink === null || p.sink === sinkName));
     if (!covered) {
       // A pause for every sink replaces the per-sink ones of the same table.
