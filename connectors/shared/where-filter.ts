@@ -264,6 +264,8 @@ class Renderer {
         return `the ${node.type.replace('_', ' ')} literal`;
       case 'interval':
         return 'an INTERVAL';
+      case 'expr_list':
+        return 'a list or row value (write (a = 1 AND b = 2) OR ... instead of (a, b) IN (...))';
       default:
         return `${String(node.type ?? 'an unknown part')}`;
     }

@@ -75,6 +75,7 @@ describe('resync --where: parsed, checked and rendered, never pasted', () => {
     refused('id = 1 FOR UPDATE', MARIA, /FOR UPDATE is not allowed/);
     refused('id IN (1, owner)', PG, /a value of IN \(\.\.\.\) must be a literal, not/);
     refused('1) OR (1', PG, /it is not one SQL condition at "\) OR \(1"/);
+    refused(`(id, owner) IN ((1, 'a'))`, PG, /a list or row value/);
     refused('', PG, /it is empty/);
     refused(`owner = 'never closed`, PG, /never closed/);
   });
