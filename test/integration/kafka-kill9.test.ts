@@ -121,7 +121,10 @@ describe('Kafka log: kill -9 of the service under load', function () {
 
     // The sink stays stopped (each restart of its runner meets the same gap) and the service says so.
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    assert.equal(await f.service.isReady(), false, '/readyz answers 503 while the sink is stopped');
+    const readyz = await fetch(`http://127.0.0.1:${f.service.httpPort}/readyz`);
+    const body = await readyz.text();
+    assert.equal(readyz.status, 503, `/readyz answers 503 while the sink is stopped: ${body}`);
+    assert.match(body, /cache[^]*is no longer held/, `/readyz names the sink and why: ${body}`);
     console.log(`      Redis vs Postgres while stopped: ${await f.difference()}`);
   });
 });
