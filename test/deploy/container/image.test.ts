@@ -128,7 +128,8 @@ sinks: [{ name: cache, type: redis, url: "\${REDIS_URL}", keyPrefix: "img:", tab
     const container = buildah(['from', IMAGE]).stdout.trim().split('\n').pop()!;
     containers.push(container);
     assert.equal(buildah(['config', '--env', `PG_URL=${pgUrl}`, '--env', `REDIS_URL=${redis.url}`, '--env', `CDC_HTTP_PORT=${httpPort}`, container]).code, 0);
-    const inContainer = ['run', '--isolation', 'chroot', '--network', 'host', '-v', `${configDir}:/etc/tidewater:ro`, '-v', `${dataDir}:/var/lib/tidewater`, container, '--'];
+    // The data volume's -v first: buildah 1.28 mounts its own directory on an image VOLUME whose -v follows a :ro one.
+    const inContainer = ['run', '--isolation', 'chroot', '--network', 'host', '-v', `${dataDir}:/var/lib/tidewater`, '-v', `${configDir}:/etc/tidewater:ro`, container, '--'];
     assert.equal(buildah([...inContainer, 'id', '-u']).stdout.trim(), '1000', 'the service runs as the node user, not root');
 
     const image = JSON.parse(buildah(['inspect', '--type', 'image', IMAGE]).stdout) as { Docker: { config: ImageConfig } };
@@ -180,7 +181,7 @@ sinks: [{ name: cache, type: redis, url: "\${REDIS_URL}", keyPrefix: "img:", tab
     assert.ok(records.some((r) => r.msg.includes('service stopped')), `a clean stop:\n${tail(output.join('\n'), 5)}`);
 
     const owned = readdirSync(dataDir).map((name) => [name, statSync(join(dataDir, name)).uid] as const);
-    assert.ok(owned.some(([name]) => name === 'log'), `the embedded log is in the volume: ${owned.map(([n]) => n).join(', ')}`);
+    assert.ok(owned.some(([name]) => name === 'log'), `the embedded log is in the volume ${dataDir}: [${owned.map(([n]) => n).join(', ')}]`);
     assert.ok(owned.every(([, uid]) => uid === 1000), 'written by the node user');
   });
 });
