@@ -25,7 +25,7 @@ export type DecodedEvent =
   /** Row images of one rows event: `before` for update/delete, `after` for insert/update. */
   | { kind: 'rows'; op: 'insert' | 'update' | 'delete'; table: TableShape; rows: Array<{ before: RawRow | null; after: RawRow | null }>; timestampMs: number }
   /** End of a transaction (Xid, COMMIT, ROLLBACK of non-transactional changes, XA PREPARE). `end` is where the next group starts. */
-  | { kind: 'commit'; end: BinlogPosition; gtid: string | null; timestampMs: number }
+  | { kind: 'commit'; end: BinlogPosition; gtid: string | null; timestampMs: number; /** The end of an XA PREPARE: the outcome (XA COMMIT / ROLLBACK) comes later. */ xaPrepare?: boolean }
   /**
    * A statement logged as text (DDL, or e.g. CREATE TABLE ... SELECT inside a transaction): `schema` is
    * the default database it ran in; `end` is where the next group starts, null inside a transaction.

@@ -131,7 +131,7 @@ export class MysqlTransactionAssembler {
         return this.onStatement(event);
       case 'commit': {
         const xid = this.open?.xid;
-        if (xid !== undefined) {
+        if (event.xaPrepare && xid !== undefined) {
           // XA PREPARE: hold the changes until the outcome is read.
           this.preparedXa.set(xid, { events: this.pending, startBoundary: this.open!.startBoundary });
           this.pending = [];
@@ -194,11 +194,7 @@ export class MysqlTransactionAssembler {
     }
     const prepared = this.preparedXa.get(xid);
     this.preparedXa.delete(xid);
-    if (event.end === null || this.open) {
-      // MySQL's one-phase XA COMMIT ends its own group: it commits the open transaction.
-      if (verb === 'COMMIT') delete this.open?.xid;
-      return null;
-    }
+    if (event.end === null || this.open) return null; // inside a group: not the outcome of a held transaction
     this.open = {
       commitPosition: packBinlogPosition(event.end),
       position: formatBinlogPosition({ file: event.end.file, offset: event.end.offset }),

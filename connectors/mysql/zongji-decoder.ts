@@ -118,8 +118,9 @@ export class ZongjiDecoder implements BinlogDecoder {
       case 'query':
         return this.translateQuery(event as AnyBinlogEvent & { query: string; schema: string }, end(), timestampMs);
       case 'xid':
-      case 'xaprepare':
         return this.commit(end(), event.gtid ?? null, timestampMs);
+      case 'xaprepare':
+        return { ...this.commit(end(), event.gtid ?? null, timestampMs), xaPrepare: true };
       case 'tablemap':
         this.rememberShape(event as TableMapEvent);
         return null;
@@ -143,14 +144,15 @@ export class ZongjiDecoder implements BinlogDecoder {
       this.pendingGtid = null;
       return { kind: 'begin', position: pending?.position ?? end, gtid: pending?.gtid ?? event.gtid ?? null, timestampMs, ...(/^XA/i.test(sql) ? { xa: true } : {}) };
     }
-    if (/^(COMMIT|ROLLBACK)$/i.test(sql) && this.inTransaction) return this.commit(end, event.gtid ?? null, timestampMs);
+    // MySQL ends a one-phase XA transaction's group with the XA COMMIT itself.
+    if ((/^(COMMIT|ROLLBACK)$/i.test(sql) || /^XA\s+COMMIT\b.*\bONE\s+PHASE\s*$/is.test(sql)) && this.inTransaction) return this.commit(end, event.gtid ?? null, timestampMs);
     if (this.inTransaction) return { kind: 'statement', sql, schema: event.schema, end: null, gtid: event.gtid ?? null, timestampMs };
     const gtid = this.pendingGtid?.gtid ?? event.gtid ?? null;
     this.pendingGtid = null;
     return { kind: 'statement', sql, schema: event.schema, end, gtid, timestampMs };
   }
 
-  private commit(end: BinlogPosition, gtid: string | null, timestampMs: number): DecodedEvent {
+  private commit(end: BinlogPosition, gtid: string | null, timestampMs: number): Extract<DecodedEvent, { kind: 'commit' }> {
     this.inTransaction = false;
     this.pendingGtid = null;
     return { kind: 'commit', end, gtid, timestampMs };

@@ -17,7 +17,7 @@ function xaPrepare(name: string, id: number, start: number): DecodedEvent[] {
     { kind: 'begin', position: at(start), gtid: null, timestampMs: 1000, xa: true },
     { kind: 'rows', op: 'insert', table: items, rows: [{ before: null, after: { id, n: id } }], timestampMs: 1000 },
     { kind: 'statement', sql: `XA END ${xid(name)}`, schema: 'shop', end: null, gtid: null, timestampMs: 1000 },
-    { kind: 'commit', end: at(start + 50), gtid: null, timestampMs: 1000 },
+    { kind: 'commit', end: at(start + 50), gtid: null, timestampMs: 1000, xaPrepare: true },
   ];
 }
 const xaOutcome = (verb: 'COMMIT' | 'ROLLBACK', name: string, end: number): DecodedEvent => ({ kind: 'statement', sql: `XA ${verb} ${xid(name)}`, schema: '', end: at(end), gtid: null, timestampMs: 3000 });
@@ -55,10 +55,20 @@ describe('MySQL transaction assembler: XA transactions', () => {
       { kind: 'begin', position: at(100), gtid: null, timestampMs: 1000, xa: true },
       ...[1, 2, 3].map((id): DecodedEvent => ({ kind: 'rows', op: 'insert', table: items, rows: [{ before: null, after: { id, n: id } }], timestampMs: 1000 })),
       { kind: 'statement', sql: `XA END ${xid('b')}`, schema: 'shop', end: null, gtid: null, timestampMs: 1000 },
-      { kind: 'commit', end: at(150), gtid: null, timestampMs: 1000 },
+      { kind: 'commit', end: at(150), gtid: null, timestampMs: 1000, xaPrepare: true },
     ];
     const batches = run([...big, xaOutcome('ROLLBACK', 'b', 300), ...plain(4, 400)], 1);
     assert.deepEqual(batches.flatMap((b) => b.events.map((e) => `${e.op} ${e.key.id}`)), ['c 4']);
     assert.equal(batches[batches.length - 1].checkpoint, 'binlog.000002:450');
+  });
+
+  it('commits a one-phase XA transaction (MySQL: XA END, then XA COMMIT ... ONE PHASE ends the group) at once', () => {
+    const batches = run([
+      { kind: 'begin', position: at(100), gtid: null, timestampMs: 1000, xa: true },
+      { kind: 'rows', op: 'insert', table: items, rows: [{ before: null, after: { id: 5, n: 5 } }], timestampMs: 1000 },
+      { kind: 'statement', sql: `XA END ${xid('c')}`, schema: 'shop', end: null, gtid: null, timestampMs: 1000 },
+      { kind: 'commit', end: at(200), gtid: null, timestampMs: 1000 },
+    ]);
+    assert.deepEqual(batches.map((b) => [b.events.map((e) => `${e.op} ${e.key.id}`), b.checkpoint]), [[['c 5'], 'binlog.000002:200']]);
   });
 });
