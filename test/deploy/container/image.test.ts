@@ -78,7 +78,7 @@ describe('container image (deploy/Dockerfile, built and run with buildah)', func
     execFileSync('bash', ['-c', `${files} | tar -x -C ${JSON.stringify(context)}`], { cwd: root });
     const started = Date.now();
     const build = buildah(
-      ['bud', '--isolation', 'chroot', '--network', 'host', '--layers', '--format', 'docker', '--build-arg', `BASE_IMAGE=${BASE_IMAGE}`, '-f', 'deploy/Dockerfile', '-t', IMAGE, context],
+      ['bud', '--isolation', 'chroot', '--network', 'host', '--layers', '--force-rm', '--format', 'docker', '--build-arg', `BASE_IMAGE=${BASE_IMAGE}`, '-f', 'deploy/Dockerfile', '-t', IMAGE, context],
       { timeoutMs: 30 * 60_000 },
     );
     if (build.code !== 0 && /error TS\d+/.test(build.output)) {
