@@ -5,7 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
 import { makeVersion } from '../../core/event/version';
+import { Metrics } from '../../core/http/metrics';
 import { FileLog } from '../../core/log/file-log';
+import { watchLogEnds } from '../../core/runtime/open-log';
 import { makeEvent } from '../support/events';
 
 /**
@@ -100,6 +102,14 @@ describe('embedded log on a full disk (8 MiB tmpfs)', function () {
     const filler = path.join(mountPoint, 'filler');
     const filled = await fillToTheBrim(filler);
     console.log(`      filler ${filled} bytes; free now ${await log.diskFreeBytes()} bytes`);
+    // cdc_log_disk_free_bytes follows the file system.
+    const metrics = new Metrics();
+    const freeMetric = async () => {
+      clearInterval(watchLogEnds(log!, metrics, 60_000)); // one immediate tick
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return (await metrics.registry.getSingleMetricAsString('cdc_log_disk_free_bytes')).match(/^cdc_log_disk_free_bytes (\d+)$/m)?.[1];
+    };
+    assert.equal(await freeMetric(), '0', 'cdc_log_disk_free_bytes reads 0 on the full disk');
     let failures = 0;
     for (let i = 0; i < 5; i++) {
       await assert.rejects(append(batch(20, 2000)), (error: Error) => {
@@ -117,6 +127,7 @@ describe('embedded log on a full disk (8 MiB tmpfs)', function () {
     await append(batch(4, 2000));
 
     await fs.rm(filler);
+    assert.ok(Number(await freeMetric()) > 7 * 1024 * 1024, 'cdc_log_disk_free_bytes sees the space come back');
     for (let i = 0; i < 10; i++) await append(batch(20, 2000));
     console.log(`      ${failures} appends refused while full, ${acknowledged.length} records acknowledged`);
 
