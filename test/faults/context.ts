@@ -20,6 +20,9 @@ export class CaseContext {
   readonly notes: string[] = [];
   private readonly detach: () => void;
 
+  /** Past this moment the fault script gives up (a pipeline that never gets there has failed anyway). */
+  deadlineMs = Number.POSITIVE_INFINITY;
+
   constructor(readonly p: Pipeline, readonly monitor: Monitor, readonly random: () => number, readonly load: WriteLoad, readonly quick: boolean) {
     this.detach = p.onLine((line) => this.lines.push({ at: Date.now(), line }));
   }
@@ -51,9 +54,14 @@ export class CaseContext {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.seen(pattern, sinceMs)) return true;
+      this.checkDeadline(`a service log line matching ${pattern}`);
       await sleep(25);
     }
     return false;
+  }
+
+  checkDeadline(waitingFor: string): void {
+    if (Date.now() > this.deadlineMs) throw new Error(`the fault script ran out of time waiting for ${waitingFor}`);
   }
 
   async admin(path: string, body: unknown): Promise<string> {
@@ -82,6 +90,7 @@ export class CaseContext {
    * note of whether the moment was really hit (a snapshot may finish first).
    */
   async reach(moment: Moment): Promise<void> {
+    this.checkDeadline(`the ${moment} moment`);
     const t0 = Date.now();
     switch (moment) {
       case 'snapshot': {

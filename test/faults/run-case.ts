@@ -53,6 +53,7 @@ export async function runCase(lab: Lab, c: FaultCase, id: string, random: () => 
       idSpace: Math.floor(seedRows * 1.1), client: () => p.sourceClient(),
     });
     ctx = new CaseContext(p, monitor, random, load, o.quick);
+    ctx.deadlineMs = Date.now() + (o.quick ? 180_000 : 600_000);
     monitor.start();
     load.start();
     await p.start();
