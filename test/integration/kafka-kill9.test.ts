@@ -107,6 +107,25 @@ describe('Kafka log: kill -9 of the service under load', function () {
     await f.sql(`INSERT INTO orders SELECT g, 1, 'first' FROM generate_series(9001, 9040) g`);
     for (let round = 0; round < 30; round++) await f.sql(`UPDATE orders SET note = repeat(md5(random()::text), 625) WHERE id > 9000`);
 
+    // The sink comes back only after the source has appended that backlog (as when the sink's process restarts
+    // later than the source's, or a slow sink falls behind): its committed offsets are below what the topic keeps.
+    await f.service.start({ args: ['--only', 'sources'] });
+    const log = await kafka.open({ name: f.name, dataDir: f.dataDir });
+    try {
+      let last = '';
+      await waitFor(
+        async () => {
+          const ends = JSON.stringify(await log.endOffsets());
+          const settled = ends === last;
+          last = ends;
+          return settled && (await log.endOffsets()).reduce((a, b) => a + b, 0) > 1200;
+        },
+        { timeoutMs: 60_000, intervalMs: 2000, what: 'the source to append the backlog', describe: async () => `end offsets ${last}` },
+      );
+    } finally {
+      await log.close();
+    }
+    await f.service.stop();
     await f.service.start({ waitUntilReady: false });
     const gone = () => f.service.output.find((l) => /is no longer held/.test(l));
     await waitFor(async () => gone() !== undefined, {
