@@ -16,7 +16,9 @@ import { waitFor } from '../../support/wait';
  * Slow (minutes): `npm run test:deploy`, not part of `npm test`.
  */
 const root = packageRoot();
-const BASE_IMAGE = process.env.TIDEWATER_BASE_IMAGE ?? 'localhost/tidewater-test-base:node22';
+/** TIDEWATER_NODE_MAJOR=24 tests the image on the other supported LTS line. */
+const NODE_MAJOR = process.env.TIDEWATER_NODE_MAJOR ?? '22';
+const BASE_IMAGE = process.env.TIDEWATER_BASE_IMAGE ?? `localhost/tidewater-test-base:node${NODE_MAJOR}`;
 const IMAGE = 'localhost/tidewater:test';
 
 function buildah(args: string[], options: { timeoutMs?: number } = {}): { code: number; output: string; stdout: string } {
@@ -63,7 +65,7 @@ describe('container image (deploy/Dockerfile, built and run with buildah)', func
     if (buildah(['inspect', '--type', 'image', BASE_IMAGE]).code !== 0) {
       console.log(`      making the base image ${BASE_IMAGE} (debootstrap + Node from the npm registry; cached for the next runs)`);
       const started = Date.now();
-      const made = spawnSync('bash', [join(root, 'test', 'deploy', 'container', 'make-base-image.sh'), BASE_IMAGE, '22'], { encoding: 'utf8', timeout: 30 * 60_000 });
+      const made = spawnSync('bash', [join(root, 'test', 'deploy', 'container', 'make-base-image.sh'), BASE_IMAGE, NODE_MAJOR], { encoding: 'utf8', timeout: 30 * 60_000 });
       if (made.status !== 0) assert.fail(`the base image could not be made (make-base-image.sh exit ${made.status}):\n${tail(`${made.stdout}${made.stderr}`)}`);
       console.log(`      base image made in ${Math.round((Date.now() - started) / 1000)} s`);
     } else {
