@@ -11,7 +11,7 @@ import { endClient } from './pg-session';
 import { readPrimaryKeys } from './primary-keys';
 import { pgTlsPeer } from './tls';
 import { describeTlsFailure } from '../../core/net/tls';
-import { createSlot, createSlotWithSnapshot, dropSlot, prepareServer, slotPlugin } from './slot';
+import { createSlot, createSlotWithSnapshot, describeLostSlot, dropSlot, prepareServer, slotPlugin, slotWalStatus } from './slot';
 import { ResyncCoordinator } from './resync';
 import { runSnapshot } from './snapshot';
 import { TypeCatalog } from './type-catalog';
@@ -211,6 +211,15 @@ export class PostgresSource implements Source {
     if (!checkpoint) {
       if (mode === 'never') return slotExists ? { kind: 'stream', from: ZERO_LSN } : { kind: 'create-slot-and-stream' };
       return { kind: 'new-snapshot', dropSlot: slotExists, reason: slotExists ? 'first start with a leftover slot (no saved position): recreating it' : 'first start' };
+    }
+    if (slotExists && (await slotWalStatus(admin, this.slot)) === 'lost') {
+      // Reported as a restart (reason slot_lost: cdc_source_up 0, /readyz, status); with when_needed the next attempt finds no slot and re-snapshots.
+      const lost = await describeLostSlot(admin, this.slot, formatLsn(checkpoint.position));
+      if (mode === 'never' || (mode === 'initial' && !checkpoint.snapshot)) {
+        throw new AttemptFailure(`source ${this.name}: ${lost}: set snapshot.mode: when_needed to re-snapshot (rows deleted meanwhile are removed), and raise max_slot_wal_keep_size`, 'slot_lost');
+      }
+      await dropSlot(admin, this.slot);
+      throw new AttemptFailure(`source ${this.name}: ${lost}: dropped the slot, re-snapshotting (snapshot.mode ${mode}; rows deleted meanwhile are removed)`, 'slot_lost');
     }
     if (checkpoint.snapshot) {
       return slotExists

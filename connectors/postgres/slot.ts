@@ -126,6 +126,25 @@ export async function slotPlugin(client: Client, slot: string): Promise<string |
   return rows[0]?.plugin ?? null;
 }
 
+/** pg_replication_slots.wal_status of the slot ('reserved', 'extended', 'unreserved', 'lost'), or null when it does not exist. */
+export async function slotWalStatus(client: Client, slot: string): Promise<string | null> {
+  const { rows } = await client.query<{ wal_status: string | null }>('SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  return rows.length === 0 ? null : (rows[0].wal_status ?? '');
+}
+
+/**
+ * What an operator must read when the server invalidated the slot: the WAL it
+ * held passed max_slot_wal_keep_size, so changes after `savedLsn` are gone.
+ */
+export async function describeLostSlot(client: Client, slot: string, savedLsn: string): Promise<string> {
+  const { rows } = await client.query<{ setting: string }>(`SELECT current_setting('max_slot_wal_keep_size') AS setting`);
+  return (
+    `replication slot ${slot} was invalidated by the server (pg_replication_slots.wal_status = 'lost'): the WAL it held ` +
+    `grew past max_slot_wal_keep_size (${rows[0].setting}) while the source was stopped or behind, ` +
+    `so the changes after ${savedLsn} can no longer be streamed`
+  );
+}
+
 export async function dropSlot(client: Client, slot: string): Promise<void> {
   await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
 }

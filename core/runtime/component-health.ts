@@ -1,7 +1,7 @@
 import { Metrics } from '../http/metrics';
 
 /** Why a component restarted: the `reason` label of cdc_component_restarts_total. */
-export type RestartReason = 'connection_lost' | 'liveness_timeout' | 'stalled' | 'error';
+export type RestartReason = 'connection_lost' | 'liveness_timeout' | 'stalled' | 'slot_lost' | 'error';
 
 /**
  * An error that ends a component's attempt for a known reason. Connectors
@@ -21,7 +21,7 @@ export function restartReason(error: unknown): RestartReason {
   const messages: string[] = [];
   for (let e = error as (Error & { reason?: unknown; code?: unknown }) | undefined, depth = 0; e && depth < 8; e = e.cause as typeof e, depth++) {
     const reason = e.reason as RestartReason;
-    if (['connection_lost', 'liveness_timeout', 'stalled', 'error'].includes(reason)) return reason;
+    if (['connection_lost', 'liveness_timeout', 'stalled', 'slot_lost', 'error'].includes(reason)) return reason;
     messages.push(`${String(e.message ?? e)} ${String(e.code ?? '')}`);
   }
   return CONNECTION_LOST.test(messages.join(' ')) ? 'connection_lost' : 'error';
