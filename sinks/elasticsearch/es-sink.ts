@@ -13,7 +13,7 @@ import { describeEsError, EsHttp } from './es-http';
 import { externalVersion } from './external-version';
 import { EsIndices, TableIndex } from './indices';
 import { fieldMapping, VERSION_FIELD, VERSION_MAPPING } from './mapping';
-import { unfillableUnchanged } from '../shared/unchanged-columns';
+import { noStoredRow, unfillableUnchanged } from '../shared/unchanged-columns';
 
 export interface EsSinkStats {
   applied: number;
@@ -94,7 +94,9 @@ export class ElasticsearchSink implements GenerationalSink {
         if (problem) rejected.push({ event, reason: problem });
         else writable.push(event);
       }
-      for (const event of await this.keepUnchangedColumns(target, writable)) {
+      const { events: completed, missing } = await this.keepUnchangedColumns(target, writable);
+      rejected.push(...missing.map((event) => ({ event, reason: noStoredRow(event) })));
+      for (const event of completed) {
         let version: bigint;
         try {
           version = externalVersion(event.source.version);
@@ -154,29 +156,39 @@ export class ElasticsearchSink implements GenerationalSink {
   /**
    * Unchanged TOAST columns: copied from the stored document (a real-time
    * _mget), since ES's update API cannot take external versions. Returns the
-   * events with those columns filled in (copies; the batch is not modified).
+   * events with those columns filled in (copies; the batch is not modified),
+   * and apart those with no stored document to take them from.
    */
-  private async keepUnchangedColumns(target: TableIndex, events: ChangeEvent[]): Promise<ChangeEvent[]> {
+  private async keepUnchangedColumns(target: TableIndex, events: ChangeEvent[]): Promise<{ events: ChangeEvent[]; missing: ChangeEvent[] }> {
     const needing = events.filter((e) => e.op !== 'd' && e.after && e.unchanged?.length);
-    if (needing.length === 0) return events;
+    if (needing.length === 0) return { events, missing: [] };
     const needingSet = new Set(needing);
     const reply = await this.http.request<{ docs?: { _id: string; found?: boolean; _source?: Row }[] }>(
       'POST', `/${encodeURIComponent(target.index)}/_mget`, { ids: needing.map((e) => keyString(e.key)) });
     if (reply.status !== 200) throw new Error(`reading stored documents of ${target.index} failed: ${describeEsError(reply.body)}`);
     const stored = new Map((reply.body.docs ?? []).filter((d) => d.found).map((d) => [d._id, d._source ?? {}]));
     let lost = 0;
-    const completed = events.map((event) => {
-      if (!needingSet.has(event)) return event;
+    const missing: ChangeEvent[] = [];
+    const completed: ChangeEvent[] = [];
+    for (const event of events) {
+      if (!needingSet.has(event)) {
+        completed.push(event);
+        continue;
+      }
       const previous = stored.get(keyString(event.key));
+      if (!previous) {
+        missing.push(event);
+        continue;
+      }
       const after: Row = { ...event.after };
       for (const column of event.unchanged!) {
-        if (previous && column in previous) after[column] = previous[column];
+        if (column in previous) after[column] = previous[column];
         else lost++;
       }
-      return { ...event, after };
-    });
-    if (lost > 0) this.logger.warn('documents updated without some unchanged (TOAST) columns: no stored document had them; a resync of the table restores them', { sink: this.name, index: target.index, columns: lost });
-    return completed;
+      completed.push({ ...event, after });
+    }
+    if (lost > 0) this.logger.warn('documents updated without some unchanged (TOAST) columns: the stored document had none; a resync of the table restores them', { sink: this.name, index: target.index, columns: lost });
+    return { events: completed, missing };
   }
 
   /**

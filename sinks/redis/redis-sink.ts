@@ -8,7 +8,7 @@ import { Logger } from '../../core/runtime/logger';
 import { projectEvent } from '../shared/columns';
 import { TableFilter, TableOptions } from '../shared/table-filter';
 import { DeadLetterStore } from '../shared/dead-letters';
-import { unfillableUnchanged } from '../shared/unchanged-columns';
+import { noStoredRow, unfillableUnchanged } from '../shared/unchanged-columns';
 import { normalizeStamp, rowStamp } from '../shared/version';
 import { GenerationalSink } from '../sink';
 import { RedisSinkConfig, RedisTableOptions } from './config';
@@ -128,13 +128,20 @@ export class RedisSink implements GenerationalSink {
     const letters: { event: ChangeEvent; reason: string }[] = [];
     // Row changes go out in one pipeline; a truncate is a barrier within the batch.
     let pipeline = redis.pipeline() as Pipeline;
+    let queued: ChangeEvent[] = [];
+    const send = async () => {
+      const results = await this.exec(pipeline);
+      // 3: an update whose TOAST columns the source did not send, with no stored row to keep them from.
+      results.forEach((result, i) => result === 3 && letters.push({ event: queued[i], reason: noStoredRow(queued[i]) }));
+      pipeline = redis.pipeline() as Pipeline;
+      queued = [];
+    };
     for (const record of batch) {
       const { schema, table } = record.event.source;
       if (!this.filter.includes(schema, table)) continue;
       if (!this.knownTables.has(`${schema}.${table}`)) await this.noteTable(schema, table); // no await per record once known
       if (record.event.op === 't') {
-        if (pipeline.length > 0) await this.exec(pipeline);
-        pipeline = redis.pipeline() as Pipeline;
+        if (pipeline.length > 0) await send();
         await this.truncate(record.event);
         continue;
       }
@@ -142,9 +149,12 @@ export class RedisSink implements GenerationalSink {
       const event = projectEvent(record.event, route.options);
       const problem = unfillableUnchanged(event);
       if (problem) letters.push({ event, reason: problem });
-      else this.queueChange(pipeline, event, route);
+      else {
+        this.queueChange(pipeline, event, route);
+        queued.push(event);
+      }
     }
-    if (pipeline.length > 0) await this.exec(pipeline);
+    if (pipeline.length > 0) await send();
     if (letters.length > 0) await this.deadLetter(letters);
   }
 
@@ -268,11 +278,12 @@ export class RedisSink implements GenerationalSink {
     this.knownTables.add(qualified);
   }
 
-  private async exec(pipeline: Pipeline, count = true): Promise<void> {
+  /** Runs a pipeline; returns each command's result (apply: 0 stale, 1 applied, 2 applied without kept columns, 3 refused). */
+  private async exec(pipeline: Pipeline, count = true): Promise<unknown[]> {
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([error]) => error);
     if (failed) throw failed[0];
-    if (!count) return;
+    if (!count) return results.map(([, result]) => result);
     let lost = 0;
     for (const [, result] of results) {
       if (result === 0) this.stats.skipped++;
@@ -281,8 +292,9 @@ export class RedisSink implements GenerationalSink {
     }
     if (lost > 0) {
       this.stats.unchangedLost += lost;
-      this.logger.warn('rows updated without their unchanged (TOAST) columns: no stored row to keep them from; a resync of the table restores them', { sink: this.name, rows: lost });
+      this.logger.warn('rows updated without their unchanged (TOAST) columns: their stored row had expired or was unreadable; a resync of the table restores them', { sink: this.name, rows: lost });
     }
+    return results.map(([, result]) => result);
   }
 
   private connect(): Client {

@@ -28,7 +28,9 @@ end
  * ARGV[4] row JSON, ARGV[5] TTL in ms ('0': none), ARGV[6..] JSON-quoted names of
  * columns to keep from the stored row (unchanged TOAST).
  * Returns 0 when the event is not newer than what is stored, 1 when applied,
- * 2 when applied but the stored row to keep columns from was missing or unreadable.
+ * 2 when applied but the stored row to keep columns from was missing (expired)
+ * or unreadable, 3 when not applied: columns to keep and the row was never
+ * written (no stamp: e.g. its primary-key change was dead-lettered).
  */
 export const APPLY_CHANGE = `${STAMP_LUA}${JSON_SPLICE_LUA}
 local current = stamp_of(redis.call('HGET', KEYS[2], ARGV[1]))
@@ -41,6 +43,7 @@ if ARGV[3] == 'del' then
 else
   local doc = ARGV[4]
   if #ARGV > 5 then
+    if not current then return 3 end
     local stored = redis.call('GET', KEYS[1])
     local ok, merged, missing = false, nil, 0
     if stored then ok, merged, missing = pcall(keep_members, doc, stored, ARGV, 6) end

@@ -85,3 +85,17 @@ export function truncateSql(engine: SqlEngine, shape: TableShape, version: strin
   return `UPDATE ${engine.table(shape.name)} SET _cdc_deleted = true, _cdc_version = ${quoteText(version)}, _cdc_synced_at = current_timestamp
 WHERE _cdc_version < ${quoteText(version)}`;
 }
+
+/**
+ * Stage rows (newest changes) with unchanged TOAST columns whose row the table
+ * does not hold: the MERGE would insert them with NULL in those columns.
+ */
+export function missingStoredRowsSql(engine: SqlEngine, shape: TableShape, stage: string): string {
+  const rows = latestRows(engine, shape, stage, 'unchanged IS NOT NULL');
+  const typed = (c: string) => {
+    const { inferred, sqlType } = shape.columns.get(c)!;
+    return inferred ? rows.field(c) : `CAST(${rows.field(c)} AS ${sqlType})`;
+  };
+  const on = shape.keyColumns.map((k) => `t.${quoteIdent(k)} = ${typed(k)}`).join(' AND ');
+  return `SELECT s.r AS r FROM ${rows.from} WHERE NOT EXISTS (SELECT 1 FROM ${engine.table(shape.name)} t WHERE ${on})`;
+}

@@ -3,7 +3,7 @@ import { ChangeEvent } from '../../core/event/change-event';
 import { LogRecord } from '../../core/log/change-log';
 import { Logger } from '../../core/runtime/logger';
 import { newestPerRow } from '../shared/collapse';
-import { unfillableUnchanged } from '../shared/unchanged-columns';
+import { noStoredRow, unfillableUnchanged } from '../shared/unchanged-columns';
 import { rowImages } from '../shared/column-types';
 import { projectEvent } from '../shared/columns';
 import { DeadLetterStore } from '../shared/dead-letters';
@@ -12,7 +12,7 @@ import { GenerationalSink } from '../sink';
 import { WarehouseSinkConfig, WarehouseTableOptions } from './config';
 import { DuckDbEngine } from './duckdb';
 import { quoteIdent, SqlEngine } from './engine';
-import { badCastsSql, historySql, mergeSql, truncateSql } from './merge-sql';
+import { badCastsSql, historySql, mergeSql, missingStoredRowsSql, truncateSql } from './merge-sql';
 import { placeOf, WarehouseMeta } from './meta';
 import { PostgresEngine } from './postgres';
 import { commitSeq, StagedBatch, stageBatch } from './staging';
@@ -54,12 +54,14 @@ export class WarehouseSink implements GenerationalSink {
   private live = 0;
   /** The connection failed; reopen before the next transaction. */
   private broken = false;
+  /** open() calls so far: work started before the latest open() (a flush given up on) leaves the state alone. */
+  private epoch = 0;
 
   constructor(private readonly config: WarehouseSinkConfig, private readonly context: WarehouseContext, private readonly deadLetters: DeadLetterStore) {
     this.name = config.name;
     this.filter = new TableFilter(config.tables, config.exclude);
     this.tableOptions = new TableOptions(config.tableOptions);
-    this.engine = config.engine === 'postgres' ? new PostgresEngine(config.url!, config.schema) : new DuckDbEngine(this.duckDbPath());
+    this.engine = config.engine === 'postgres' ? new PostgresEngine(config.url!, config.schema) : new DuckDbEngine(this.duckDbPath(), { memoryLimit: config.memoryLimit, threads: config.threads });
     this.meta = new WarehouseMeta(this.engine, config.name);
     this.schemas = new TableSchemas(this.engine);
   }
@@ -69,6 +71,15 @@ export class WarehouseSink implements GenerationalSink {
   }
 
   async open(): Promise<void> {
+    // A restart after a hung flush: that transaction is abandoned with its connection, and its batches are replayed by the log.
+    this.epoch++;
+    this.chain = Promise.resolve();
+    this.buffer.clear();
+    this.durable = this.written;
+    this.broken = false;
+    this.schemas.forget();
+    this.registered.clear();
+    await this.engine.close(); // still open when close() waited on a hung flush
     await this.engine.open();
     await this.meta.create();
     this.live = await this.meta.liveGeneration();
@@ -91,8 +102,11 @@ export class WarehouseSink implements GenerationalSink {
     }
   }
 
+  /** Queued behind the flushes (a rebalance asks while partitions still write): it reads committed offsets only. */
   async storedOffsets(): Promise<Map<number, number> | null> {
-    const byTopic = await this.meta.offsets(this.writing);
+    const read = this.chain.then(() => this.meta.offsets(this.writing));
+    this.chain = read.then(() => undefined, () => undefined);
+    const byTopic = await read;
     if (byTopic.size === 0) return null;
     if (byTopic.size > 1) {
       // One topic per table: partition numbers repeat across topics, and the runner asks per partition only.
@@ -127,6 +141,11 @@ export class WarehouseSink implements GenerationalSink {
     return run;
   }
 
+  /** The DuckDB statement a hung flush waits for (null: none, or not DuckDB), for the runner's stall report. */
+  pendingWork(olderThanMs: number): string | null {
+    return this.engine instanceof DuckDbEngine ? this.engine.pendingLongerThan(olderThanMs) : null;
+  }
+
   async close(): Promise<void> {
     await this.chain;
     await this.engine.close();
@@ -143,13 +162,15 @@ export class WarehouseSink implements GenerationalSink {
   }
 
   private async flushBuffered(): Promise<void> {
+    const epoch = this.epoch;
     const covers = this.written;
     const records = [...this.buffer];
     this.buffer.clear();
     try {
       if (records.length > 0) await this.inTransaction(() => this.apply(records.map(([, record]) => record)));
-      this.durable = covers;
+      if (epoch === this.epoch) this.durable = covers;
     } catch (error) {
+      if (epoch !== this.epoch) throw error;
       // Keep the records for the next flush (the runner retries it); a newer write of the same offset wins.
       for (const [id, record] of records) if (!this.buffer.has(id)) this.buffer.set(id, record);
       throw error;
@@ -210,7 +231,7 @@ export class WarehouseSink implements GenerationalSink {
     });
     const staged = stageBatch([...changes, ...truncates], latest);
     await this.engine.stage(STAGE, staged.stageColumns, staged.rows);
-    const letters = [...unfillable, ...(await this.refuseBadCasts(shape, staged, reader))];
+    const letters = [...unfillable, ...(await this.refuseBadCasts(shape, staged, reader)), ...(await this.refuseMissingStoredRows(shape, staged))];
     if (changes.length > 0) await this.engine.query(mergeSql(this.engine, shape, STAGE, staged, this.meta.truncatedExpr(this.writing, reader)));
     const history = [...changes, ...truncates];
     const minVersion = history.reduce((min, e) => (e.source.version < min ? e.source.version : min), history[0].source.version);
@@ -232,12 +253,25 @@ export class WarehouseSink implements GenerationalSink {
     }));
   }
 
+  /** Updates with unchanged TOAST columns of rows the table does not hold: out of the MERGE, which would write NULL there. */
+  private async refuseMissingStoredRows(shape: TableShape, staged: StagedBatch): Promise<{ event: ChangeEvent; reason: string }[]> {
+    if (staged.unchangedColumns.size === 0) return [];
+    const bad = (await this.engine.query(missingStoredRowsSql(this.engine, shape, STAGE))).map((row) => String(row.r));
+    if (bad.length === 0) return [];
+    await this.engine.query(`UPDATE ${quoteIdent(STAGE)} SET latest = NULL WHERE r IN (${bad.map((r) => `'${r}'`).join(', ')})`);
+    return bad.map((r) => {
+      const event = staged.latestByRow.get(Number(r))!;
+      return { event, reason: noStoredRow(event) };
+    });
+  }
+
   private physicalNames(reader: string): { name: string; changes: string } {
     if (this.writing === this.live) return { name: reader, changes: `${reader}__changes` };
     return { name: `${reader}__g${this.writing}`, changes: `${reader}__changes__g${this.writing}` };
   }
 
   private async inTransaction(work: () => Promise<void>): Promise<void> {
+    const epoch = this.epoch;
     if (this.broken) {
       await this.engine.open();
       this.broken = false;
@@ -247,6 +281,7 @@ export class WarehouseSink implements GenerationalSink {
       await work();
       await this.engine.query('COMMIT');
     } catch (error) {
+      if (epoch !== this.epoch) throw error; // given up on and reopened: the connection it used is gone already
       // What the rolled-back transaction created is gone: learn it again from the catalog.
       this.schemas.forget();
       this.registered.clear();

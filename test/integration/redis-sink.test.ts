@@ -166,11 +166,19 @@ describe('Redis sink', function () {
     assert.equal(text, '{"id":1,"note":"v2","amount":"12345678901234567890.123456789","ratio":0.30000000000000004,"doc":{"n":1.0000000000000002,"s":"a \\"q\\" }]{","l":[1,{"x":[]}]}}');
     assert.equal(sink.stats.unchangedLost, 0);
 
-    // No stored row to keep from (e.g. it expired): the row is written without those columns, and counted.
+    // The row was never written (e.g. its primary-key change was dead-lettered): refused and dead-lettered, not written without them.
     const orphan = makeEvent({ key: { id: 2 }, op: 'u', after: { id: 2, note: 'only this' }, version: makeVersion(12n, 1) });
     orphan.unchanged = ['doc'];
     await sink.write(asRecords([orphan]));
-    assert.equal(await redis.get(`${prefix}public.items:2`), '{"id":2,"note":"only this"}');
+    assert.equal(await redis.get(`${prefix}public.items:2`), null);
+    assert.equal(sink.stats.deadLetters, 1);
+    // The stored row expired (its stamp is still there): written without those columns, and counted.
+    await sink.write(asRecords([makeEvent({ key: { id: 3 }, after: { id: 3, note: 'v1', doc: 'big' }, version: makeVersion(12n, 2) })]));
+    await redis.del(`${prefix}public.items:3`);
+    const expired = makeEvent({ key: { id: 3 }, op: 'u', after: { id: 3, note: 'v2' }, version: makeVersion(13n, 1) });
+    expired.unchanged = ['doc'];
+    await sink.write(asRecords([expired]));
+    assert.equal(await redis.get(`${prefix}public.items:3`), '{"id":3,"note":"v2"}');
     assert.equal(sink.stats.unchangedLost, 1);
   });
 
