@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { PgRedisFixture } from '../support/pg-redis-fixture';
 import { PgServer, RedisServer, startPostgres, startRedis, stopAll } from '../support/servers';
-import { runCli } from '../support/service-process';
+import { runCli, runCliAsync } from '../support/service-process';
 import { waitFor } from '../support/wait';
 
 const ROWS = 4000;
@@ -108,7 +108,7 @@ describe('cdc reprocess (rebuild a sink from log offset zero while writes contin
 
     const done = () => fixture.service.output.filter((l) => l.includes('reprocess done')).length;
     for (const sink of ['wh', 'cache']) {
-      const result = runCli(['reprocess', '-c', fixture.service.configPath, '--sink', sink], fixture.service.env);
+      const result = await runCliAsync(['reprocess', '-c', fixture.service.configPath, '--sink', sink], fixture.service.env);
       assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}\n${fixture.service.recentOutput(10)}`);
       assert.match(result.stdout, new RegExp(`reprocess of sink ${sink} started: building generation 2 from log offset zero`));
     }
