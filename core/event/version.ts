@@ -40,3 +40,50 @@ export function compareVersions(a: string, b: string): number {
 export function snapshotVersion(snapshotPosition: bigint): string {
   return makeVersion(snapshotPosition, 0);
 }
+
+/**
+ * Source epochs: a source's positions can go backwards (MySQL RESET MASTER, a
+ * failover to a server with lower binlog numbers), and versions made from them
+ * would then lose to every version stored before. The source keeps an epoch
+ * with its checkpoint, raises it whenever it sees its positions go backwards,
+ * and puts it FIRST: in the top EPOCH_BITS of the 64-bit commit-position part
+ * of the version, above a position of at most POSITION_BITS bits.
+ *
+ *   bit 63: 0 (Elasticsearch external versions are signed 64-bit longs)
+ *   bits 59..62: epoch 0..15
+ *   bits 0..58: the source's own packed position (Postgres LSN below 512 PiB
+ *     of WAL; MySQL file sequence below 2^19 with 40 offset bits)
+ *
+ * Epoch 0 leaves a version exactly as it was before epochs existed, so stored
+ * versions keep their meaning. Everything that orders versions (string
+ * comparison, Elasticsearch's external version = the whole commit-position
+ * part, the warehouse's commit sequence) orders by epoch first.
+ */
+export const EPOCH_BITS = 4;
+export const POSITION_BITS = 59;
+export const MAX_EPOCH = (1 << EPOCH_BITS) - 1;
+const MAX_EPOCH_POSITION = (1n << BigInt(POSITION_BITS)) - 1n;
+
+/** The commit-position part of a version for `position` under `epoch`. */
+export function epochPosition(epoch: number, position: bigint): bigint {
+  if (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_EPOCH) {
+    throw new RangeError(`source epoch ${epoch} is outside 0..${MAX_EPOCH}: the source's history went backwards more often than versions can record; rebuild the sinks from a new snapshot under a new source name`);
+  }
+  if (epoch === 0) return position;
+  if (position < 0n || position > MAX_EPOCH_POSITION) {
+    throw new RangeError(`position ${position} does not fit in the ${POSITION_BITS} bits left below source epoch ${epoch}`);
+  }
+  return (BigInt(epoch) << BigInt(POSITION_BITS)) | position;
+}
+
+/** `version` (made from a position of epoch 0) moved into `epoch`. */
+export function withEpoch(version: string, epoch: number): string {
+  if (epoch === 0) return version;
+  const { commitPosition, index } = parseVersion(version);
+  return makeVersion(epochPosition(epoch, commitPosition), index);
+}
+
+/** The source epoch a version was made in. */
+export function versionEpoch(version: string): number {
+  return Number(parseVersion(version).commitPosition >> BigInt(POSITION_BITS));
+}

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { compareVersions, makeVersion, parseVersion, snapshotVersion } from '../../core/event/version';
+import { compareVersions, epochPosition, makeVersion, MAX_EPOCH, parseVersion, snapshotVersion, versionEpoch, withEpoch } from '../../core/event/version';
+import { externalVersion } from '../../sinks/elasticsearch/external-version';
 import { seededRandom } from '../support/seeded-random';
 
 // ---------------------------------------------------------------------------
@@ -198,5 +199,44 @@ describe('version (core/event/version.ts)', () => {
       assertRangeErrorNaming(() => snapshotVersion(-5n), -5n);
       assertRangeErrorNaming(() => snapshotVersion(MAX_POSITION + 1n), MAX_POSITION + 1n);
     });
+  });
+});
+
+describe('source epochs (positions that went backwards)', () => {
+  const mysqlPosition = (sequence: number, offset: number) => (BigInt(sequence) << 40n) | BigInt(offset);
+
+  it('epoch 0 leaves versions exactly as they were', () => {
+    const version = makeVersion(mysqlPosition(5000, 123), 7);
+    assert.equal(withEpoch(version, 0), version);
+    assert.equal(versionEpoch(version), 0);
+  });
+
+  it('a version of a later epoch beats every version of an earlier one, whatever the positions', () => {
+    const before = [makeVersion(mysqlPosition(500_000, 2 ** 40 - 1), MAX_INDEX), makeVersion(mysqlPosition(3, 154), 1), snapshotVersion(mysqlPosition(1, 4))];
+    for (let epoch = 1; epoch <= MAX_EPOCH; epoch++) {
+      const after = [snapshotVersion(epochPosition(epoch, mysqlPosition(1, 4))), withEpoch(makeVersion(mysqlPosition(1, 4) - 1n, MAX_INDEX), epoch), withEpoch(makeVersion(0n, 0), epoch)];
+      for (const older of before) {
+        for (const newer of after) {
+          assert.equal(compareVersions(newer, older), 1, `epoch ${epoch}: ${newer} must beat ${older}`);
+          assert.ok(externalVersion(newer) > externalVersion(older), `Elasticsearch orders ${newer} after ${older} too`);
+        }
+      }
+      assert.equal(versionEpoch(after[0]), epoch);
+      before.push(...after);
+    }
+  });
+
+  it('within an epoch versions order as before, and the Elasticsearch number stays below 2^63', () => {
+    const a = withEpoch(makeVersion(mysqlPosition(1, 500), 1), MAX_EPOCH);
+    const b = withEpoch(makeVersion(mysqlPosition(1, 500), 2), MAX_EPOCH);
+    const c = withEpoch(makeVersion(mysqlPosition(2, 4), 1), MAX_EPOCH);
+    assert.deepEqual([c, b, a].sort(), [a, b, c]);
+    const top = withEpoch(makeVersion((1n << 59n) - 1n, MAX_INDEX), MAX_EPOCH);
+    assert.equal(externalVersion(top), (1n << 63n) - 1n);
+  });
+
+  it('refuses an epoch above 15 or a position that does not fit below the epoch, naming them', () => {
+    assert.throws(() => epochPosition(MAX_EPOCH + 1, 1n), /source epoch 16 is outside 0\.\.15/);
+    assert.throws(() => withEpoch(makeVersion(1n << 59n, 1), 1), /position 576460752303423488 does not fit in the 59 bits left below source epoch 1/);
   });
 });
