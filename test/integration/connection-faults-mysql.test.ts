@@ -136,6 +136,12 @@ describe('Connection faults: MariaDB → log → Redis under a write load', func
       viaProxy: true,
       sourceExtra: ', livenessTimeoutMs: 2000',
       fault: async () => {
+        // Once the binlog streams: a blackhole while it connects is the connect timeout's case, not the watchdog's.
+        await waitFor(() => fixture.service.output.some((l) => l.includes('streaming the binlog')), {
+          timeoutMs: 30_000,
+          what: 'the binlog stream to start',
+          describe: () => fixture.service.recentOutput(),
+        });
         proxy!.blackhole();
         await waitFor(async () => {
           const { status, body } = await readyz(fixture.service);
