@@ -7,7 +7,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { ensureBinary, findBinary } from '../support/ensure-binary';
 import { packageRoot } from '../support/kafka';
 import { loadConfig } from '../../config/load';
-import { checkObjects, K8sObject } from './k8s-check';
+import { checkObjects, K8sObject, schemaProblems } from './k8s-check';
 
 const root = packageRoot();
 const deploy = (...parts: string[]) => join(root, 'deploy', ...parts);
@@ -142,7 +142,7 @@ describe('deploy/: files an operator deploys with', function () {
 
   describe('Kubernetes manifests (kustomize)', () => {
     for (const layout of ['base', 'overlays/kafka']) {
-      it(`${layout}: every rendered object is well formed and its references resolve`, function () {
+      it(`${layout}: every rendered object is well formed and its references resolve`, async function () {
         const kubectl = findBinary(['kubectl', 'kustomize']);
         if (!kubectl) {
           console.log('      skipped: neither kubectl nor kustomize is installed to render the kustomization (Debian has no package; see https://kubectl.docs.kubernetes.io)');
@@ -153,6 +153,9 @@ describe('deploy/: files an operator deploys with', function () {
         assert.equal(rendered.code, 0, rendered.output);
         const objects = parseAllDocuments(rendered.stdout).map((d) => d.toJS() as K8sObject);
         assert.deepEqual(checkObjects(objects), []);
+        const schemas = await schemaProblems(objects);
+        assert.deepEqual(schemas.problems, [], 'objects against the Kubernetes JSON schemas');
+        if (schemas.skipped.length) console.log(`      (JSON-schema validation skipped: ${schemas.skipped.join('; ')}; the structural check above ran)`);
 
         const kinds = objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort();
         if (layout === 'base') {
@@ -170,6 +173,16 @@ describe('deploy/: files an operator deploys with', function () {
         assert.equal(result.code, 0, `the ConfigMap's cdc.yaml: ${result.output}`);
       });
     }
+
+    it('the JSON-schema validation (kubernetes-models) rejects a wrong type', async function () {
+      const wrong = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { replicas: 'three', selector: {}, template: { spec: { containers: [{ name: 'c' }] } } } };
+      const result = await schemaProblems([wrong]);
+      if (result.skipped.length) {
+        console.log(`      skipped: ${result.skipped.join('; ')}`);
+        this.skip();
+      }
+      assert.deepEqual(result.problems, ['Deployment/x: data/spec/replicas must be integer']);
+    });
 
     it('the check finds what a schema would: unknown fields, missing probes, dangling references', () => {
       const broken = [

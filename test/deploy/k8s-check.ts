@@ -163,3 +163,39 @@ export function checkObjects(objects: K8sObject[]): string[] {
   }
   return problems;
 }
+
+/** Where kubernetes-models keeps each kind's model (validate() checks the object against the Kubernetes JSON schema). */
+const MODEL_MODULES: Record<string, string> = {
+  v1: 'kubernetes-models/v1',
+  'apps/v1': 'kubernetes-models/apps/v1',
+  'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
+};
+
+/**
+ * Validation against the Kubernetes JSON schemas through the npm package kubernetes-models
+ * (and @kubernetes-models/prometheus-operator for the ServiceMonitor), when installed;
+ * otherwise `skipped` says what to install.
+ */
+export async function schemaProblems(objects: K8sObject[]): Promise<{ problems: string[]; skipped: string[] }> {
+  const problems: string[] = [];
+  const skipped = new Set<string>();
+  for (const object of objects) {
+    const module = MODEL_MODULES[object.apiVersion ?? ''];
+    if (!module) { skipped.add(`no model for ${object.apiVersion}`); continue; }
+    let models: Record<string, new (data: unknown) => { validate(): void }>;
+    try {
+      models = await import(module);
+    } catch {
+      skipped.add(`npm package ${module.split('/').slice(0, module.startsWith('@') ? 2 : 1).join('/')} is not installed`);
+      continue;
+    }
+    const Model = models[object.kind ?? ''];
+    if (!Model) { problems.push(`${object.kind}/${object.metadata?.name}: ${module} has no kind ${object.kind}`); continue; }
+    try {
+      new Model(object).validate();
+    } catch (error) {
+      problems.push(`${object.kind}/${object.metadata?.name}: ${(error as Error).message}`);
+    }
+  }
+  return { problems, skipped: [...skipped] };
+}
