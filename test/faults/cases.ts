@@ -193,9 +193,10 @@ const big = (pipeline: PipelineName, sizes: Sizes, inQuick = false): FaultCase =
 });
 
 /**
- * A resync whose `where` fails at run time (a subquery returning two rows:
- * 21000 on both databases), then rows deleted from Redis behind the service's
- * back, then a plain resync of the table: it must run and restore them.
+ * A resync whose `where` fails at run time on Postgres (`id = 'not a number'`:
+ * 22P02; MariaDB only warns and matches nothing), then rows deleted from Redis
+ * behind the service's back, then a plain resync of the table: it must run
+ * and restore them, whether the bad one was refused up front or failed.
  */
 const resyncBadWhere = (pipeline: PipelineName, inQuick = false): FaultCase => ({
   name: `resync-failing-where@${pipeline}`, kind: 'resync --where failing', pipeline, inQuick,
@@ -203,7 +204,7 @@ const resyncBadWhere = (pipeline: PipelineName, inQuick = false): FaultCase => (
     await ctx.reach('stream');
     await ctx.waitUp();
     const table = `${ctx.p.schema}.customers`;
-    ctx.note(`resync --where failing at run time: ${await ctx.admin('/api/resync', { source: ctx.p.sourceName, tables: [table], where: 'id = (SELECT 1 UNION SELECT 2)' })}`);
+    ctx.note(`resync --where failing at run time: ${await ctx.admin('/api/resync', { source: ctx.p.sourceName, tables: [table], where: "id = 'not a number'" })}`);
     await sleep(2000);
     const redis = new Redis(ctx.p.lab.redis.url);
     try {
