@@ -9,13 +9,14 @@ import { BinlogDecoder } from './binlog-decoder';
 import { BinlogPosition, fileSequence, formatBinlogPosition } from './binlog-position';
 import { BinlogStream } from './binlog-stream';
 import { MysqlCatalog } from './catalog';
-import { MysqlCheckpoint, parseCheckpoint, serializeCheckpoint, SnapshotProgress } from './checkpoint';
+import { MysqlCheckpoint, parseCheckpoint, serializeCheckpoint, SnapshotProgress, withCheckpointEpoch } from './checkpoint';
 import { MysqlSourceConfig, watermarkTableOf } from './config';
 import { openConnection, parseMysqlUrl } from './connection';
 import { ResyncCoordinator } from './resync';
 import { ResyncTaskError } from './resync-reader';
 import { currentPosition, openSnapshot, readSnapshot, SnapshotStart } from './snapshot';
-import { checkServer, serverInfo } from './startup-checks';
+import { binlogWentBack, checkServer, serverInfo } from './startup-checks';
+import { withEpoch } from '../../core/event/version';
 import { WatermarkTable } from './watermark-table';
 import { ZongjiDecoder } from './zongji-decoder';
 
@@ -23,7 +24,7 @@ import { ZongjiDecoder } from './zongji-decoder';
 type StartPlan =
   | { kind: 'stream'; from: BinlogPosition }
   | { kind: 'stream-from-end' }
-  | { kind: 'new-snapshot'; reason: string }
+  | { kind: 'new-snapshot'; reason: string; /** Set when positions went backwards: the source epoch to snapshot and stream under. */ epoch?: number }
   | { kind: 'resume-snapshot'; progress: SnapshotProgress };
 
 /** Seams for tests and for a replacement decoder; not part of the config. */
@@ -126,6 +127,9 @@ export class MysqlSource implements Source {
 
     const saved = from ? parseCheckpoint(from) : null;
     const plan = await this.plan(admin, saved);
+    // Every version and checkpoint of this attempt carries the source epoch (core/event/version.ts).
+    const epoch = plan.kind === 'new-snapshot' && plan.epoch !== undefined ? plan.epoch : (saved?.epoch ?? 0);
+    if (epoch > 0) emit = epochEmit(emit, epoch);
     let start: BinlogPosition;
     if (plan.kind === 'stream') {
       start = plan.from;
@@ -209,6 +213,18 @@ export class MysqlSource implements Source {
   private async plan(admin: Connection, checkpoint: MysqlCheckpoint | null): Promise<StartPlan> {
     const mode = this.config.snapshot.mode;
     if (!checkpoint) return mode === 'never' ? { kind: 'stream-from-end' } : { kind: 'new-snapshot', reason: 'first start' };
+    const wentBack = await binlogWentBack(admin, checkpoint.snapshot?.position ?? checkpoint.position);
+    if (wentBack) {
+      const epoch = (checkpoint.epoch ?? 0) + 1;
+      const saved = formatBinlogPosition(checkpoint.position);
+      if (checkpoint.snapshot || mode === 'when_needed' || mode === 'always') {
+        return { kind: 'new-snapshot', reason: `binlog positions went backwards since the saved position ${saved}: ${wentBack}; re-snapshotting under source epoch ${epoch}`, epoch };
+      }
+      throw new Error(
+        `cannot resume at the saved position ${saved}: ${wentBack}, so the binlog there is another history. ` +
+          `Re-snapshot: set snapshot.mode: when_needed on this source (it then re-snapshots under a new source epoch, whose versions beat the stored ones)`,
+      );
+    }
     const missing = await missingFrom(admin, checkpoint.snapshot?.position ?? checkpoint.position);
     if (checkpoint.snapshot) {
       if (!missing) return { kind: 'resume-snapshot', progress: checkpoint.snapshot };
@@ -231,6 +247,14 @@ export class MysqlSource implements Source {
     described.cause = error;
     return described;
   }
+}
+
+/** `emit` with every version moved into `epoch` and every checkpoint stamped with it. */
+function epochEmit(emit: SourceStreamOptions['emit'], epoch: number): SourceStreamOptions['emit'] {
+  return (batch) => {
+    for (const event of batch.events) event.source.version = withEpoch(event.source.version, epoch);
+    return emit({ ...batch, checkpoint: withCheckpointEpoch(batch.checkpoint, epoch) });
+  };
 }
 
 /** Why the binlog no longer holds `position` (purged, or reset), or null when it does. */

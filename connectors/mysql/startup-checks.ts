@@ -1,5 +1,7 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
+import { BinlogPosition, fileSequence } from './binlog-position';
 import { quoteTable, serverErrorCode } from './connection';
+import { MariadbGtidState } from './gtid';
 
 export interface ServerInfo {
   mariadb: boolean;
@@ -89,4 +91,45 @@ async function checkGrants(connection: Connection, tables: string[], info: Serve
 async function globalVariable(connection: Connection, name: string): Promise<string | undefined> {
   const [rows] = await connection.query<RowDataPacket[]>('SHOW GLOBAL VARIABLES LIKE ?', [name]);
   return rows.length > 0 ? String(rows[0].Value) : undefined;
+}
+
+/**
+ * Why the server's binlog is not the history `saved` was read from, or null:
+ * its newest file is numbered below the saved one, the saved file is shorter
+ * than the saved offset, or (MariaDB) its GTID position is behind the saved
+ * one. Each means a RESET MASTER or a failover to a server with lower binlog
+ * numbers: positions went backwards, and versions must move to a new epoch.
+ * A file merely purged (older than the server's oldest) is not history going back.
+ */
+export async function binlogWentBack(connection: Connection, saved: BinlogPosition): Promise<string | null> {
+  const [logs] = await connection.query<RowDataPacket[]>('SHOW BINARY LOGS');
+  const files = logs.map((l) => ({ name: String(l.Log_name), size: Number(l.File_size) }));
+  const newest = files[files.length - 1];
+  if (!newest) return null;
+  const series = (file: string) => file.slice(0, file.lastIndexOf('.'));
+  if (series(newest.name) !== series(saved.file)) return `the server's binlog is now ${newest.name}, another series than the saved ${saved.file} (log_bin renamed, or another server)`;
+  if (fileSequence(newest.name) < fileSequence(saved.file)) {
+    return `the newest binlog on the server is ${newest.name}, numbered below the saved position's ${saved.file} (RESET MASTER, or a failover to a server with lower binlog numbers)`;
+  }
+  const same = files.find((f) => f.name === saved.file);
+  if (same && saved.offset > same.size) return `binlog ${saved.file} is only ${same.size} bytes long now, shorter than the saved offset ${saved.offset} (RESET MASTER?)`;
+  if (saved.gtid) {
+    let savedState: MariadbGtidState;
+    try {
+      savedState = MariadbGtidState.parse(saved.gtid);
+    } catch {
+      return null; // a MySQL GTID set: the file checks above decide
+    }
+    const [rows] = await connection.query<RowDataPacket[]>('SELECT @@GLOBAL.gtid_binlog_pos AS pos');
+    const serverText = String(rows[0]?.pos ?? '');
+    const server = new Map(MariadbGtidState.parse(serverText).toString().split(',').filter(Boolean).map((g) => [g.split('-')[0], BigInt(g.split('-')[2])]));
+    for (const gtid of savedState.toString().split(',').filter(Boolean)) {
+      const [domain, , sequence] = gtid.split('-');
+      const now = server.get(domain);
+      if (now === undefined || now < BigInt(sequence)) {
+        return `the server's GTID position (${serverText || 'empty'}) is behind the saved ${saved.gtid} (RESET MASTER, or a failover to a server that lacks those transactions)`;
+      }
+    }
+  }
+  return null;
 }
