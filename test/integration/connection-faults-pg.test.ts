@@ -71,11 +71,13 @@ describe('Connection faults: Postgres → log → Redis under a write load', fun
     if (!options.trigger) fire();
     await waitFor(() => fired !== null, { timeoutMs: 60_000, what: `the fault's trigger ${options.trigger}`, describe: () => fixture.service.recentOutput() });
     await fired;
+    const faultEnded = Date.now();
     await waitFor(async () => (await readyz(fixture.service)).status === 200, {
       timeoutMs: 60_000,
       what: 'the service to be ready again after the fault',
       describe: async () => `${(await readyz(fixture.service)).body}\n${fixture.service.recentOutput()}`,
     });
+    const readyAfterMs = Date.now() - faultEnded;
     await sleep(1500); // changes after the recovery flow too
     const counts = await load.stop();
     load = null;
@@ -85,6 +87,7 @@ describe('Connection faults: Postgres → log → Redis under a write load', fun
       what: 'Redis to equal Postgres row by row',
       describe: async () => `${await fixture.difference()}\n${fixture.service.recentOutput()}`,
     });
+    console.log(`      ready ${(readyAfterMs / 1000).toFixed(1)} s after the fault ended; ${counts.committed} transactions committed under load (${counts.failed} failed during the fault); rows equal`);
     assertNoCrash(fixture.service);
     const metrics = await fixture.service.metrics();
     assert.equal(metricValue(metrics, `cdc_source_up{source="${fixture.name}-pg"}`), 1, 'cdc_source_up is 1 again');
