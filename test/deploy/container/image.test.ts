@@ -74,10 +74,12 @@ describe('container image (deploy/Dockerfile, built and run with buildah)', func
     }
 
     // The build context: the checkout's files as on disk (tracked and new, not ignored), as `docker build .` sees them;
-    // TIDEWATER_IMAGE_CONTEXT=head builds the last commit instead (a shared tree with edits under way).
+    // TIDEWATER_IMAGE_CONTEXT=head (or any commit) builds that commit instead (a shared tree with edits under way).
     const context = join(work, 'context');
     mkdirSync(context);
-    const files = process.env.TIDEWATER_IMAGE_CONTEXT === 'head' ? 'git archive HEAD' : 'git ls-files -z -co --exclude-standard | tar --null -T - -cf - 2>/dev/null';
+    const revision = process.env.TIDEWATER_IMAGE_CONTEXT ?? 'worktree';
+    if (!/^[\w./~^-]+$/.test(revision)) assert.fail(`TIDEWATER_IMAGE_CONTEXT=${revision}: expected worktree, head or a commit`);
+    const files = revision === 'worktree' ? 'git ls-files -z -co --exclude-standard | tar --null -T - -cf - 2>/dev/null' : `git archive ${revision === 'head' ? 'HEAD' : revision}`;
     execFileSync('bash', ['-c', `${files} | tar -x -C ${JSON.stringify(context)}`], { cwd: root });
     const started = Date.now();
     const build = buildah(
