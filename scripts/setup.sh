@@ -20,6 +20,14 @@ have mariadbd || missing+=(mariadb-server)
 have redis-server || missing+=(redis-server)
 [ -f /usr/include/librdkafka/rdkafka_mock.h ] || missing+=(librdkafka-dev)
 have cc || missing+=(build-essential)
+# Test tools: promtool (alert rule tests), docker-compose (compose file check), Chromium (console
+# browser test), openssl (test CAs for TLS), flock (the log directory lock), zsh (completion check).
+have promtool || missing+=(prometheus)
+have docker-compose || missing+=(docker-compose)
+have chromium || missing+=(chromium)
+have openssl || missing+=(openssl)
+have flock || missing+=(util-linux)
+have zsh || missing+=(zsh)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing Debian packages: ${missing[*]}" >&2
