@@ -121,7 +121,7 @@ function hash(text: string): number {
 main().then(
   (code) => process.exit(code),
   (error) => {
-    console.error(`fault suite failed to run: ${(error as Error).stack}`);
+    console.error(`fault suite failed to run: ${(error as Error).message}`);
     console.log('0 passed, 1 failed');
     process.exit(2);
   },
