@@ -11,13 +11,16 @@ import { endClient } from './pg-session';
 import { readPrimaryKeys } from './primary-keys';
 import { pgTlsPeer } from './tls';
 import { describeTlsFailure } from '../../core/net/tls';
-import { createSlot, createSlotWithSnapshot, describeLostSlot, dropSlot, prepareServer, slotPlugin, slotWalStatus } from './slot';
+import { CapturedTable, createSlot, createSlotWithSnapshot, describeLostSlot, dropSlot, prepareServer, slotPlugin, slotWalStatus, tableName } from './slot';
+import { watchTables } from './table-watch';
 import { ResyncCoordinator } from './resync';
 import { runSnapshot } from './snapshot';
 import { TypeCatalog } from './type-catalog';
 import { WalStream } from './wal-stream';
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/** How often tables created under a `schema.*` pattern are looked for. */
+const TABLE_WATCH_INTERVAL_MS = 5_000;
 
 /** `host:port` of a postgres:// URL, for messages. */
 export function serverOf(url: string): string {
@@ -91,7 +94,8 @@ export class PostgresSource implements Source {
       attempt.fail(new AttemptFailure(`control connection to ${server} lost: ${error.message}`, 'connection_lost', { cause: error }));
     });
     await admin.connect();
-    const tables = await prepareServer(admin, { sourceName: this.name, tables: this.config.tables, publication: this.publication, logger: this.logger });
+    const joined: CapturedTable[] = [];
+    const tables = await prepareServer(admin, { sourceName: this.name, tables: this.config.tables, publication: this.publication, logger: this.logger, onJoined: (added) => joined.push(...added) });
     const { rows } = await admin.query<{ db: string }>('SELECT current_database() AS db');
     const db = rows[0].db;
     const primaryKeys = await readPrimaryKeys(admin, tables);
@@ -132,7 +136,7 @@ export class PostgresSource implements Source {
       primaryKeys,
       catalog,
       chunkSize: this.config.snapshot.chunkSize,
-      tasks: plan.kind === 'stream' ? (saved?.resync ?? []) : [],
+      tasks: plan.kind === 'stream' ? [...(saved?.resync ?? []), ...this.joinedTasks(joined, primaryKeys)] : [],
       report: progress,
       logger: this.logger,
     });
@@ -155,7 +159,11 @@ export class PostgresSource implements Source {
       emit,
       onStreaming: () => {
         capturing();
-        startedResync(this.runResync(resync, signal));
+        const watch = watchTables({
+          admin, sourceName: this.name, patterns: this.config.tables, publication: this.publication, primaryKeys, captured: new Set(tables.map(tableName)),
+          intervalMs: TABLE_WATCH_INTERVAL_MS, signal, logger: this.logger, onJoined: (names) => this.resync({ tables: names }).then(() => undefined),
+        });
+        startedResync(Promise.all([this.runResync(resync, signal), watch]).then(() => undefined));
       },
       report: progress,
       signal,
@@ -163,6 +171,14 @@ export class PostgresSource implements Source {
     });
     this.walStream = stream;
     await stream.run();
+  }
+
+  /** Tables added to `tables` since the last run: their existing rows are read through the resync path (issue 12.3). */
+  private joinedTasks(joined: CapturedTable[], primaryKeys: Map<string, string[]>): { requestId: string; table: string; rows: number }[] {
+    if (joined.length === 0 || this.config.snapshot.mode === 'never') return [];
+    this.logger.info('tables joined the capture: reading their rows through the resync path', { tables: joined.map(tableName) });
+    const requestId = `joined-${Date.now()}`;
+    return joined.map(tableName).filter((t) => primaryKeys.has(t)).map((table) => ({ requestId, table, rows: 0 }));
   }
 
   async resync(request: ResyncRequest): Promise<{ requestId: string }> {

@@ -25,7 +25,14 @@ export function quoteTable(t: CapturedTable): string {
 /** What must hold before streaming: logical WAL, the right grants, capturable tables, our publication. */
 export async function prepareServer(
   client: Client,
-  options: { sourceName: string; tables: string[]; publication: string; logger: Logger },
+  options: {
+    sourceName: string;
+    tables: string[];
+    publication: string;
+    logger: Logger;
+    /** Told the tables added to an existing publication: they joined the capture, and their existing rows must be read. */
+    onJoined?: (tables: CapturedTable[]) => void;
+  },
 ): Promise<CapturedTable[]> {
   const prefix = `source ${options.sourceName}`;
   const { rows: walRows } = await client.query<{ wal_level: string }>('SHOW wal_level');
@@ -40,12 +47,13 @@ export async function prepareServer(
   }
   const tables = await resolveTables(client, prefix, options.tables);
   for (const t of tables) await checkTableCapturable(client, prefix, roles[0].role, t);
-  await ensurePublication(client, prefix, options.publication, tables, options.logger);
+  const joined = await ensurePublication(client, prefix, options.publication, tables, options.logger);
+  if (joined.length > 0) options.onJoined?.(joined);
   return tables;
 }
 
 /** Expands `schema.*` and checks that every named table exists. Partitions are captured through their root. */
-async function resolveTables(client: Client, prefix: string, patterns: string[]): Promise<CapturedTable[]> {
+export async function resolveTables(client: Client, prefix: string, patterns: string[]): Promise<CapturedTable[]> {
   const found = new Map<string, CapturedTable>();
   for (const pattern of patterns) {
     const { schema, table } = splitTableName(pattern);
@@ -68,7 +76,7 @@ async function resolveTables(client: Client, prefix: string, patterns: string[])
   return [...found.values()];
 }
 
-async function checkTableCapturable(client: Client, prefix: string, role: string, t: CapturedTable): Promise<void> {
+export async function checkTableCapturable(client: Client, prefix: string, role: string, t: CapturedTable): Promise<void> {
   const { rows } = await client.query<{ relreplident: string; has_pk: boolean; can_select: boolean }>(
     `SELECT c.relreplident,
             EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk,
@@ -89,14 +97,15 @@ async function checkTableCapturable(client: Client, prefix: string, role: string
   }
 }
 
-async function ensurePublication(client: Client, prefix: string, publication: string, tables: CapturedTable[], logger: Logger): Promise<void> {
+/** Creates or aligns the publication; returns the tables it added to one that existed. */
+async function ensurePublication(client: Client, prefix: string, publication: string, tables: CapturedTable[], logger: Logger): Promise<CapturedTable[]> {
   const tableList = tables.map(quoteTable).join(', ');
   const { rows } = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication]);
   try {
     if (rows.length === 0) {
       await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList} WITH (publish_via_partition_root = true)`);
       logger.info('created publication', { publication, tables: tables.map(tableName) });
-      return;
+      return [];
     }
     const { rows: current } = await client.query<{ schemaname: string; tablename: string }>(
       'SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1',
@@ -109,6 +118,7 @@ async function ensurePublication(client: Client, prefix: string, publication: st
       await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = true)`);
       logger.info('altered publication to match the configured tables', { publication, tables: [...want] });
     }
+    return tables.filter((t) => !have.has(tableName(t)));
   } catch (error) {
     if ((error as { code?: string }).code === '42501') {
       throw new Error(
