@@ -164,6 +164,8 @@ export class PostgresSource implements Source {
           intervalMs: TABLE_WATCH_INTERVAL_MS, signal, logger: this.logger, onJoined: (names) => this.resync({ tables: names }).then(() => undefined),
         });
         startedResync(Promise.all([this.runResync(resync, signal), watch]).then(() => undefined));
+        // Tables joined at this start are in the publication already: make their resync tasks durable now, not at the first chunk.
+        if (joined.length > 0) void emit({ events: [], checkpoint: stream.checkpoint(), commitTimeMs: Date.now() }).catch(() => undefined);
       },
       report: progress,
       signal,
