@@ -79,8 +79,10 @@ export const binlogPositionCodec: PositionCodec<BinlogPosition> = {
  * (file sequence << 40) | offset. Used as the position part of versions.
  * Limits: offsets below 2^40 (binlog files are at most a few GiB) and file
  * sequence numbers below 2^23 (8.3 million files), which keeps the result
- * below 2^63. A RESET MASTER (sequence back to 1) breaks the ordering: the
- * source must then re-snapshot (see README).
+ * below 2^63. A RESET MASTER (sequence back to 1) or a failover to a server
+ * with lower numbers breaks the ordering: the source then re-snapshots under a
+ * new source epoch (core/event/version.ts), which takes the top 4 of those 63
+ * bits, so from epoch 1 on file sequence numbers must stay below 2^19.
  */
 export function packBinlogPosition(position: Pick<BinlogPosition, 'file' | 'offset'>): bigint {
   const sequence = BigInt(fileSequence(position.file));
