@@ -2,7 +2,7 @@ import { Sink } from '../../sinks/sink';
 import { Metrics } from '../http/metrics';
 import { ChangeLog, LogBatch } from '../log/change-log';
 import { Backoff, sleep } from './backoff';
-import { ComponentHealth } from './component-health';
+import { AttemptFailure, ComponentHealth } from './component-health';
 import { Logger } from './logger';
 import { consumeWithTablePauses } from './table-pauses';
 
@@ -24,6 +24,22 @@ export interface SinkRunnerOptions {
    * while they reconnect instead of failing). Default 5000 ms.
    */
   stallMs?: number;
+  /**
+   * A batch whose write and flush have not finished after this long fails
+   * the attempt: the runner closes the sink and the supervisor restarts it
+   * (counted in cdc_component_restarts_total, reason "stalled"); the log
+   * replays the batch. A write that never settles cannot go unnoticed.
+   * Default 120000 ms.
+   */
+  hangMs?: number;
+}
+
+/** How long closing a sink may take when its attempt ends (a hung write may hold it). */
+const CLOSE_TIMEOUT_MS = 10_000;
+
+/** A sink that can name the work a hung write waits for (e.g. the warehouse's DuckDB statement). */
+interface ReportsPendingWork {
+  pendingWork(olderThanMs: number): string | null;
 }
 
 /** How far a runner has read the log: per partition, its committed offsets and the log's end offsets. */
@@ -53,9 +69,8 @@ export class SinkRunner {
   readonly consumer: string;
   private lastAppliedCommitMs = 0;
   private readonly startedAtMs = Date.now();
-  /** When the batch being written started (0: none in flight). */
-  private applyStartedMs = 0;
-  private applyWhere = '';
+  /** Batches being written (partitions apply concurrently on the Kafka log), with when each started. */
+  private readonly inFlight = new Set<{ startedMs: number; where: string }>();
 
   constructor(private readonly options: SinkRunnerOptions) {
     this.consumer = options.consumer ?? sinkConsumerName(options.sink.name);
@@ -115,18 +130,36 @@ export class SinkRunner {
     } finally {
       clearInterval(lagTimer);
       if (signal.aborted) this.health.stopped();
-      await sink.close().catch(() => undefined);
+      await this.closeSink();
     }
+  }
+
+  /** Closes the sink, without waiting longer than CLOSE_TIMEOUT_MS for work that hangs (its restart opens it anew). */
+  private async closeSink(): Promise<void> {
+    const { sink, logger } = this.options;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS)));
+    const outcome = await Promise.race([sink.close().catch(() => undefined), timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') logger.warn(`sink ${sink.name}: closing has not finished after ${CLOSE_TIMEOUT_MS / 1000} s (work still hangs); going on without it`);
   }
 
   /** A batch hanging longer than stallMs: the sink is not ready until it completes. */
   private checkStall(): void {
-    const pendingMs = this.applyStartedMs ? Date.now() - this.applyStartedMs : 0;
+    const oldest = [...this.inFlight].sort((a, b) => a.startedMs - b.startedMs)[0];
+    const pendingMs = oldest ? Date.now() - oldest.startedMs : 0;
     if (pendingMs > (this.options.stallMs ?? 5000) && this.health.isUp) {
-      const problem = `writing ${this.applyWhere} has not finished after ${Math.round(pendingMs / 1000)} s (is the sink's server reachable?)`;
+      const problem = `writing ${oldest.where} has not finished after ${Math.round(pendingMs / 1000)} s (${this.waitingFor() ?? "is the sink's server reachable?"})`;
       this.health.degraded(problem);
       this.options.logger.warn(`sink ${this.options.sink.name}: ${problem}`);
     }
+  }
+
+  /** What the sink's hung work waits for, when it can tell. */
+  private waitingFor(): string | null {
+    const sink = this.options.sink as Partial<ReportsPendingWork>;
+    const pending = typeof sink.pendingWork === 'function' ? sink.pendingWork(1000) : null;
+    return pending ? `waiting for ${pending}` : null;
   }
 
   private async apply(batch: LogBatch, signal: AbortSignal): Promise<void> {
@@ -134,15 +167,32 @@ export class SinkRunner {
     const { records, partition } = batch;
     const where = `${batch.topic ? `topic ${batch.topic} ` : ''}partition ${partition} offsets ${records[0].offset}..${records[records.length - 1].offset}`;
     const startedAt = performance.now();
-    this.applyStartedMs = Date.now();
-    this.applyWhere = where;
+    const entry = { startedMs: Date.now(), where };
+    this.inFlight.add(entry);
+    const hangMs = this.options.hangMs ?? 120_000;
+    const attempt = new AbortController();
+    const stop = () => attempt.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), hangMs)));
     try {
-      await this.retry(`write ${where}`, signal, async () => {
+      const writing = this.retry(`write ${where}`, attempt.signal, async () => {
         await sink.write(records);
         await sink.flush();
       });
+      if ((await Promise.race([writing, hung])) === 'hung') {
+        const detail = this.waitingFor();
+        attempt.abort();
+        throw new AttemptFailure(
+          `sink ${sink.name}: writing ${where} has not finished after ${Math.round(hangMs / 1000)} s${detail ? ` (${detail})` : ''}; ` +
+            `restarting the sink (the batch is replayed from the log)`,
+          'stalled',
+        );
+      }
     } finally {
-      this.applyStartedMs = 0;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
+      this.inFlight.delete(entry);
     }
     if (signal.aborted) return; // maybe half written: the log does not commit it, and it is replayed
     this.health.up();

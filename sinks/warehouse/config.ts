@@ -21,6 +21,13 @@ export const warehouseSinkConfig = z
     engine: z.enum(['duckdb', 'postgres']).default('duckdb'),
     /** DuckDB database file (default <dataDir>/<name>.duckdb); relative paths resolve against the config file's folder. */
     path: z.string().optional(),
+    /**
+     * DuckDB's memory cap (`SET memory_limit`: its buffer pool, caches and operator memory; larger work spills to
+     * <file>.tmp). DuckDB's own default, 80% of the machine's RAM, lets its cache grow beside the other sinks.
+     */
+    memoryLimit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'a size such as 128MB').default('128MB'),
+    /** DuckDB worker threads (`SET threads`); DuckDB's default is one per core. */
+    threads: z.number().int().min(1).max(64).default(2),
     /** Postgres connection URL (engine: postgres). */
     url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
     /** Postgres schema the tables go to (engine: postgres). */

@@ -41,9 +41,20 @@ async function release(path: string): Promise<void> {
 
 const TYPE_NAMES: Record<ColumnType, string> = { boolean: 'BOOLEAN', integer: 'BIGINT', double: 'DOUBLE', text: 'VARCHAR', json: 'JSON' };
 
+/** DuckDB's own resources; its defaults (80% of RAM, a thread per core) are sized for a database server, not a sink beside others. */
+export interface DuckDbSettings {
+  /** `SET memory_limit` (buffer pool, caches and operator memory; bigger work spills to <file>.tmp). */
+  memoryLimit?: string;
+  /** `SET threads`. */
+  threads?: number;
+}
+
 /**
  * DuckDB, embedded: one database file, one connection per sink. Batches are
- * staged with the appender.
+ * staged with the appender. Every use of the connection goes through one
+ * queue: statements of a transaction never interleave with a read from
+ * elsewhere (which would run inside that transaction), and the statement
+ * in flight is known when a write hangs.
  */
 export class DuckDbEngine implements SqlEngine {
   readonly historyJsonType = 'JSON';
@@ -51,8 +62,18 @@ export class DuckDbEngine implements SqlEngine {
   readonly historyDedup = 'scan';
   readonly commitSeqType = 'UBIGINT';
   private connection: DuckDBConnection | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** The statement running on the connection, and since when. */
+  private running: { sql: string; sinceMs: number; settled: Promise<unknown> } | null = null;
 
-  constructor(private readonly path: string) {}
+  constructor(private readonly path: string, private readonly settings: DuckDbSettings = {}) {}
+
+  /** The statement in flight for longer than `ms`, for a stall report; null when none. */
+  pendingLongerThan(ms: number): string | null {
+    const running = this.running;
+    if (!running || Date.now() - running.sinceMs < ms) return null;
+    return `${running.sql.replace(/\s+/g, ' ').slice(0, 160)} (running for ${Math.round((Date.now() - running.sinceMs) / 1000)} s)`;
+  }
 
   table(name: string): string {
     return quoteIdent(name);
@@ -91,40 +112,85 @@ export class DuckDbEngine implements SqlEngine {
       // the MERGEs touched: at CDC rates that is most commits' cost. A larger
       // WAL between checkpoints costs only recovery time after a crash.
       await this.connection.run(`SET GLOBAL checkpoint_threshold = '256MB'`);
+      const { memoryLimit, threads } = this.settings;
+      if (memoryLimit) await this.connection.run(`SET GLOBAL memory_limit = ${quoteText(memoryLimit)}`);
+      if (threads) await this.connection.run(`SET GLOBAL threads = ${Math.max(1, Math.floor(threads))}`);
     } catch (error) {
       await release(this.path);
       throw error;
     }
   }
 
+  /**
+   * A connection with a statement still in flight (a hung write being given
+   * up on) is interrupted and left to the garbage collector: closing it
+   * synchronously would block the event loop until the statement ends.
+   */
   async close(): Promise<void> {
-    if (!this.connection) return;
-    this.connection.closeSync();
+    const connection = this.connection;
+    if (!connection) return;
     this.connection = null;
+    this.queue = Promise.resolve();
+    const running = this.running;
+    if (running) {
+      this.running = null;
+      connection.interrupt();
+      // Kept referenced (a collected connection frees memory its statement still uses) and closed once the statement ends.
+      void running.settled.finally(async () => {
+        connection.closeSync();
+        await release(this.path);
+      }).catch(() => undefined);
+      return;
+    }
+    connection.closeSync();
     await release(this.path);
   }
 
-  async query(sql: string, params?: readonly unknown[]): Promise<SqlRow[]> {
-    const reader = await this.requireOpen().runAndReadAll(sql, params as DuckDBValue[] | undefined);
-    return reader.getRowObjectsJS() as SqlRow[];
+  query(sql: string, params?: readonly unknown[]): Promise<SqlRow[]> {
+    return this.serially(sql, async (connection) => {
+      const reader = await connection.runAndReadAll(sql, params as DuckDBValue[] | undefined);
+      return reader.getRowObjectsJS() as SqlRow[];
+    });
   }
 
-  async stage(name: string, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): Promise<void> {
-    const connection = this.requireOpen();
-    await connection.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(name)} (${columns.map((c) => `${quoteIdent(c)} VARCHAR`).join(', ')})`);
-    const appender = await connection.createAppender(name, 'main', 'temp');
-    try {
-      for (const row of rows) {
-        for (const value of row) {
-          if (value === null) appender.appendNull();
-          else appender.appendVarchar(value);
+  stage(name: string, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): Promise<void> {
+    return this.serially(`stage ${rows.length} rows into ${name}`, async (connection) => {
+      await connection.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(name)} (${columns.map((c) => `${quoteIdent(c)} VARCHAR`).join(', ')})`);
+      const appender = await connection.createAppender(name, 'main', 'temp');
+      try {
+        for (const row of rows) {
+          for (const value of row) {
+            if (value === null) appender.appendNull();
+            else appender.appendVarchar(value);
+          }
+          appender.endRow();
         }
-        appender.endRow();
+        appender.flushSync();
+      } finally {
+        appender.closeSync();
       }
-      appender.flushSync();
-    } finally {
-      appender.closeSync();
-    }
+    });
+  }
+
+  /** Runs `work` on the connection once everything queued before it has settled. */
+  private serially<T>(what: string, work: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    // Work queued for a connection that was closed meanwhile (a hung one given up on) must not run on its successor.
+    const owner = this.connection;
+    const run = async () => {
+      const connection = this.requireOpen();
+      if (connection !== owner) throw new Error(`duckdb ${this.path}: the connection this statement was queued for was closed`);
+      const settled = work(connection);
+      const mark = { sql: what, sinceMs: Date.now(), settled: settled.catch(() => undefined) };
+      this.running = mark;
+      try {
+        return await settled;
+      } finally {
+        if (this.running === mark) this.running = null;
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
   }
 
   async columns(name: string): Promise<Map<string, string> | null> {

@@ -147,8 +147,9 @@ export class WarehouseSink implements GenerationalSink {
   }
 
   async close(): Promise<void> {
+    const epoch = this.epoch;
     await this.chain;
-    await this.engine.close();
+    if (epoch === this.epoch) await this.engine.close(); // else reopened meanwhile (this close was given up on)
   }
 
   /** Renames this generation's tables to the reader-facing names and drops the old ones, in one transaction. */
