@@ -1,10 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { MariadbServer, RedisServer, startMariadb, startRedis, stopAll } from '../support/servers';
+import { EsServer, startEsServer } from '../support/es-server';
+import { MariadbServer, PgServer, RedisServer, startMariadb, startPostgres, startRedis, stopAll } from '../support/servers';
+import { rowDifference, Rows, SinkE2e } from '../support/sink-e2e';
 import { runCli } from '../support/service-process';
 import { waitFor } from '../support/wait';
 import { readyz } from './connection-faults-helpers';
-import { describeDifference, expectedRows, MysqlRedisFixture } from './mysql-fixture';
+import { describeDifference, expectedRows, MysqlRedisFixture, sql as mariadbSql } from './mysql-fixture';
 
 // Issue 12.2: after RESET MASTER the binlog positions go backwards. The source notices, and with
 // snapshot.mode when_needed re-snapshots under a new source epoch whose versions beat the stored ones.
@@ -69,5 +71,55 @@ describe('source history: MariaDB RESET MASTER while the service is stopped', fu
     await fixture.service.start();
     await converge('changes made while stopped, after the restart');
     assert.equal(await fixture.service.stop(), 0);
+  });
+});
+
+describe('source history: RESET MASTER with when_needed, every sink (Redis, Elasticsearch, warehouse)', function () {
+  this.timeout(180_000);
+  let mariadb: MariadbServer;
+  let redis: RedisServer;
+  let pg: PgServer;
+  let es: EsServer;
+  let e2e: SinkE2e;
+  const run = (text: string) => mariadbSql(mariadb, `USE everysink; ${text}`);
+
+  before(async () => {
+    [mariadb, redis, pg, es] = await Promise.all([startMariadb(), startRedis(), startPostgres(), startEsServer()]);
+    await mariadbSql(mariadb, `CREATE DATABASE everysink; USE everysink; ${SCHEMA}`);
+    e2e = new SinkE2e({
+      name: 'everysink', redisUrl: redis.url, es, warehouseUrl: pg.url, env: { MYSQL_URL: mariadb.url },
+      source: 'type: mysql, url: "${MYSQL_URL}", serverId: 5402, tables: [everysink.accounts], heartbeatIntervalMs: 500, snapshot: { mode: when_needed }',
+    });
+    await e2e.setUp();
+  });
+  after(async () => {
+    await e2e?.tearDown();
+    await es?.stop();
+    await stopAll();
+  });
+
+  const differences = async () => {
+    const expected: Rows = new Map((await run('SELECT id, n, note FROM accounts')).map((row) => [String(row.id), row]));
+    return [
+      rowDifference('redis', expected, await e2e.redisRows('everysink.accounts')),
+      rowDifference('elasticsearch', expected, e2e.esRows('everysink.accounts')),
+      rowDifference('warehouse', expected, await e2e.warehouseRows('everysink.accounts', (r) => String(r.id))),
+    ].filter(Boolean).join(' | ');
+  };
+  const converge = (what: string) => waitFor(async () => (await differences()) === '', { timeoutMs: 60_000, what, describe: differences, intervalMs: 300 });
+
+  it('every sink equals MariaDB after the re-snapshot under epoch 1, and later changes keep flowing', async () => {
+    await e2e.service.start();
+    for (let file = 0; file < 3; file++) await run(`FLUSH BINARY LOGS; INSERT INTO accounts VALUES (${100 + file}, 0, 'file ${file}')`);
+    await run(`INSERT INTO accounts (id, n, note) SELECT seq, 0, CONCAT('row ', seq) FROM seq_1_to_99; UPDATE accounts SET n = n + 1 WHERE id % 2 = 0`);
+    await converge('every sink before the reset');
+    assert.equal(await e2e.service.stop(), 0);
+    await run(`RESET MASTER`);
+    await run(`DELETE FROM accounts WHERE id % 3 = 0; UPDATE accounts SET n = n + 10, note = 'after reset' WHERE id % 3 = 1; INSERT INTO accounts VALUES (1000, 5, 'new')`);
+    await e2e.service.start();
+    await converge('every sink after the re-snapshot');
+    await run(`UPDATE accounts SET n = n + 100 WHERE id < 50; DELETE FROM accounts WHERE id = 1000`);
+    await converge('every sink after later changes');
+    assert.equal(await e2e.service.stop(), 0);
   });
 });
