@@ -236,6 +236,7 @@ export class PostgresSource implements Source {
       if (mode === 'never' || (mode === 'initial' && !checkpoint.snapshot)) {
         throw new AttemptFailure(`source ${this.name}: ${lost}: set snapshot.mode: when_needed to re-snapshot (rows deleted meanwhile are removed), and raise max_slot_wal_keep_size`, 'slot_lost');
       }
+      if (mode === 'always') return { kind: 'new-snapshot', dropSlot: true, reason: `${lost} (snapshot mode always re-snapshots anyway)` };
       await dropSlot(admin, this.slot);
       throw new AttemptFailure(`source ${this.name}: ${lost}: dropped the slot, re-snapshotting (snapshot.mode ${mode}; rows deleted meanwhile are removed)`, 'slot_lost');
     }
