@@ -25,11 +25,11 @@ export interface SinkRunnerOptions {
    */
   stallMs?: number;
   /**
-   * A batch whose write and flush have not finished after this long fails
+   * A write and flush of a batch that has not settled after this long fails
    * the attempt: the runner closes the sink and the supervisor restarts it
    * (counted in cdc_component_restarts_total, reason "stalled"); the log
    * replays the batch. A write that never settles cannot go unnoticed.
-   * Default 120000 ms.
+   * Failing attempts are retried as before; each one is bounded. Default 60000 ms.
    */
   hangMs?: number;
 }
@@ -169,29 +169,30 @@ export class SinkRunner {
     const startedAt = performance.now();
     const entry = { startedMs: Date.now(), where };
     this.inFlight.add(entry);
-    const hangMs = this.options.hangMs ?? 120_000;
-    const attempt = new AbortController();
-    const stop = () => attempt.abort();
-    signal.addEventListener('abort', stop, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), hangMs)));
+    const hangMs = this.options.hangMs ?? 60_000;
     try {
-      const writing = this.retry(`write ${where}`, attempt.signal, async () => {
-        await sink.write(records);
-        await sink.flush();
-      });
-      if ((await Promise.race([writing, hung])) === 'hung') {
+      // Each attempt is bounded: failing ones are retried, one that never settles ends the runner's attempt.
+      await this.retry(`write ${where}`, signal, async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), hangMs)));
+        const writing = (async () => {
+          await sink.write(records);
+          await sink.flush();
+        })();
+        writing.catch(() => undefined); // a write given up on may still fail later
+        try {
+          if ((await Promise.race([writing, hung])) !== 'hung') return;
+        } finally {
+          clearTimeout(timer);
+        }
         const detail = this.waitingFor();
-        attempt.abort();
         throw new AttemptFailure(
           `sink ${sink.name}: writing ${where} has not finished after ${Math.round(hangMs / 1000)} s${detail ? ` (${detail})` : ''}; ` +
             `restarting the sink (the batch is replayed from the log)`,
           'stalled',
         );
-      }
+      });
     } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', stop);
       this.inFlight.delete(entry);
     }
     if (signal.aborted) return; // maybe half written: the log does not commit it, and it is replayed
@@ -248,6 +249,7 @@ export class SinkRunner {
         return await action();
       } catch (error) {
         if (signal.aborted) return;
+        if (error instanceof AttemptFailure && error.reason === 'stalled') throw error; // retrying would queue behind the hung work
         const reason = this.health.failed(new Error(`${what} failed: ${(error as Error).message}`, { cause: error }));
         const delayMs = backoff.nextDelayMs();
         this.options.logger.error(`sink ${this.options.sink.name}: ${what} failed: ${(error as Error).message}; retrying`, { inMs: delayMs, reason });

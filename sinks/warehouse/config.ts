@@ -26,8 +26,8 @@ export const warehouseSinkConfig = z
      * <file>.tmp). DuckDB's own default, 80% of the machine's RAM, lets its cache grow beside the other sinks.
      */
     memoryLimit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'a size such as 128MB').default('128MB'),
-    /** DuckDB worker threads (`SET threads`); DuckDB's default is one per core. */
-    threads: z.number().int().min(1).max(64).default(2),
+    /** DuckDB worker threads (`SET threads`; DuckDB would take one per core, which the other sinks and the source share). */
+    threads: z.number().int().min(1).max(64).default(1),
     /** Postgres connection URL (engine: postgres). */
     url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
     /** Postgres schema the tables go to (engine: postgres). */
