@@ -25,7 +25,7 @@ export const warehouseSinkConfig = z
      * DuckDB's memory cap (`SET memory_limit`: its buffer pool, caches and operator memory; larger work spills to
      * <file>.tmp). DuckDB's own default, 80% of the machine's RAM, lets its cache grow beside the other sinks.
      */
-    memoryLimit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'a size such as 128MB').default('128MB'),
+    memoryLimit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'a size such as 64MB').default('64MB'),
     /** DuckDB worker threads (`SET threads`; DuckDB would take one per core, which the other sinks and the source share). */
     threads: z.number().int().min(1).max(64).default(1),
     /** Postgres connection URL (engine: postgres). */
