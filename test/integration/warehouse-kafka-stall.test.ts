@@ -109,11 +109,11 @@ describe('DuckDB warehouse on the Kafka log: concurrent partitions, rebalances, 
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
-    // A second member joins then leaves the group twice (a rebalance each time), then the first runner restarts.
+    // A second member (on the same DuckDB file) joins then leaves the group twice: a rebalance each time; then the first runner restarts.
     await new Promise((r) => setTimeout(r, 3000));
     for (let round = 0; round < 2; round++) {
       const other = new AbortController();
-      const second = new SinkRunner({ sink: newSinkSharingFile(), log, metrics: new Metrics(), logger, maxBatch: 250 });
+      const second = new SinkRunner({ sink: newSink(), log, metrics: new Metrics(), logger, maxBatch: 250 });
       const secondDone = second.run(other.signal).catch(() => undefined);
       await new Promise((r) => setTimeout(r, 4000));
       other.abort();
@@ -137,10 +137,6 @@ describe('DuckDB warehouse on the Kafka log: concurrent partitions, rebalances, 
     await done;
     assert.equal(progress.lagEvents, 0, `the warehouse sink stalled: lag ${progress.lagEvents}, committed ${progress.committed} of ${ends}\n${lines.filter((l) => /WARN|ERROR/.test(l)).slice(-15).join('\n')}`);
     assert.deepEqual(await warehouseCounts(join(dir, 'w.duckdb')), { items: rows / 2, orders: rows / 2 });
-
-    function newSinkSharingFile(): WarehouseSink {
-      return newSink();
-    }
   });
 
   it('gives up on a write that hangs: after hangMs the attempt fails, is counted as a "stalled" restart, and the reopened sink applies everything', async () => {
