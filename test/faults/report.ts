@@ -14,6 +14,8 @@ export interface CaseResult {
   recoverSeconds: number | null;
   peakRssMb: number;
   passed: boolean;
+  /** Data held (0 missing/different/extra/duplicates, no crash, comparison made): every reason, if any, is a peak-RSS or recovery-time limit. */
+  dataOk?: boolean;
   /** Why it failed (empty when it passed). */
   reasons: string[];
   notes: string[];
@@ -21,6 +23,11 @@ export interface CaseResult {
 }
 
 export const LIMITS = { recoverSeconds: 30, peakRssMb: 300 };
+
+/** Reasons that are limits on resources and time rather than on the data (see `--gate data`). */
+export function isLimitReason(reason: string): boolean {
+  return reason.startsWith('peak RSS ') || reason.startsWith('recovery ');
+}
 
 const sum = (r: CaseResult, field: keyof Omit<SinkComparison, 'sink' | 'examples'>) => r.sinks.reduce((s, x) => s + x[field], 0);
 

@@ -12,7 +12,7 @@ import { Monitor } from './monitor';
 import { logKindOf, Pipeline } from './pipeline';
 import { Lab } from './lab';
 import { logDuplicates } from './log-duplicates';
-import { CaseResult, LIMITS } from './report';
+import { CaseResult, LIMITS, isLimitReason } from './report';
 
 export interface RunOptions {
   quick: boolean;
@@ -105,6 +105,7 @@ function verdict(result: CaseResult, p: Pipeline, ctx: CaseContext | undefined):
   for (const crash of p.crashes) result.reasons.push(`the service exited on its own: ${crash}`);
   result.notes = ctx?.notes ?? [];
   result.passed = result.reasons.length === 0;
+  result.dataOk = result.reasons.every(isLimitReason);
 }
 
 /** After the load: a marker row must reach Redis (the source caught up) and every sink's lag must be 0. */
