@@ -26,6 +26,7 @@ describe('MySQL source config', () => {
       tables: ['legacy.products', 'shop.*'],
       snapshot: { mode: 'initial', chunkSize: 10_000 },
       heartbeatIntervalMs: 5000,
+      livenessTimeoutMs: 30_000,
     });
   });
 
