@@ -36,6 +36,16 @@ const PLACEHOLDER_ENV = {
 };
 
 /** What `cdc validate` checks, on a config text, as the service would read it (in-process: fast). */
+/** The objects a kustomization's `resources` list (following directories), without applying patches or labels. */
+function kustomizeResources(dir: string): K8sObject[] {
+  const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as { resources?: string[] };
+  return (kustomization.resources ?? []).flatMap((entry) => {
+    const path = join(dir, entry);
+    if (existsSync(join(path, 'kustomization.yaml'))) return kustomizeResources(path);
+    return parseAllDocuments(readFileSync(path, 'utf8')).map((d) => d.toJS() as K8sObject).filter(Boolean);
+  });
+}
+
 function validateConfig(text: string, env: Record<string, string> = PLACEHOLDER_ENV): { code: number; output: string } {
   const file = join(mkdtempSync(join(tmpdir(), 'cdc-deploy-')), 'cdc.yaml');
   writeFileSync(file, text);
@@ -143,10 +153,15 @@ describe('deploy/: files an operator deploys with', function () {
   describe('Kubernetes manifests (kustomize)', () => {
     for (const layout of ['base', 'overlays/kafka']) {
       it(`${layout}: every rendered object is well formed and its references resolve`, async function () {
-        const kubectl = findBinary(['kubectl', 'kustomize']);
+        const kubectl = process.env.TIDEWATER_NO_KUBECTL ? undefined : findBinary(['kubectl', 'kustomize']);
         if (!kubectl) {
-          console.log('      skipped: neither kubectl nor kustomize is installed to render the kustomization (Debian has no package; see https://kubectl.docs.kubernetes.io)');
-          this.skip();
+          // Debian has no kubectl: still validate every object the kustomization lists, as written (patches not applied).
+          const objects = kustomizeResources(deploy('kubernetes', layout));
+          console.log(`      (no kubectl or kustomize to render ${layout}: its ${objects.length} listed objects are checked as written, patches not applied)`);
+          const schemas = await schemaProblems(objects);
+          assert.deepEqual(schemas.problems, [], 'objects against the Kubernetes JSON schemas');
+          assert.ok(objects.some((o) => o.kind === 'ConfigMap') && objects.some((o) => o.kind === 'Secret'), objects.map((o) => o.kind).join(','));
+          return;
         }
         const args = kubectl.endsWith('kustomize') ? ['build', deploy('kubernetes', layout)] : ['kustomize', deploy('kubernetes', layout)];
         const rendered = run(kubectl, args);
