@@ -21,11 +21,11 @@ describe('console history: the last hour of lag and throughput kept in memory', 
     metrics.sourceEvents.inc({ source: 'pg', table: 'public.a', op: 'c' }, 100);
     metrics.sinkEvents.inc({ sink: 'cache', result: 'processed' }, 40);
     const first = await history.sample();
-    first.t -= 10_000; // as if taken 10 s ago
     metrics.sourceEvents.inc({ source: 'pg', table: 'public.b', op: 'u' }, 500);
     metrics.sinkEvents.inc({ sink: 'cache', result: 'processed' }, 1000);
     metrics.sourceLagSeconds.set({ source: 'pg' }, 1.5);
     const now = await history.sample();
+    first.t = now.t - 10_000; // as if taken exactly 10 s before (sampling itself takes a moment on a busy machine)
     assert.equal(now.sources.pg.eventsTotal, 600);
     assert.equal(now.sources.pg.lagSeconds, 1.5);
     const rates = history.rates(now);
