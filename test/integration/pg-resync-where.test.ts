@@ -74,6 +74,8 @@ describe('cdc resync --where on Postgres: checked before queueing, dropped when 
   });
 
   it('cdc resync --cancel stops a long resync and removes it from the durable queue', async () => {
+    // Long enough that the resync is still running when the cancel arrives, even on an idle machine.
+    await fixture.sql(`INSERT INTO accounts SELECT g, 'owner ' || g, g FROM generate_series(4001, 60000) g`);
     const started = resync();
     assert.equal(started.code, 0, started.stderr);
     const requestId = /resync ([0-9a-f-]{36}) queued/.exec(started.stdout)![1];
@@ -84,7 +86,7 @@ describe('cdc resync --where on Postgres: checked before queueing, dropped when 
     const again = cli('resync', '--source', source, '--cancel', requestId);
     assert.equal(again.code, 1);
     assert.match(again.stderr, new RegExp(`404: source ${source} has no resync ${requestId} queued or running`));
-    // 4000 rows in chunks of 20 take far longer than this: a resync still running would report progress.
+    // 60,000 rows in chunks of 20 take far longer than this: a resync still running would report progress.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     assert.equal(count('resync of table done'), done, 'the cancelled resync never finished');
     const status = cli('status', '--json');
