@@ -36,6 +36,12 @@ export interface ManagedSinkOptions {
   metrics: Metrics;
   logger: Logger;
   state: JsonStateFile<SinkGenerationState>;
+  /**
+   * Registers a rebuild's consumer at offset zero before it reads (embedded log): compaction keeps a
+   * tombstone until every registered consumer has read past it, and a rebuild that has read a row
+   * but not yet its delete must still find the delete.
+   */
+  registerConsumer?(consumer: string): Promise<void>;
   /** Drops a consumer's committed offsets once no generation reads as it (embedded log: its compaction waits for every consumer). */
   forgetConsumer?(consumer: string): Promise<void>;
   /** How often a reprocess checks whether it has caught up (default 250 ms). */
@@ -114,6 +120,7 @@ export class ManagedSink {
     }
     const generation = Math.max(live, this.live?.runner.sink && isGenerational(this.live.runner.sink) ? this.live.runner.sink.generation : 0) + 1;
     const pending: PendingReprocess = { generation, consumer: `${sinkConsumerName(name)}-g${generation}`, phase: 'building', startedAt: new Date().toISOString() };
+    await this.options.registerConsumer?.(pending.consumer);
     await this.saveState({ ...this.state, reprocess: pending });
     this.rebuild(pending);
     return { sink: name, generation, consumer: pending.consumer };

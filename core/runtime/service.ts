@@ -82,6 +82,7 @@ export class CdcService {
         logger: sinkLogger,
         state: new JsonStateFile<SinkGenerationState>(join(dataDir, 'sinks', `${sinkConfig.name}.json`)),
         forgetConsumer: embeddedLogDir ? (consumer) => forgetEmbeddedConsumer(embeddedLogDir, consumer) : undefined,
+        registerConsumer: embeddedLogDir ? (consumer) => registerAtLogStart(log, consumer) : undefined,
       });
       this.sinkRunners.set(sinkConfig.name, managed);
       runs.push(supervise(`sink ${sinkConfig.name}`, () => managed.run(signal), signal, sinkLogger));
@@ -139,6 +140,13 @@ export class CdcService {
     await this.log?.close();
     this.logger.info('service stopped');
   }
+}
+
+/** Commits offset zero on every partition for a consumer that has never read (its tombstones are then kept for it). */
+async function registerAtLogStart(log: ChangeLog, consumer: string): Promise<void> {
+  const committed = await log.committedOffsets(consumer);
+  if (committed.some((offset) => offset > 0)) return;
+  await Promise.all(committed.map((_, partition) => log.commit(consumer, partition, 0)));
 }
 
 /** Removes an embedded-log consumer's committed offsets, so compaction stops keeping tombstones for it. */
