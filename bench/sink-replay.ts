@@ -11,7 +11,7 @@ import { ElasticsearchSink } from '../sinks/elasticsearch/es-sink';
 import { redisSinkConfig } from '../sinks/redis/config';
 import { RedisSink } from '../sinks/redis/redis-sink';
 import { DeadLetterStore } from '../sinks/shared/dead-letters';
-import { Sink } from '../sinks/sink';
+import { Sink } from '../core/contracts/sink';
 import { warehouseSinkConfig } from '../sinks/warehouse/config';
 import { WarehouseSink } from '../sinks/warehouse/warehouse-sink';
 import { startEsServer } from '../test/support/es-server';

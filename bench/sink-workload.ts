@@ -6,7 +6,7 @@
 import { ChangeEvent, Row } from '../core/event/change-event';
 import { makeVersion } from '../core/event/version';
 import { LogRecord } from '../core/log/change-log';
-import { Sink } from '../sinks/sink';
+import { Sink } from '../core/contracts/sink';
 
 export interface Workload {
   events: number;

@@ -11,6 +11,7 @@ import { formatPauses, watchStatus } from './watch';
 import { registerCompletionCommand } from './completion';
 import { EXIT_CODES_HELP, validateJson } from './json-output';
 import { CdcService } from '../core/runtime/service';
+import { components } from '../app/registry';
 
 const program = new Command()
   .name('cdc')
@@ -47,7 +48,7 @@ program
     }
     const config = loadConfig(options.config);
     const logger = createLogger('cdc', { format: options.logFormat, level: options.logLevel ?? config.service.logLevel }); // the logger redacts every line (config/redact.ts)
-    const service = new CdcService(config, logger, { only: options.only, sink: options.sink });
+    const service = new CdcService(config, components, logger, { only: options.only, sink: options.sink });
     let stopping = false;
     const shutdown = (signal: string) => {
       if (stopping) return;

@@ -1,8 +1,8 @@
 import { LoadedConfig } from '../config/load';
 import { ChangeEvent } from '../core/event/change-event';
-import { SinkConfig, SourceConfig } from '../core/runtime/registry';
-import { MysqlSourceRowReader } from '../core/verify/mysql-source-reader';
-import { PgSourceRowReader } from '../core/verify/pg-source-reader';
+import { SinkConfig, SourceConfig } from '../app/registry';
+import { MysqlSourceRowReader } from '../connectors/mysql/verify-reader';
+import { PgSourceRowReader } from '../connectors/postgres/verify-reader';
 import { SinkReader, SourceRowReader } from '../core/verify/sink-reader';
 import { TableDifferences, verifyTable } from '../core/verify/verify-table';
 import { RedisSinkReader } from '../sinks/redis/reader';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { logConfig, logTypes } from '../core/log/log-config';
-import { sinkTypes, sourceTypes } from '../core/runtime/registry';
+import { sinkTypes, sourceTypes } from '../app/registry';
 import { logLevels } from '../core/runtime/logger';
 
 /** The service's config file (docs/architecture.md §5), composed from each component's own schema. */

@@ -11,7 +11,7 @@ import { Metrics } from '../../core/http/metrics';
 import { FileLog } from '../../core/log/file-log';
 import { JsonStateFile } from '../../core/runtime/json-state';
 import { createLogger } from '../../core/runtime/logger';
-import { createSource, SourceConfig, sourceTypes } from '../../core/runtime/registry';
+import { createSource, SourceConfig, sourceTypes } from '../../app/registry';
 import { SourceRunner } from '../../core/runtime/source-runner';
 import { peakRssMb } from './rss';
 

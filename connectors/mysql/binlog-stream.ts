@@ -1,7 +1,7 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
 import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
-import { SourceBatch, SourceProgress } from '../source';
+import { SourceBatch, SourceProgress } from '../../core/contracts/source';
 import { BinlogDecoder, DecodedEvent, MysqlConnectionOptions } from './binlog-decoder';
 import { BinlogPosition, fileSequence, formatBinlogPosition } from './binlog-position';
 import { MysqlCatalog } from './catalog';

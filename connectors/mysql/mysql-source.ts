@@ -4,7 +4,7 @@ import { Attempt } from '../../core/runtime/attempt';
 import { sleep } from '../../core/runtime/backoff';
 import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
-import { ResyncRequest, Source, SourceStreamOptions } from '../source';
+import { ResyncRequest, Source, SourceStreamOptions } from '../../core/contracts/source';
 import { BinlogDecoder } from './binlog-decoder';
 import { BinlogPosition, fileSequence, formatBinlogPosition } from './binlog-position';
 import { BinlogStream } from './binlog-stream';

@@ -3,7 +3,7 @@ import { Connection } from 'mysql2/promise';
 import { ChangeEvent, keyString, Row } from '../../core/event/change-event';
 import { makeVersion } from '../../core/event/version';
 import { Logger } from '../../core/runtime/logger';
-import { SourceProgress } from '../source';
+import { SourceProgress } from '../../core/contracts/source';
 import { MysqlConnectionOptions } from './binlog-decoder';
 import { MysqlCatalog } from './catalog';
 import { ResyncTask } from './checkpoint';

@@ -2,7 +2,7 @@ import { Connection, RowDataPacket } from 'mysql2/promise';
 import { ChangeEvent, Row } from '../../core/event/change-event';
 import { makeVersion, snapshotVersion } from '../../core/event/version';
 import { Logger } from '../../core/runtime/logger';
-import { SourceBatch, SourceProgress } from '../source';
+import { SourceBatch, SourceProgress } from '../../core/contracts/source';
 import { MysqlConnectionOptions } from './binlog-decoder';
 import { BinlogPosition, formatBinlogPosition, packBinlogPosition } from './binlog-position';
 import { MysqlCatalog } from './catalog';

@@ -1,6 +1,6 @@
 import { ChangeEvent, Op, Row } from '../../core/event/change-event';
 import { makeVersion } from '../../core/event/version';
-import { SourceBatch } from '../source';
+import { SourceBatch } from '../../core/contracts/source';
 import { DecodedEvent, RawRow, TableShape } from './binlog-decoder';
 import { BinlogPosition, formatBinlogPosition, packBinlogPosition } from './binlog-position';
 import { serializeCheckpoint } from './checkpoint';

@@ -3,7 +3,7 @@ import { runResyncTasks } from '../shared/resync-loop';
 import { Attempt } from '../../core/runtime/attempt';
 import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
-import { ResyncRequest, Source, SourceStreamOptions } from '../source';
+import { ResyncRequest, Source, SourceStreamOptions } from '../../core/contracts/source';
 import { parseCheckpoint, PostgresCheckpoint, SnapshotProgress } from './checkpoint';
 import { defaultObjectName, PostgresSourceConfig } from './config';
 import { formatLsn, Lsn, ZERO_LSN } from './lsn';

@@ -6,7 +6,7 @@ import { makeVersion } from '../../core/event/version';
 import { Logger } from '../../core/runtime/logger';
 import { isRequestSqlState, ResyncRequestError } from '../shared/resync-loop';
 import { compileWhere, RenderedWhere, WhereFilterError } from '../shared/where-filter';
-import { SourceProgress } from '../source';
+import { SourceProgress } from '../../core/contracts/source';
 import { ResyncTask } from './checkpoint';
 import { formatLsn, Lsn } from './lsn';
 import { endClient, rawTextClient } from './pg-session';

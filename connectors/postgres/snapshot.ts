@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { ChangeEvent, Row } from '../../core/event/change-event';
 import { makeVersion, snapshotVersion } from '../../core/event/version';
 import { Logger } from '../../core/runtime/logger';
-import { SourceBatch, SourceProgress } from '../source';
+import { SourceBatch, SourceProgress } from '../../core/contracts/source';
 import { serializeCheckpoint, SnapshotProgress, TableSnapshotProgress } from './checkpoint';
 import { formatLsn } from './lsn';
 import { rawTextClient } from './pg-session';

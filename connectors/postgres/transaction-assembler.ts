@@ -1,7 +1,7 @@
 import { Pgoutput } from 'pg-logical-replication';
 import { ChangeEvent, Op, Row } from '../../core/event/change-event';
 import { makeVersion } from '../../core/event/version';
-import { SourceBatch } from '../source';
+import { SourceBatch } from '../../core/contracts/source';
 import { formatLsn, Lsn, parseLsn } from './lsn';
 import { decodeValue } from './types';
 

@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { LogicalReplicationService, Pgoutput, PgoutputPlugin } from 'pg-logical-replication';
 import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
-import { SourceBatch, SourceProgress } from '../source';
+import { SourceBatch, SourceProgress } from '../../core/contracts/source';
 import { serializeCheckpoint } from './checkpoint';
 import { formatLsn, Lsn, parseLsn, ZERO_LSN } from './lsn';
 import { SESSION_OPTIONS } from './pg-session';

@@ -1,4 +1,4 @@
-import { isGenerational, Sink } from '../../sinks/sink';
+import { isGenerational, Sink } from '../contracts/sink';
 import { AdminError } from '../http/admin';
 import { Metrics } from '../http/metrics';
 import { ChangeLog } from '../log/change-log';

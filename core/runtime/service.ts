@@ -10,7 +10,7 @@ import { ChangeLog } from '../log/change-log';
 import { openLog, watchLogEnds } from './open-log';
 import { JsonStateFile } from './json-state';
 import { Logger } from './logger';
-import { createSink, createSource } from './registry';
+import { ComponentFactory } from './components';
 import { ManagedSink, SinkGenerationState } from './managed-sink';
 import { SourceRunner } from './source-runner';
 import { supervise } from './supervise';
@@ -33,7 +33,12 @@ export class CdcService {
   private log: ChangeLog | null = null;
   private logGauges: NodeJS.Timeout | undefined;
 
-  constructor(private readonly config: LoadedConfig, private readonly logger: Logger, private readonly options: RunOptions = {}) {}
+  constructor(
+    private readonly config: LoadedConfig,
+    private readonly components: ComponentFactory<LoadedConfig['sources'][number], LoadedConfig['sinks'][number]>,
+    private readonly logger: Logger,
+    private readonly options: RunOptions = {},
+  ) {}
 
   get httpPort(): number | null {
     return this.http?.port ?? null;
@@ -61,7 +66,7 @@ export class CdcService {
       for (const sourceConfig of config.sources) {
         const runner = new SourceRunner({
           name: sourceConfig.name,
-          createSource: () => createSource(sourceConfig, { ...context, logger: logger.child(sourceConfig.name) }),
+          createSource: () => this.components.createSource(sourceConfig, { ...context, logger: logger.child(sourceConfig.name) }),
           log,
           state: new JsonStateFile(join(dataDir, 'sources', `${sourceConfig.name}.json`)),
           metrics: this.metrics,
@@ -76,7 +81,7 @@ export class CdcService {
       const sinkLogger = logger.child(sinkConfig.name);
       const managed = new ManagedSink({
         name: sinkConfig.name,
-        createSink: () => createSink(sinkConfig, { ...context, logger: sinkLogger }),
+        createSink: () => this.components.createSink(sinkConfig, { ...context, logger: sinkLogger }),
         log,
         metrics: this.metrics,
         logger: sinkLogger,

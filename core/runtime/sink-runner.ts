@@ -1,4 +1,4 @@
-import { Sink } from '../../sinks/sink';
+import { Sink } from '../contracts/sink';
 import { Metrics } from '../http/metrics';
 import { ChangeLog, LogBatch } from '../log/change-log';
 import { Backoff, sleep } from './backoff';

@@ -1,4 +1,4 @@
-import { ResyncRequest, Source, SourceBatch, SourceProgress } from '../../connectors/source';
+import { ResyncRequest, Source, SourceBatch, SourceProgress } from '../contracts/source';
 import { ChangeEvent } from '../event/change-event';
 import { AdminError } from '../http/admin';
 import { Metrics } from '../http/metrics';

@@ -6,7 +6,7 @@ import { inferColumns } from '../shared/column-types';
 import { projectEvent } from '../shared/columns';
 import { DeadLetterStore } from '../shared/dead-letters';
 import { TableFilter, TableOptions } from '../shared/table-filter';
-import { GenerationalSink } from '../sink';
+import { GenerationalSink } from '../../core/contracts/sink';
 import { BulkAction, sendBulk } from './bulk';
 import { ElasticsearchSinkConfig, EsTableOptions } from './config';
 import { describeEsError, EsHttp } from './es-http';

@@ -10,7 +10,7 @@ import { TableFilter, TableOptions } from '../shared/table-filter';
 import { DeadLetterStore } from '../shared/dead-letters';
 import { noStoredRow, unfillableUnchanged } from '../shared/unchanged-columns';
 import { normalizeStamp, rowStamp } from '../shared/version';
-import { GenerationalSink } from '../sink';
+import { GenerationalSink } from '../../core/contracts/sink';
 import { RedisSinkConfig, RedisTableOptions } from './config';
 import { keyRenderer } from './key-template';
 import { APPLY_CHANGE, DELETE_IF_OLDER, DELETE_IF_OLDER_GENERATION, RECORD_TRUNCATE, TRUNCATED_FIELD } from './scripts';

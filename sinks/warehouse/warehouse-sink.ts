@@ -8,7 +8,7 @@ import { rowImages } from '../shared/column-types';
 import { projectEvent } from '../shared/columns';
 import { DeadLetterStore } from '../shared/dead-letters';
 import { TableFilter, TableOptions } from '../shared/table-filter';
-import { GenerationalSink } from '../sink';
+import { GenerationalSink } from '../../core/contracts/sink';
 import { WarehouseSinkConfig, WarehouseTableOptions } from './config';
 import { DuckDbEngine } from './duckdb';
 import { quoteIdent, SqlEngine } from './engine';

@@ -6,8 +6,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import Redis from 'ioredis';
 import { keyString } from '../../core/event/change-event';
-import { MysqlSourceRowReader } from '../../core/verify/mysql-source-reader';
-import { PgSourceRowReader } from '../../core/verify/pg-source-reader';
+import { MysqlSourceRowReader } from '../../connectors/mysql/verify-reader';
+import { PgSourceRowReader } from '../../connectors/postgres/verify-reader';
 import { SourceRowReader } from '../../core/verify/sink-reader';
 import { DuckDbEngine } from '../../sinks/warehouse/duckdb';
 import { SqlEngine } from '../../sinks/warehouse/engine';

@@ -12,7 +12,7 @@ import { ChangeEvent } from '../../core/event/change-event';
 import { createLogger } from '../../core/runtime/logger';
 import { mysqlSourceConfig } from '../../connectors/mysql/config';
 import { MysqlSource, MysqlSourceInternals } from '../../connectors/mysql/mysql-source';
-import { SourceBatch } from '../../connectors/source';
+import { SourceBatch } from '../../core/contracts/source';
 import { freePort } from '../support/free-port';
 import { MariadbServer } from '../support/mariadb';
 import { RedisServer } from '../support/redis';

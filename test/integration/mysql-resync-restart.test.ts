@@ -3,7 +3,7 @@ import { createLogger } from '../../core/runtime/logger';
 import { parseCheckpoint } from '../../connectors/mysql/checkpoint';
 import { mysqlSourceConfig } from '../../connectors/mysql/config';
 import { MysqlSource } from '../../connectors/mysql/mysql-source';
-import { SourceBatch } from '../../connectors/source';
+import { SourceBatch } from '../../core/contracts/source';
 import { MariadbServer, startMariadb, stopAll } from '../support/servers';
 import { waitFor } from '../support/wait';
 import { applyEvents, describeDifference, expectedRows, sql } from './mysql-fixture';

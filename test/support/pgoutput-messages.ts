@@ -5,7 +5,7 @@ import { makeVersion } from '../../core/event/version';
 import { Lsn, parseLsn, ZERO_LSN } from '../../connectors/postgres/lsn';
 import { AssemblerOptions, TransactionAssembler } from '../../connectors/postgres/transaction-assembler';
 import { PgType } from '../../connectors/postgres/types';
-import { SourceBatch } from '../../connectors/source';
+import { SourceBatch } from '../../core/contracts/source';
 
 // ---------------------------------------------------------------------------
 // Builders for pgoutput messages, shaped like pg-logical-replication's decoder

@@ -6,7 +6,7 @@ import { compareVersions, makeVersion } from '../../core/event/version';
 import { DecodedEvent } from '../../connectors/mysql/binlog-decoder';
 import { packBinlogPosition, parseBinlogPosition } from '../../connectors/mysql/binlog-position';
 import { MysqlAssemblerOptions, MysqlTransactionAssembler } from '../../connectors/mysql/transaction-assembler';
-import { SourceBatch } from '../../connectors/source';
+import { SourceBatch } from '../../core/contracts/source';
 import { packageRoot } from '../support/kafka';
 
 // Decoded events of a real MariaDB 10.11 binlog (see test/fixtures/mysql/record-binlog-fixture.ts for the workload).

@@ -3,7 +3,7 @@ import { makeVersion } from '../../core/event/version';
 import { DecodedEvent, TableShape } from '../../connectors/mysql/binlog-decoder';
 import { packBinlogPosition, parseBinlogPosition } from '../../connectors/mysql/binlog-position';
 import { MysqlTransactionAssembler } from '../../connectors/mysql/transaction-assembler';
-import { SourceBatch } from '../../connectors/source';
+import { SourceBatch } from '../../core/contracts/source';
 
 // The event groups MariaDB 10.11 writes for XA (seen with SHOW BINLOG EVENTS on a throwaway server):
 //   Gtid (XA START, prepared-XA flag) · rows · Query "XA END X'6131',X'',1" · XA_prepare

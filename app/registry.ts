@@ -1,24 +1,14 @@
 import { z } from 'zod';
-import { Source } from '../../connectors/source';
-import { Sink } from '../../sinks/sink';
-import { postgresSourceConfig, PostgresSourceConfig } from '../../connectors/postgres/config';
-import { mysqlSourceConfig, MysqlSourceConfig } from '../../connectors/mysql/config';
-import { redisSinkConfig, RedisSinkConfig } from '../../sinks/redis/config';
-import { elasticsearchSinkConfig, ElasticsearchSinkConfig } from '../../sinks/elasticsearch/config';
-import { warehouseSinkConfig, WarehouseSinkConfig } from '../../sinks/warehouse/config';
-import { DeadLetterStore } from '../../sinks/shared/dead-letters';
-import { Metrics } from '../http/metrics';
-import { Logger } from './logger';
+import { Source } from '../core/contracts/source';
+import { Sink } from '../core/contracts/sink';
+import { postgresSourceConfig, PostgresSourceConfig } from '../connectors/postgres/config';
+import { mysqlSourceConfig, MysqlSourceConfig } from '../connectors/mysql/config';
+import { redisSinkConfig, RedisSinkConfig } from '../sinks/redis/config';
+import { elasticsearchSinkConfig, ElasticsearchSinkConfig } from '../sinks/elasticsearch/config';
+import { warehouseSinkConfig, WarehouseSinkConfig } from '../sinks/warehouse/config';
+import { DeadLetterStore } from '../sinks/shared/dead-letters';
+import { ComponentContext, ComponentFactory } from '../core/runtime/components';
 
-export interface ComponentContext {
-  logger: Logger;
-  /** The service's data directory, for state a component may need. */
-  dataDir: string;
-  /** The service's metrics, for components that count things of their own (e.g. dead letters). */
-  metrics?: Metrics;
-  /** The config file's folder: relative paths in a component's config resolve against it. */
-  baseDir?: string;
-}
 
 /*
  * Implementations are loaded when a config uses them (require in create()), not
@@ -26,11 +16,11 @@ export interface ComponentContext {
  * a service that never uses them. Config schemas are small and load eagerly.
  */
 const load = {
-  postgres: () => require('../../connectors/postgres/postgres-source') as typeof import('../../connectors/postgres/postgres-source'),
-  mysql: () => require('../../connectors/mysql/mysql-source') as typeof import('../../connectors/mysql/mysql-source'),
-  redis: () => require('../../sinks/redis/redis-sink') as typeof import('../../sinks/redis/redis-sink'),
-  elasticsearch: () => require('../../sinks/elasticsearch/es-sink') as typeof import('../../sinks/elasticsearch/es-sink'),
-  warehouse: () => require('../../sinks/warehouse/warehouse-sink') as typeof import('../../sinks/warehouse/warehouse-sink'),
+  postgres: () => require('../connectors/postgres/postgres-source') as typeof import('../connectors/postgres/postgres-source'),
+  mysql: () => require('../connectors/mysql/mysql-source') as typeof import('../connectors/mysql/mysql-source'),
+  redis: () => require('../sinks/redis/redis-sink') as typeof import('../sinks/redis/redis-sink'),
+  elasticsearch: () => require('../sinks/elasticsearch/es-sink') as typeof import('../sinks/elasticsearch/es-sink'),
+  warehouse: () => require('../sinks/warehouse/warehouse-sink') as typeof import('../sinks/warehouse/warehouse-sink'),
 };
 
 interface ComponentType<Config, Instance> {
@@ -80,3 +70,6 @@ export function createSink(config: SinkConfig, context: ComponentContext): Sink 
   const type = sinkTypes[config.type] as ComponentType<SinkConfig, Sink>;
   return type.create(config, context);
 }
+
+/** The factory the service is built with (cli/main.ts). */
+export const components: ComponentFactory<SourceConfig, SinkConfig> = { createSource, createSink };

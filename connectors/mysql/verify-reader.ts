@@ -1,12 +1,12 @@
 import { Connection } from 'mysql2/promise';
-import { keyString } from '../event/change-event';
-import { MysqlCatalog } from '../../connectors/mysql/catalog';
-import { SavedKeyValue } from '../../connectors/mysql/checkpoint';
-import { watermarkTableOf } from '../../connectors/mysql/config';
-import { MysqlSslConfig, openConnection, parseMysqlUrl, quoteIdent } from '../../connectors/mysql/connection';
-import { ChunkReader } from '../../connectors/mysql/resync-reader';
-import { whereKeysSql } from './where-keys';
-import { SourceRowReader } from './sink-reader';
+import { keyString } from '../../core/event/change-event';
+import { MysqlCatalog } from './catalog';
+import { SavedKeyValue } from './checkpoint';
+import { watermarkTableOf } from './config';
+import { MysqlSslConfig, openConnection, parseMysqlUrl, quoteIdent } from './connection';
+import { ChunkReader } from './resync-reader';
+import { whereKeysSql } from '../../core/verify/where-keys';
+import { SourceRowReader } from '../../core/verify/sink-reader';
 
 /**
  * Reads a MySQL/MariaDB source's rows for `cdc verify`, with the resync's own

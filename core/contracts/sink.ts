@@ -1,4 +1,4 @@
-import { LogRecord } from '../core/log/change-log';
+import { LogRecord } from '../log/change-log';
 
 /**
  * The Sink contract. The runtime hands batches in log order per partition,

@@ -1,4 +1,4 @@
-import { ChangeEvent } from '../core/event/change-event';
+import { ChangeEvent } from '../event/change-event';
 
 /** Changes of one or more committed transactions, and where to resume after them. */
 export interface SourceBatch {

@@ -1,11 +1,11 @@
 import { Client } from 'pg';
-import { decodeKey, keyString } from '../event/change-event';
-import { rawTextClient } from '../../connectors/postgres/pg-session';
-import { readPrimaryKeys } from '../../connectors/postgres/primary-keys';
-import { quoteIdent, quoteTable, splitTableName } from '../../connectors/postgres/slot';
-import { TypeCatalog } from '../../connectors/postgres/type-catalog';
-import { SourceRowReader } from './sink-reader';
-import { whereKeysSql } from './where-keys';
+import { decodeKey, keyString } from '../../core/event/change-event';
+import { rawTextClient } from './pg-session';
+import { readPrimaryKeys } from './primary-keys';
+import { quoteIdent, quoteTable, splitTableName } from './slot';
+import { TypeCatalog } from './type-catalog';
+import { SourceRowReader } from '../../core/verify/sink-reader';
+import { whereKeysSql } from '../../core/verify/where-keys';
 
 /** Reads a Postgres source's rows for `cdc verify`, decoded exactly as the source's snapshot decodes them (raw text + TypeCatalog). */
 export class PgSourceRowReader implements SourceRowReader {
