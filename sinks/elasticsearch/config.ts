@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseTableOptions, sinkName, tableRouting } from '../shared/config';
+import { baseTableOptions, sinkName, sinkVerify, tableRouting } from '../shared/config';
 
 export const esTableOptions = baseTableOptions.extend({
   /** The alias readers query, instead of `<indexPrefix><schema>.<table>` (lower case). */
@@ -31,6 +31,8 @@ export const elasticsearchSinkConfig = z.strictObject({
   /** Prepended to every alias: `<indexPrefix><schema>.<table>`. */
   indexPrefix: z.string().regex(/^[^A-Z\\/*?"<>| ,#:]*$/, 'lower case, without \\ / * ? " < > | space , # :').default(''),
   ...tableRouting(esTableOptions),
+  /** Continuous verification against the source (off when absent). */
+  verify: sinkVerify.optional(),
   /** Most actions in one _bulk request. */
   bulkActions: z.number().int().positive().default(1000),
   /** Attempts for items ES rejects with 429 or 5xx before the batch fails (the runner then retries it). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseTableOptions, sinkName, tableRouting } from '../shared/config';
+import { baseTableOptions, sinkName, sinkVerify, tableRouting } from '../shared/config';
 import { checkKeyTemplate } from './key-template';
 
 const keyTemplate = z.string().superRefine((template, ctx) => {
@@ -38,6 +38,8 @@ export const redisSinkConfig = z.strictObject({
   /** Rows expire this many seconds after their last write (absent: never). */
   ttlSeconds: ttlSeconds.optional(),
   ...tableRouting(redisTableOptions),
+  /** Continuous verification against the source (off when absent). */
+  verify: sinkVerify.optional(),
   batchSize: z.number().int().positive().default(500),
 }).superRefine((config, ctx) => {
   if (config.tls && !config.url.startsWith('rediss://')) {

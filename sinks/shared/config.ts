@@ -28,3 +28,20 @@ export function tableRouting<T extends z.ZodType<object>>(tableOptions: T) {
     tableOptions: z.record(tablePattern, tableOptions).default({}),
   };
 }
+
+/**
+ * `verify:` on a sink: continuous verification. Every `intervalMs` the service
+ * compares the next `chunksPerRun` primary-key chunks (rolling over the tables)
+ * with the source, as `cdc verify` does, counts rows checked and mismatches in
+ * metrics and logs mismatching keys. It never repairs.
+ */
+export const sinkVerify = z.strictObject({
+  intervalMs: z.number().int().min(100).default(60_000),
+  chunksPerRun: z.number().int().positive().default(1),
+  /** Rows per chunk. */
+  chunkSize: z.number().int().positive().max(10_000).default(500),
+  /** A mismatching row is read again after this delay (the pipeline may not have applied a change yet); counted only if it still differs from an unchanged source row. */
+  recheckDelayMs: z.number().int().min(0).default(5_000),
+});
+
+export type SinkVerifyConfig = z.infer<typeof sinkVerify>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseTableOptions, sinkName, tableRouting } from '../shared/config';
+import { baseTableOptions, sinkName, sinkVerify, tableRouting } from '../shared/config';
 
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and "_", not starting with a digit');
 
@@ -33,6 +33,8 @@ export const warehouseSinkConfig = z
     /** Postgres schema the tables go to (engine: postgres). */
     schema: identifier.default('public'),
     ...tableRouting(warehouseTableOptions),
+    /** Continuous verification against the source (off when absent). */
+    verify: sinkVerify.optional(),
   })
   .superRefine((config, ctx) => {
     if (config.engine === 'postgres' && !config.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'required when engine is postgres' });
