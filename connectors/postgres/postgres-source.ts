@@ -4,14 +4,16 @@ import { Attempt } from '../../core/runtime/attempt';
 import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
 import { ResyncRequest, Source, SourceStreamOptions } from '../../core/contracts/source';
-import { parseCheckpoint, PostgresCheckpoint, SnapshotProgress } from './checkpoint';
+import { withEpoch } from '../../core/event/version';
+import { parseCheckpoint, PostgresCheckpoint, ServerHistory, SnapshotProgress, stampCheckpoint } from './checkpoint';
+import { historyChange, identifyServer, ServerIdentity, TimelineSwitch } from './history';
 import { defaultObjectName, PostgresSourceConfig } from './config';
 import { formatLsn, Lsn, ZERO_LSN } from './lsn';
 import { endClient } from './pg-session';
 import { readPrimaryKeys } from './primary-keys';
 import { pgTlsPeer } from './tls';
 import { describeTlsFailure } from '../../core/net/tls';
-import { CapturedTable, createSlot, createSlotWithSnapshot, describeLostSlot, dropSlot, prepareServer, slotPlugin, slotWalStatus, tableName } from './slot';
+import { CapturedTable, createSlot, createSlotWithSnapshot, describeLostSlot, dropSlot, prepareServer, slotConfirmedLsn, slotPlugin, slotWalStatus, tableName } from './slot';
 import { watchTables } from './table-watch';
 import { ResyncCoordinator } from './resync';
 import { runSnapshot } from './snapshot';
@@ -35,7 +37,7 @@ export function serverOf(url: string): string {
 /** What a start must do before streaming, decided from the saved checkpoint, the slot and the snapshot mode. */
 type StartPlan =
   | { kind: 'stream'; from: Lsn }
-  | { kind: 'new-snapshot'; dropSlot: boolean; reason: string }
+  | { kind: 'new-snapshot'; dropSlot: boolean; reason: string; /** Set when positions went backwards: the source epoch to snapshot and stream under. */ epoch?: number }
   | { kind: 'resume-snapshot'; progress: SnapshotProgress }
   | { kind: 'create-slot-and-stream' };
 
@@ -83,7 +85,7 @@ export class PostgresSource implements Source {
     );
   }
 
-  private async runAttempt({ from, emit, signal, onStreaming, progress }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
+  private async runAttempt({ from, emit: emitDurably, signal, onStreaming, progress }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
     const server = serverOf(this.config.url);
     // Catalog and control queries use pg's normal parsers (booleans, ints); only row data is read as raw text.
     const admin = new Client({ connectionString: this.config.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
@@ -102,7 +104,11 @@ export class PostgresSource implements Source {
     const catalog = new TypeCatalog((sql, params) => admin.query(sql, params));
 
     const saved = from ? parseCheckpoint(from) : null;
-    const plan = await this.plan(admin, saved);
+    const { identity, history } = await identifyServer(this.config.url);
+    const plan = await this.plan(admin, saved, identity, history, server);
+    // Every version and checkpoint of this attempt carries the source epoch (core/event/version.ts) and this server's history.
+    const epoch = plan.kind === 'new-snapshot' && plan.epoch !== undefined ? plan.epoch : (saved?.epoch ?? 0);
+    const emit = stampedEmit(emitDurably, epoch, { systemId: identity.systemId, timeline: identity.timeline });
     let startLsn: Lsn;
     let captureStarted = false;
     const capturing = () => {
@@ -219,7 +225,7 @@ export class PostgresSource implements Source {
     this.admin = null;
   }
 
-  private async plan(admin: Client, checkpoint: PostgresCheckpoint | null): Promise<StartPlan> {
+  private async plan(admin: Client, checkpoint: PostgresCheckpoint | null, identity: ServerIdentity, history: TimelineSwitch[], server: string): Promise<StartPlan> {
     const mode = this.config.snapshot.mode;
     const plugin = await slotPlugin(admin, this.slot);
     if (plugin !== null && plugin !== 'pgoutput') {
@@ -229,6 +235,21 @@ export class PostgresSource implements Source {
     if (!checkpoint) {
       if (mode === 'never') return slotExists ? { kind: 'stream', from: ZERO_LSN } : { kind: 'create-slot-and-stream' };
       return { kind: 'new-snapshot', dropSlot: slotExists, reason: slotExists ? 'first start with a leftover slot (no saved position): recreating it' : 'first start' };
+    }
+    const changed = historyChange(checkpoint, identity, history, server);
+    if (changed) {
+      // Positions went backwards: versions made from them would lose to the stored ones, and the sinks would freeze silently.
+      const epoch = (checkpoint.epoch ?? 0) + 1;
+      if (checkpoint.snapshot || mode === 'when_needed' || mode === 'always') {
+        this.logger.warn('the source server\'s history changed: re-snapshotting under a new source epoch (rows deleted meanwhile are removed)', { server, change: changed, epoch });
+        return { kind: 'new-snapshot', dropSlot: slotExists, reason: `${changed}; re-snapshotting under source epoch ${epoch}`, epoch };
+      }
+      throw new Error(
+        `source ${this.name}: cannot resume at the saved position ${formatLsn(checkpoint.position)} on ${server}: ${changed}. ` +
+          `Streaming on would hand the sinks lower versions than they hold, and they would ignore every change. ` +
+          `Set snapshot.mode: when_needed on this source to re-snapshot under a new source epoch (its versions beat the stored ones; rows deleted meanwhile are removed), ` +
+          `or point the source back at the server it was reading`,
+      );
     }
     if (slotExists && (await slotWalStatus(admin, this.slot)) === 'lost') {
       // Reported as a restart (reason slot_lost: cdc_source_up 0, /readyz, status); with when_needed the next attempt finds no slot and re-snapshots.
@@ -254,6 +275,13 @@ export class PostgresSource implements Source {
       );
     }
     if (mode === 'always') return { kind: 'new-snapshot', dropSlot: true, reason: 'snapshot mode always' };
+    const confirmed = await slotConfirmedLsn(admin, this.slot);
+    if (confirmed !== null && confirmed > checkpoint.position) {
+      // The slot was made (or advanced) after the saved position: the changes in between were never decoded for us.
+      const gap = `replication slot ${this.slot} starts at ${formatLsn(confirmed)}, after the saved position ${formatLsn(checkpoint.position)} (recreated or advanced by someone else), so the changes in between are lost to it`;
+      if (mode === 'when_needed') return { kind: 'new-snapshot', dropSlot: true, reason: `${gap} (snapshot mode when_needed)` };
+      throw new Error(`source ${this.name}: ${gap}: set snapshot.mode: when_needed to re-snapshot, or delete the saved position to start over with a new snapshot`);
+    }
     return { kind: 'stream', from: checkpoint.position };
   }
 
@@ -280,4 +308,12 @@ export class PostgresSource implements Source {
     described.cause = error;
     return described;
   }
+}
+
+/** `emit` with every version moved into `epoch` and every checkpoint stamped with it and the server's history. */
+function stampedEmit(emit: SourceStreamOptions['emit'], epoch: number, server: ServerHistory): SourceStreamOptions['emit'] {
+  return (batch) => {
+    if (epoch > 0) for (const event of batch.events) event.source.version = withEpoch(event.source.version, epoch);
+    return emit({ ...batch, checkpoint: stampCheckpoint(batch.checkpoint, epoch, server) });
+  };
 }

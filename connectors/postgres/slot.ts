@@ -155,6 +155,12 @@ export async function describeLostSlot(client: Client, slot: string, savedLsn: s
   );
 }
 
+/** The slot's confirmed_flush_lsn, or null when it does not exist (or has none yet). */
+export async function slotConfirmedLsn(client: Client, slot: string): Promise<Lsn | null> {
+  const { rows } = await client.query<{ lsn: string | null }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  return rows[0]?.lsn ? parseLsn(rows[0].lsn) : null;
+}
+
 export async function dropSlot(client: Client, slot: string): Promise<void> {
   await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
 }
