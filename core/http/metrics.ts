@@ -72,6 +72,18 @@ export class Metrics {
     labelNames: ['sink', 'table'] as const,
     registers: [this.registry],
   });
+  readonly sinkDeadLetterFilesDropped = new Counter({
+    name: 'cdc_sink_dead_letter_files_dropped_total',
+    help: 'Dead-letter files deleted because a sink kept deadLetters.maxFiles of them (each drop is logged with the file and its count)',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+  readonly sinkDeadLettersDropped = new Counter({
+    name: 'cdc_sink_dead_letters_dropped_total',
+    help: 'Dead letters lost with a dropped dead-letter file (not replayable any more)',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
 
   readonly sourceUp = new Gauge({
     name: 'cdc_source_up',
