@@ -61,6 +61,8 @@ class Mariadb implements MariadbServer {
     readonly port: number,
     private readonly runAs: RunAs | undefined,
     private readonly tlsArgs: string[] = [],
+    private readonly serverId = 1,
+    private readonly extraArgs: string[] = [],
   ) {}
 
   get url() { return `mysql://root@${this.host}:${this.port}/`; }
@@ -77,9 +79,10 @@ class Mariadb implements MariadbServer {
       `--datadir=${this.dataDir}`, `--port=${this.port}`, '--bind-address=127.0.0.1',
       `--socket=${d}/mysqld.sock`, `--pid-file=${d}/mysqld.pid`,
       `--log-bin=${d}/binlog`, '--binlog-format=ROW', '--binlog-row-image=FULL', '--binlog-row-metadata=FULL',
-      '--server-id=1', `--log-error=${this.logFile}`, '--skip-name-resolve', '--innodb-buffer-pool-size=64M',
+      `--server-id=${this.serverId}`, `--log-error=${this.logFile}`, '--skip-name-resolve', '--innodb-buffer-pool-size=64M',
       ...(this.runAs ? [`--user=${this.runAs.name}`] : []), // mariadbd drops root privileges itself
       ...this.tlsArgs,
+      ...this.extraArgs,
     ];
     const child = spawnLogged(this.bin, args, { logFile: path.join(d, 'stdout.log'), cwd: d });
     this.child = child;
@@ -109,7 +112,8 @@ class Mariadb implements MariadbServer {
   }
 }
 
-export async function startMariadb(opts: { tls?: MariadbTlsOptions } = {}): Promise<MariadbServer> {
+/** `serverId` (default 1) and `args` (extra mariadbd options, e.g. --log-slave-updates) make replication pairs. */
+export async function startMariadb(opts: { tls?: MariadbTlsOptions; serverId?: number; args?: string[] } = {}): Promise<MariadbServer> {
   const installDb = ensureBinary(['mariadb-install-db', 'mysql_install_db'], 'mariadb-server');
   const bin = ensureBinary(['mariadbd', 'mysqld', '/usr/sbin/mariadbd', '/usr/sbin/mysqld'], 'mariadb-server');
   client(); // fail early with a package hint if the CLI used for probing is missing
@@ -133,7 +137,7 @@ export async function startMariadb(opts: { tls?: MariadbTlsOptions } = {}): Prom
     }
     // freePort() can race with other processes: on "address in use" try a new port.
     for (let attempt = 1; ; attempt++) {
-      const server = new Mariadb(bin, dir, await freePort(), runAs, tlsArgs);
+      const server = new Mariadb(bin, dir, await freePort(), runAs, tlsArgs, opts.serverId, opts.args);
       try {
         await server.start();
         trackServer(server);
