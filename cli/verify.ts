@@ -1,13 +1,9 @@
+import { dirname } from 'node:path';
 import { LoadedConfig } from '../config/load';
-import { ChangeEvent } from '../core/event/change-event';
-import { SinkConfig, SourceConfig } from '../app/registry';
-import { MysqlSourceRowReader } from '../connectors/mysql/verify-reader';
-import { PgSourceRowReader } from '../connectors/postgres/verify-reader';
-import { SinkReader, SourceRowReader } from '../core/verify/sink-reader';
-import { TableDifferences, verifyTable } from '../core/verify/verify-table';
-import { RedisSinkReader } from '../sinks/redis/reader';
-import { projectEvent } from '../sinks/shared/columns';
-import { TableFilter, TableOptions } from '../sinks/shared/table-filter';
+import { createSourceRowReader, createVerifyTarget } from '../app/registry';
+import { createLogger } from '../core/runtime/logger';
+import { SourceRowReader, VerifyTarget } from '../core/verify/sink-reader';
+import { splitTable, TableDifferences, verifyTable } from '../core/verify/verify-table';
 import { callAdmin } from './admin-client';
 
 export interface VerifyOptions {
@@ -23,40 +19,27 @@ const KEYS_PER_REPAIR = 500;
 export async function runVerify(config: LoadedConfig, options: VerifyOptions, print: (line: string) => void): Promise<number> {
   const sinks = config.sinks.filter((s) => !options.sink || s.name === options.sink);
   if (options.sink && sinks.length === 0) throw new Error(`no sink named "${options.sink}" in ${config.configFile}`);
+  const context = { logger: createLogger('verify', { level: 'warn' }), dataDir: config.service.dataDir, baseDir: dirname(config.configFile) };
   let differences = 0;
   for (const sinkConfig of sinks) {
-    const sink = sinkReader(sinkConfig);
-    if (!sink) {
-      print(`sink ${sinkConfig.name}: verify does not support sinks of type ${sinkConfig.type} yet; skipped`);
-      continue;
-    }
-    const filter = new TableFilter(sinkConfig.tables, sinkConfig.exclude);
-    const tableOptions = new TableOptions(sinkConfig.tableOptions as Record<string, object>);
-    const project = (schema: string, table: string, row: Record<string, unknown>) => {
-      const event = { key: {}, before: null, after: row } as unknown as ChangeEvent;
-      return JSON.parse(JSON.stringify(projectEvent(event, tableOptions.for(schema, table)).after)) as Record<string, unknown>;
-    };
+    const target = createVerifyTarget(sinkConfig, context);
     try {
       for (const sourceConfig of config.sources) {
-        const source = sourceReader(sourceConfig);
-        if (!source) {
-          print(`source ${sourceConfig.name}: verify does not support sources of type ${sourceConfig.type} yet; skipped`);
-          continue;
-        }
+        const source = createSourceRowReader(sourceConfig);
         try {
           for (const table of await source.tables()) {
-            const [schema, name] = table.split('.');
-            if (!filter.includes(schema, name) || (options.table && !options.table.includes(table))) continue;
-            const found = await verifyTable({ source, sink, table, project });
+            const [schema, name] = splitTable(table);
+            if (!target.includes(schema, name) || (options.table && !options.table.includes(table))) continue;
+            const found = await verifyTable({ source, sink: target.reader, table, project: target.project });
             differences += report(sinkConfig.name, found, print);
-            if (options.repair) await repair(config, sourceConfig.name, source, found, print);
+            if (options.repair) await repair(config, sourceConfig.name, source, target, found, print);
           }
         } finally {
           await source.close();
         }
       }
     } finally {
-      await sink.close();
+      await target.reader.close();
     }
   }
   return differences;
@@ -71,8 +54,14 @@ function report(sink: string, found: TableDifferences, print: (line: string) => 
   return count;
 }
 
-/** Asks the running service to resync exactly the missing and different keys. */
-async function repair(config: LoadedConfig, source: string, reader: SourceRowReader, found: TableDifferences, print: (line: string) => void): Promise<void> {
+/**
+ * Missing and different keys: the running service resyncs exactly those keys
+ * (through the source, so versions stay right). Extra keys: a resync reads
+ * source rows only, so it cannot remove them; the sink deletes them itself,
+ * each only while it still holds the row at the stamp read before the source
+ * was found without it (SinkReader.deleteKeys: a newer write always wins).
+ */
+async function repair(config: LoadedConfig, source: string, reader: SourceRowReader, target: VerifyTarget, found: TableDifferences, print: (line: string) => void): Promise<void> {
   const keys = [...found.missing, ...found.different];
   for (let i = 0; i < keys.length; i += KEYS_PER_REPAIR) {
     const where = await reader.whereKeys(found.table, keys.slice(i, i + KEYS_PER_REPAIR));
@@ -80,17 +69,10 @@ async function repair(config: LoadedConfig, source: string, reader: SourceRowRea
     print(`  repair: resync ${result.requestId} queued for ${Math.min(KEYS_PER_REPAIR, keys.length - i)} key(s) of ${found.table}`);
   }
   if (found.extra.length > 0) {
-    print(`  ${found.extra.length} extra key(s) of ${found.table} are not in the source: a resync re-reads source rows only, so delete them from the sink by hand (or reprocess the sink)`);
+    const [schema, name] = splitTable(found.table);
+    const rows = found.extra.map((key) => ({ key, version: found.extraStamps.get(key)! }));
+    const removed = await target.reader.deleteKeys(schema, name, found.keyColumns, rows);
+    const kept = found.extra.length - removed;
+    print(`  repair: deleted ${removed} extra key(s) of ${found.table} the source does not have${kept > 0 ? `; ${kept} left alone: the sink holds a newer write of them now (verify again)` : ''}`);
   }
-}
-
-function sinkReader(config: SinkConfig): SinkReader | null {
-  if (config.type === 'redis') return new RedisSinkReader(config);
-  return null;
-}
-
-function sourceReader(config: SourceConfig): SourceRowReader | null {
-  if (config.type === 'postgres') return new PgSourceRowReader(config.url, config.tables);
-  if (config.type === 'mysql') return new MysqlSourceRowReader(config);
-  return null;
 }

@@ -1,6 +1,7 @@
 import { Source } from '../contracts/source';
 import { Sink } from '../contracts/sink';
 import { Metrics } from '../http/metrics';
+import { SourceRowReader, VerifyTarget } from '../verify/sink-reader';
 import { Logger } from './logger';
 
 /** What the service hands each source and sink it creates. */
@@ -22,4 +23,8 @@ export interface ComponentContext {
 export interface ComponentFactory<SourceConfig, SinkConfig> {
   createSource(config: SourceConfig, context: ComponentContext): Source;
   createSink(config: SinkConfig, context: ComponentContext): Sink;
+  /** Verification (continuous verify): a source's rows read back; absent when the factory offers no verification. */
+  createSourceRowReader?(config: SourceConfig): SourceRowReader;
+  /** Verification: a sink's rows read back, its table filter and column projection. */
+  createVerifyTarget?(config: SinkConfig, context: ComponentContext): VerifyTarget;
 }

@@ -11,6 +11,7 @@ import { openLog, watchLogEnds } from './open-log';
 import { JsonStateFile } from './json-state';
 import { Logger } from './logger';
 import { ComponentFactory } from './components';
+import { startContinuousVerify } from './continuous-verify';
 import { ManagedSink, SinkGenerationState } from './managed-sink';
 import { SourceRunner } from './source-runner';
 import { supervise } from './supervise';
@@ -92,6 +93,7 @@ export class CdcService {
       this.sinkRunners.set(sinkConfig.name, managed);
       runs.push(supervise(`sink ${sinkConfig.name}`, () => managed.run(signal), signal, sinkLogger));
     }
+    runs.push(...startContinuousVerify(sinks, config.sources, this.components, { ...context, metrics: this.metrics }, signal));
     this.running = Promise.all(runs);
     const admin = operatorConsole.admin(this.adminHandlers());
     this.http = await startHttpServer({ ...config.service.http, metrics: this.metrics, health: () => this.health(), admin, console: operatorConsole.routes(admin) });

@@ -10,6 +10,10 @@ export interface TableDifferences {
   missing: string[];
   extra: string[];
   different: string[];
+  /** The source's primary key. */
+  keyColumns: string[];
+  /** Per extra key, the stamp the sink held it at when the source was (re)read without it: what a repair deletes it under. */
+  extraStamps: Map<string, string>;
 }
 
 export interface VerifyTableOptions {
@@ -30,32 +34,69 @@ export interface VerifyTableOptions {
  */
 export async function verifyTable(options: VerifyTableOptions): Promise<TableDifferences> {
   const { source, sink, table } = options;
-  const dot = table.indexOf('.');
-  const [schema, name] = [table.slice(0, dot), table.slice(dot + 1)];
+  const [schema, name] = splitTable(table);
   const key = await source.primaryKey(table);
-  const result: TableDifferences = { table, rowsCompared: 0, missing: [], extra: [], different: [] };
+  const result: TableDifferences = { table, rowsCompared: 0, missing: [], extra: [], different: [], keyColumns: key, extraStamps: new Map() };
+  const chunkSize = options.chunkSize ?? 1000;
   let afterKey: unknown[] | null = null;
   for (;;) {
-    const { rows, lastKey } = await source.chunk(table, afterKey, options.chunkSize ?? 1000);
+    const { rows, lastKey } = await source.chunk(table, afterKey, chunkSize);
     if (rows.length === 0) break;
-    const keys = rows.map((row) => keyString(Object.fromEntries(key.map((c) => [c, row[c]]))));
-    const expected = rows.map((row) => options.project(schema, name, row));
-    const actual = await sink.rows(schema, name, keys);
+    const found = await compareChunk(sink, schema, name, key, rows, options.project);
     result.rowsCompared += rows.length;
-    if (checksum(expected) !== checksum(actual)) {
-      keys.forEach((k, i) => {
-        if (actual[i] === null) result.missing.push(k);
-        else if (!isDeepStrictEqual(normalize(actual[i]), normalize(expected[i]))) result.different.push(k);
-      });
-    }
+    result.missing.push(...found.missing);
+    result.different.push(...found.different);
     afterKey = lastKey;
-    if (rows.length < (options.chunkSize ?? 1000)) break;
+    if (rows.length < chunkSize) break;
   }
-  await sink.scanKeys(schema, name, async (keys) => {
+  await sink.scanKeys(schema, name, key, async (keys) => {
     const present = await source.rowsByKey(table, keys);
-    for (const k of keys) if (!present.has(k)) result.extra.push(k);
+    const candidates = keys.filter((k) => !present.has(k));
+    if (candidates.length === 0) return;
+    // The stamp first, the source again after: a row the sink holds at this stamp
+    // was written before a source that (now still) lacks the key, so deleting it
+    // under this stamp cannot remove a newer write (see SinkReader.deleteKeys).
+    const stamps = await sink.versions(schema, name, key, candidates);
+    const stillPresent = await source.rowsByKey(table, candidates);
+    candidates.forEach((k, i) => {
+      if (stillPresent.has(k) || stamps[i] === null) return;
+      result.extra.push(k);
+      result.extraStamps.set(k, stamps[i]!);
+    });
   });
   return result;
+}
+
+/** One chunk of source rows against the sink's rows for the same keys: keys missing from the sink, keys held differently. */
+export async function compareChunk(
+  sink: SinkReader, schema: string, table: string, keyColumns: readonly string[], rows: ReadonlyArray<Record<string, unknown>>,
+  project: (schema: string, table: string, row: Record<string, unknown>) => Record<string, unknown>,
+): Promise<{ keys: string[]; missing: string[]; different: string[] }> {
+  const keys = rows.map((row) => rowKey(keyColumns, row));
+  const expected = rows.map((row) => project(schema, table, row));
+  const actual = await sink.rows(schema, table, keyColumns, keys);
+  const out = { keys, missing: [] as string[], different: [] as string[] };
+  if (checksum(expected) === checksum(actual)) return out;
+  keys.forEach((k, i) => {
+    if (actual[i] === null) out.missing.push(k);
+    else if (!sameRow(actual[i], expected[i])) out.different.push(k);
+  });
+  return out;
+}
+
+/** Whether a sink row equals a (projected) source row, as a reader sees them. */
+export function sameRow(actual: Record<string, unknown> | null, expected: Record<string, unknown> | null): boolean {
+  if (actual === null || expected === null) return actual === expected;
+  return isDeepStrictEqual(normalize(actual), normalize(expected));
+}
+
+export function rowKey(keyColumns: readonly string[], row: Record<string, unknown>): string {
+  return keyString(Object.fromEntries(keyColumns.map((c) => [c, row[c]])));
+}
+
+export function splitTable(table: string): [string, string] {
+  const dot = table.indexOf('.');
+  return [table.slice(0, dot), table.slice(dot + 1)];
 }
 
 function checksum(rows: Array<Record<string, unknown> | null>): string {
@@ -64,9 +105,18 @@ function checksum(rows: Array<Record<string, unknown> | null>): string {
   return hash.digest('hex');
 }
 
-/** Key order does not matter to a reader; JSON round trip makes both sides the same kinds of values. */
-function normalize(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(normalize);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, normalize((value as Record<string, unknown>)[k])]));
+/**
+ * Key order does not matter to a reader; JSON round trip makes both sides the
+ * same kinds of values. A column holding null and a column left out read the
+ * same (a warehouse table has a column for every column it ever saw, null in
+ * rows that have none; a document may leave it out).
+ */
+function normalize(value: unknown, top = true): unknown {
+  if (Array.isArray(value)) return value.map((v) => normalize(v, false));
+  if (value && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record).sort().filter((k) => !top || (record[k] !== null && record[k] !== undefined));
+    return Object.fromEntries(keys.map((k) => [k, normalize(record[k], false)]));
+  }
   return value;
 }

@@ -6,6 +6,12 @@ import { keyRenderer } from './key-template';
 import { TRUNCATED_FIELD } from './scripts';
 import { redisTlsOptions } from './tls';
 
+/** KEYS[1] row key, KEYS[2] version hash; ARGV[1] hash field, ARGV[2] the stamp read before ('' for none). */
+const DELETE_IF_STAMP = `
+local stamp = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+if stamp ~= ARGV[2] then return 0 end
+return redis.call('DEL', KEYS[1])`;
+
 /** Reads rows back the way readers do (plain GET of `<keyPrefix><keyTemplate>`), for `cdc verify`. */
 export class RedisSinkReader implements SinkReader {
   private readonly redis: Redis;
@@ -16,7 +22,7 @@ export class RedisSinkReader implements SinkReader {
     this.tableOptions = new TableOptions(config.tableOptions);
   }
 
-  async rows(schema: string, table: string, keys: readonly string[]): Promise<Array<Record<string, unknown> | null>> {
+  async rows(schema: string, table: string, _keyColumns: readonly string[], keys: readonly string[]): Promise<Array<Record<string, unknown> | null>> {
     if (keys.length === 0) return [];
     const render = this.renderer(schema, table);
     const values = await this.redis.mget(keys.map(render));
@@ -24,9 +30,9 @@ export class RedisSinkReader implements SinkReader {
   }
 
   /** The table's version hash lists every key the sink wrote (deleted ones too): keep those whose row key exists. */
-  async scanKeys(schema: string, table: string, visit: (keys: string[]) => Promise<void>): Promise<void> {
+  async scanKeys(schema: string, table: string, _keyColumns: readonly string[], visit: (keys: string[]) => Promise<void>): Promise<void> {
     const render = this.renderer(schema, table);
-    const versionKey = `${this.config.keyPrefix}__cdc_versions:${schema}.${table}`;
+    const versionKey = this.versionKey(schema, table);
     let cursor = '0';
     do {
       const [next, entries] = await this.redis.hscan(versionKey, cursor, 'COUNT', 1000);
@@ -41,8 +47,31 @@ export class RedisSinkReader implements SinkReader {
     } while (cursor !== '0');
   }
 
+  /** The row's stamp in the table's version hash (kept for deleted rows too: only rows whose key exists count). */
+  async versions(schema: string, table: string, _keyColumns: readonly string[], keys: readonly string[]): Promise<Array<string | null>> {
+    if (keys.length === 0) return [];
+    const render = this.renderer(schema, table);
+    const stamps = await this.redis.hmget(this.versionKey(schema, table), ...keys);
+    const exists = await Promise.all(keys.map((k) => this.redis.exists(render(k))));
+    return stamps.map((stamp, i) => (exists[i] === 1 ? stamp ?? '' : null));
+  }
+
+  /** DEL of the row key only while its stamp is unchanged (atomic in Lua); the stamp stays, so older events remain refused and newer ones apply. */
+  async deleteKeys(schema: string, table: string, _keyColumns: readonly string[], rows: ReadonlyArray<{ key: string; version: string }>): Promise<number> {
+    const render = this.renderer(schema, table);
+    let removed = 0;
+    for (const { key, version } of rows) {
+      removed += Number(await this.redis.eval(DELETE_IF_STAMP, 2, render(key), this.versionKey(schema, table), key, version));
+    }
+    return removed;
+  }
+
   async close(): Promise<void> {
     this.redis.disconnect();
+  }
+
+  private versionKey(schema: string, table: string): string {
+    return `${this.config.keyPrefix}__cdc_versions:${schema}.${table}`;
   }
 
   private renderer(schema: string, table: string): (key: string) => string {

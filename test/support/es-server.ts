@@ -1,7 +1,7 @@
 // A small HTTP server speaking the subset of the Elasticsearch REST API the
 // sink uses, with ES's documented semantics (docs/architecture.md §7): _bulk with external
 // versions and per-item 409s, index creation with mappings, atomic _aliases,
-// refresh, GET/_mget/_search/_count/_delete_by_query enough for tests, and
+// refresh, GET/_mget/_search (and scroll)/_count/_delete_by_query enough for tests, and
 // switches that inject 429 rejections. Tests run against it unless ES_URL is set.
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -35,6 +35,8 @@ class EsSemanticsServer implements EsServer {
   readonly stats = { bulkRequests: 0, rejectedRequests: 0, rejectedItems: 0 };
   private readonly indices = new Map<string, EsIndex>();
   private readonly aliases = new EsAliases(this.indices);
+  private readonly scrolls = new Map<string, { hits: { index: string; id: string; doc: StoredDoc }[]; size: number }>();
+  private scrollCount = 0;
   private rejectRequests = 0;
   private rejectItems = 0;
   outageStatus: 503 | 429 | null = null;
@@ -80,6 +82,7 @@ class EsSemanticsServer implements EsServer {
     if (first === '_aliases' && method === 'POST') return this.aliases.update(body().actions ?? []);
     if (first === '_alias') return this.aliases.list(second);
     if (first === '_refresh') return this.refresh([...this.indices.keys()]);
+    if (first === '_search' && second === 'scroll') return this.scroll(method, body());
     if (parts.length === 1) {
       if (method === 'PUT') return this.createIndex(first, body());
       if (method === 'DELETE') return this.deleteIndex(first);
@@ -92,7 +95,7 @@ class EsSemanticsServer implements EsServer {
       case '_alias': return this.aliases.list(undefined, first);
       case '_doc': return this.getDoc(first, third);
       case '_mget': return { status: 200, body: { docs: (body().ids as string[]).map((id) => this.getDoc(first, id).body) } };
-      case '_search': return this.search(first, text ? body() : {});
+      case '_search': return query.has('scroll') ? this.startScroll(first, text ? body() : {}) : this.search(first, text ? body() : {});
       case '_count': return { status: 200, body: { count: this.matching(first, text ? body().query : undefined).length } };
       case '_delete_by_query': return this.deleteByQuery(first, body().query, query);
     }
@@ -168,6 +171,22 @@ class EsSemanticsServer implements EsServer {
       _index: index, _id: id, _score: 1, _source: doc.source, ...(body.version ? { _version: Number(doc.version) } : {}),
     }));
     return { status: 200, body: { took: 0, timed_out: false, hits: { total: { value: all.length, relation: 'eq' }, max_score: 1, hits } } };
+  }
+
+  /** A scroll: the matching ids fixed at its start, handed out a page at a time (ES: a point-in-time view of the refreshed index). */
+  private startScroll(name: string, body: { query?: Query; size?: number }): Reply {
+    const id = `scroll-${++this.scrollCount}`;
+    this.scrolls.set(id, { hits: this.matching(name, body.query), size: body.size ?? 10 });
+    return this.scroll('POST', { scroll_id: id });
+  }
+
+  private scroll(method: string, body: { scroll_id?: string }): Reply {
+    const id = String(body.scroll_id);
+    const scroll = this.scrolls.get(id);
+    if (method === 'DELETE') return { status: 200, body: { succeeded: this.scrolls.delete(id), num_freed: scroll ? 1 : 0 } };
+    if (!scroll) throw new EsError(404, 'search_context_missing_exception', `No search context found for id [${id}]`);
+    const page = scroll.hits.splice(0, scroll.size).map(({ index, id: docId, doc }) => ({ _index: index, _id: docId, _score: null, _source: doc.source }));
+    return { status: 200, body: { _scroll_id: id, took: 0, timed_out: false, hits: { total: { value: page.length, relation: 'eq' }, hits: page } } };
   }
 
   private deleteByQuery(name: string, query: Query, params: URLSearchParams): Reply {
