@@ -117,7 +117,7 @@ export class ElasticsearchSink implements GenerationalSink {
     this.stats.applied += outcome.applied;
     this.stats.stale += outcome.stale;
     if (rejected.length > 0) {
-      await this.deadLetters.add(rejected);
+      await this.deadLetters.add(rejected, batch);
       this.stats.deadLetters += rejected.length;
       this.logger.warn('documents refused by Elasticsearch went to the dead-letter file; the rest were applied', {
         sink: this.name, count: rejected.length, file: this.deadLetters.file, first: rejected[0].reason,

@@ -155,16 +155,16 @@ export class RedisSink implements GenerationalSink {
       }
     }
     if (pipeline.length > 0) await send();
-    if (letters.length > 0) await this.deadLetter(letters);
+    if (letters.length > 0) await this.deadLetter(letters, batch);
   }
 
-  private async deadLetter(letters: { event: ChangeEvent; reason: string }[]): Promise<void> {
+  private async deadLetter(letters: { event: ChangeEvent; reason: string }[], batch: readonly LogRecord[]): Promise<void> {
     this.stats.deadLetters += letters.length;
     if (!this.deadLetters) {
       for (const { reason } of letters) this.logger.error('row not written to redis', { sink: this.name, reason });
       return;
     }
-    await this.deadLetters.add(letters);
+    await this.deadLetters.add(letters, batch);
     this.logger.warn('rows redis cannot write as they are went to the dead-letter file', { sink: this.name, count: letters.length, file: this.deadLetters.file, first: letters[0].reason });
   }
 

@@ -17,7 +17,19 @@ export const baseTableOptions = z.strictObject({
 
 export type BaseTableOptions = z.infer<typeof baseTableOptions>;
 
-/** `tables`, `exclude` and `tableOptions` (keyed by table pattern) for a sink's config object. */
+/**
+ * `<dataDir>/dead-letters/<sink>.jsonl` rolls over to `<sink>.<n>.jsonl` once it would pass
+ * maxFileBytes; beyond maxFiles files (current one included) the oldest is deleted, logged
+ * and counted (cdc_sink_dead_letter_files_dropped_total). Default 64 MiB × 8.
+ */
+export const deadLetterOptions = z
+  .strictObject({
+    maxFileBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+    maxFiles: z.number().int().min(1).default(8),
+  })
+  .default({ maxFileBytes: 64 * 1024 * 1024, maxFiles: 8 });
+
+/** `tables`, `exclude`, `tableOptions` and `deadLetters` (keyed by table pattern) for a sink's config object. */
 export function tableRouting<T extends z.ZodType<object>>(tableOptions: T) {
   return {
     /** SCHEMA.TABLE names, SCHEMA.* or "*" for every table. */
@@ -26,6 +38,8 @@ export function tableRouting<T extends z.ZodType<object>>(tableOptions: T) {
     exclude: z.array(tablePattern).default([]),
     /** Options per table pattern; the most specific pattern wins key by key. */
     tableOptions: z.record(tablePattern, tableOptions).default({}),
+    /** Rotation of the sink's dead-letter files (every sink type has them; see deadLetterOptions). */
+    deadLetters: deadLetterOptions,
   };
 }
 

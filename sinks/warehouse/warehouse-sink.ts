@@ -196,7 +196,7 @@ export class WarehouseSink implements GenerationalSink {
     await this.meta.saveOffsets(this.writing, offsets);
     if (letters.length > 0) {
       // Recorded before the commit: a crash may record a letter twice, never lose one.
-      await this.deadLetters.add(letters);
+      await this.deadLetters.add(letters, records);
       this.context.logger.warn('rows the warehouse cannot write as they are (see each reason) went to the dead-letter file', {
         sink: this.name, count: letters.length, file: this.deadLetters.file, first: letters[0].reason,
       });
