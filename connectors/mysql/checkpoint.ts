@@ -18,28 +18,56 @@ export type MysqlCheckpoint = shared.SourceCheckpoint<BinlogPosition, SavedKeyVa
    * binlog numbers); placed first in every version. 0 when absent.
    */
   epoch?: number;
+  /**
+   * The server whose binlog `position` names (MariaDB: server_id; MySQL:
+   * server_uuid). A start on another server (failover, a VIP or DNS switch, a
+   * changed URL) cannot use the file:offset: it finds the GTID there instead
+   * (failover.ts). Absent in checkpoints written before it was recorded.
+   */
+  server?: string;
 };
 
 const codec = shared.checkpointCodec<BinlogPosition, SavedKeyValue>('MySQL', binlogPositionCodec);
 
-/** Checkpoints of epoch 1 and later start with `epoch=N;` (epoch 0 keeps the older text). */
+/**
+ * Prefixes before the position or JSON: `server=ID;` (the server the position
+ * belongs to), then `epoch=N;` from epoch 1 on. A checkpoint with neither keeps
+ * the older text.
+ */
+const SERVER_PREFIX = /^server=([0-9A-Za-z_-]+);/;
 const EPOCH_PREFIX = /^epoch=(\d+);/;
 
 export function serializeCheckpoint(checkpoint: MysqlCheckpoint): string {
-  const text = codec.serialize(checkpoint);
-  return checkpoint.epoch ? `epoch=${checkpoint.epoch};${text}` : text;
+  return stamp(codec.serialize(checkpoint), checkpoint.epoch ?? 0, checkpoint.server);
 }
 
 export function parseCheckpoint(text: string): MysqlCheckpoint {
-  const match = EPOCH_PREFIX.exec(text);
-  if (!match) return codec.parse(text);
-  return { ...codec.parse(text.slice(match[0].length)), epoch: Number(match[1]) };
+  const { server, epoch, bare } = splitPrefixes(text);
+  return { ...codec.parse(bare), ...(epoch ? { epoch } : {}), ...(server ? { server } : {}) };
 }
 
-/** The checkpoint text with its epoch set to `epoch` (the source stamps every batch it emits). */
+/** The checkpoint text with its epoch set to `epoch` (the source stamps every batch it emits); its server is kept. */
 export function withCheckpointEpoch(text: string, epoch: number): string {
-  const bare = text.replace(EPOCH_PREFIX, '');
-  return epoch ? `epoch=${epoch};${bare}` : bare;
+  const { server, bare } = splitPrefixes(text);
+  return stamp(bare, epoch, server);
+}
+
+/** The checkpoint text stamped with the source's epoch and the server its position belongs to. */
+export function withCheckpointOrigin(text: string, origin: { epoch: number; server?: string }): string {
+  return stamp(splitPrefixes(text).bare, origin.epoch, origin.server);
+}
+
+function stamp(bare: string, epoch: number, server: string | undefined): string {
+  return `${server ? `server=${server};` : ''}${epoch ? `epoch=${epoch};` : ''}${bare}`;
+}
+
+function splitPrefixes(text: string): { server?: string; epoch: number; bare: string } {
+  let bare = text;
+  const server = SERVER_PREFIX.exec(bare);
+  if (server) bare = bare.slice(server[0].length);
+  const epoch = EPOCH_PREFIX.exec(bare);
+  if (epoch) bare = bare.slice(epoch[0].length);
+  return { server: server?.[1], epoch: epoch ? Number(epoch[1]) : 0, bare };
 }
 
 /** Key values as a query returned them → JSON-safe form. */

@@ -6,10 +6,11 @@ import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
 import { ResyncRequest, Source, SourceStreamOptions } from '../../core/contracts/source';
 import { BinlogDecoder } from './binlog-decoder';
-import { BinlogPosition, fileSequence, formatBinlogPosition } from './binlog-position';
+import { BinlogPosition, fileSequence, formatBinlogPosition, packBinlogPosition } from './binlog-position';
 import { BinlogStream } from './binlog-stream';
 import { MysqlCatalog } from './catalog';
-import { MysqlCheckpoint, parseCheckpoint, serializeCheckpoint, SnapshotProgress, withCheckpointEpoch } from './checkpoint';
+import { MysqlCheckpoint, parseCheckpoint, serializeCheckpoint, SnapshotProgress, withCheckpointOrigin } from './checkpoint';
+import { describeSaved, findGtidPosition, serverIdentity } from './failover';
 import { MysqlSourceConfig, watermarkTableOf } from './config';
 import { openConnection, parseMysqlUrl } from './connection';
 import { ResyncCoordinator } from './resync';
@@ -22,7 +23,7 @@ import { ZongjiDecoder } from './zongji-decoder';
 
 /** What a start must do before streaming, decided from the saved checkpoint, the binlog and the snapshot mode. */
 type StartPlan =
-  | { kind: 'stream'; from: BinlogPosition }
+  | { kind: 'stream'; from: BinlogPosition; /** Set after a failover whose positions went backwards. */ epoch?: number }
   | { kind: 'stream-from-end' }
   | { kind: 'new-snapshot'; reason: string; /** Set when positions went backwards: the source epoch to snapshot and stream under. */ epoch?: number }
   | { kind: 'resume-snapshot'; progress: SnapshotProgress };
@@ -120,16 +121,18 @@ export class MysqlSource implements Source {
     });
     this.admin = admin;
     const info = await serverInfo(admin);
+    const identity = await serverIdentity(admin);
     await checkServer(admin, { serverId: this.config.serverId, tables: this.config.tables, info });
     const watermarkTable = watermarkTableOf(this.config);
     const catalog = new MysqlCatalog(admin, this.config.tables, [watermarkTable]);
     await catalog.load(`source ${this.name}`);
 
     const saved = from ? parseCheckpoint(from) : null;
-    const plan = await this.plan(admin, saved);
-    // Every version and checkpoint of this attempt carries the source epoch (core/event/version.ts).
-    const epoch = plan.kind === 'new-snapshot' && plan.epoch !== undefined ? plan.epoch : (saved?.epoch ?? 0);
-    if (epoch > 0) emit = epochEmit(emit, epoch);
+    const plan = await this.plan(admin, saved, { identity, server });
+    // Every version and checkpoint of this attempt carries the source epoch (core/event/version.ts);
+    // every checkpoint names the server its position belongs to.
+    const epoch = (plan.kind === 'new-snapshot' || plan.kind === 'stream') && plan.epoch !== undefined ? plan.epoch : (saved?.epoch ?? 0);
+    emit = originEmit(emit, epoch, identity);
     let start: BinlogPosition;
     if (plan.kind === 'stream') {
       start = plan.from;
@@ -210,9 +213,11 @@ export class MysqlSource implements Source {
   }
 
 
-  private async plan(admin: Connection, checkpoint: MysqlCheckpoint | null): Promise<StartPlan> {
+  private async plan(admin: Connection, checkpoint: MysqlCheckpoint | null, here: { identity: string; server: string }): Promise<StartPlan> {
     const mode = this.config.snapshot.mode;
     if (!checkpoint) return mode === 'never' ? { kind: 'stream-from-end' } : { kind: 'new-snapshot', reason: 'first start' };
+    // Checkpoints written before the server was recorded take the same-server path once, then carry it.
+    if (checkpoint.server !== undefined && checkpoint.server !== here.identity) return this.planFailover(admin, checkpoint, here);
     const wentBack = await binlogWentBack(admin, checkpoint.snapshot?.position ?? checkpoint.position);
     if (wentBack) {
       const epoch = (checkpoint.epoch ?? 0) + 1;
@@ -241,6 +246,47 @@ export class MysqlSource implements Source {
     return { kind: 'stream', from: checkpoint.position };
   }
 
+  /**
+   * The saved position belongs to another server (a failover, or a VIP, DNS or
+   * URL now leading elsewhere): its file:offset means nothing here, its GTID
+   * does. Resume where the GTID says, under a new epoch if this server's
+   * positions are lower; when this server lacks the saved transactions,
+   * re-snapshot (when_needed) or stop and say so.
+   */
+  private async planFailover(admin: Connection, checkpoint: MysqlCheckpoint, here: { identity: string; server: string }): Promise<StartPlan> {
+    const mode = this.config.snapshot.mode;
+    const saved = describeSaved(checkpoint.position, checkpoint.server);
+    const next = (checkpoint.epoch ?? 0) + 1;
+    const newServer = `server ${here.identity} at ${here.server}`;
+    if (checkpoint.snapshot || mode === 'always') {
+      return { kind: 'new-snapshot', reason: `the source now reads ${newServer}, not server ${checkpoint.server} where ${checkpoint.snapshot ? 'the interrupted snapshot began' : 'the saved position was'} (failover); re-snapshotting under source epoch ${next}`, epoch: next };
+    }
+    const lookup = checkpoint.position.gtid
+      ? await findGtidPosition(admin, checkpoint.position.gtid)
+      : ({ found: false, reason: 'no GTID was saved with the position (the old server had no GTIDs)' } as const);
+    if (lookup.found) {
+      // New versions must beat every stored one: made from this server's positions, they do only if those are higher.
+      const backwards = packBinlogPosition(lookup.position) < packBinlogPosition(checkpoint.position);
+      const epoch = backwards ? next : (checkpoint.epoch ?? 0);
+      this.logger.warn(
+        `failover: the saved position ${saved} belongs to another server; the source now reads ${newServer} and resumes at ` +
+          `${formatBinlogPosition(lookup.position)}, where its binlog continues after GTID ${checkpoint.position.gtid}` +
+          (backwards ? `; its positions are lower than the saved one, so versions move to source epoch ${epoch}` : '') +
+          (lookup.note ? `; ${lookup.note}` : ''),
+        { source: this.name, savedServer: checkpoint.server, server: here.identity, from: formatBinlogPosition(lookup.position), epoch },
+      );
+      return { kind: 'stream', from: lookup.position, epoch };
+    }
+    if (mode === 'when_needed') {
+      return { kind: 'new-snapshot', reason: `failover: the saved position ${saved} belongs to another server, and ${newServer} cannot continue after it: ${lookup.reason}; re-snapshotting under source epoch ${next}`, epoch: next };
+    }
+    throw new Error(
+      `cannot resume on ${newServer}: the saved position ${saved} belongs to server ${checkpoint.server}, and this server cannot continue after it: ${lookup.reason}. ` +
+        `Re-snapshot: set snapshot.mode: when_needed on this source (it then re-snapshots under source epoch ${next}, whose versions beat the stored ones), ` +
+        `or point the source back at server ${checkpoint.server} if it is still the primary`,
+    );
+  }
+
   private describe(error: Error): Error {
     if (error.message.startsWith(`source ${this.name}`)) return error;
     const described = new Error(`source ${this.name} (mysql, server-id ${this.config.serverId}): ${error.message}`);
@@ -249,11 +295,11 @@ export class MysqlSource implements Source {
   }
 }
 
-/** `emit` with every version moved into `epoch` and every checkpoint stamped with it. */
-function epochEmit(emit: SourceStreamOptions['emit'], epoch: number): SourceStreamOptions['emit'] {
+/** `emit` with every version moved into `epoch` and every checkpoint stamped with it and the server it was read from. */
+function originEmit(emit: SourceStreamOptions['emit'], epoch: number, server: string): SourceStreamOptions['emit'] {
   return (batch) => {
-    for (const event of batch.events) event.source.version = withEpoch(event.source.version, epoch);
-    return emit({ ...batch, checkpoint: withCheckpointEpoch(batch.checkpoint, epoch) });
+    if (epoch > 0) for (const event of batch.events) event.source.version = withEpoch(event.source.version, epoch);
+    return emit({ ...batch, checkpoint: withCheckpointOrigin(batch.checkpoint, { epoch, server }) });
   };
 }
 
