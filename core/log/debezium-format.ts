@@ -1,5 +1,9 @@
 import { ChangeEvent, Row } from '../event/change-event';
+import { SourceDetails, sourceDetails } from '../event/source-details';
 import { parseVersion } from '../event/version';
+import { DecimalHandling } from './debezium/decimal';
+import { jsonText } from './debezium/json-text';
+import { DebeziumValues } from './debezium/row-values';
 
 /**
  * Our change event as Debezium writes it: the message value of Debezium's
@@ -10,22 +14,22 @@ import { parseVersion } from '../event/version';
  * - source.version is the producer's release (Debezium: its own release, e.g.
  *   "2.7.0.Final"; here "tidewater-<version>"). Our sort key rides along in the
  *   message header `cdc.version`, never in the value.
- * - source.snapshot is "true" | "last" | "false" (Debezium's SnapshotRecord
- *   strings). Resync rows cannot be told from bootstrap rows in our events, so
- *   both say "true" (Debezium would say "incremental" for the former).
+ * - source.snapshot is "true" | "last" | "false" | "incremental" (Debezium's
+ *   SnapshotRecord strings); resync rows are Debezium's incremental snapshot.
  *
- * What our events do not carry is written as Debezium writes an unknown:
- * null (Postgres xmin, MySQL thread and query), or derived as noted below.
- * Row values keep tidewater's lossless forms (docs/architecture.md §2): NUMERIC/DECIMAL as
- * strings and bytes as base64 match Debezium with decimal.handling.mode=string
- * and binary.handling.mode=base64; 64-bit integers stay strings and temporal
- * values ISO-8601 strings (Debezium: numbers, epoch-based for temporals).
+ * Row values are converted per column type (core/log/debezium/*-values.ts) from
+ * the types the source attaches (core/event/source-details.ts), as Debezium's
+ * connectors write them with default settings; decimal.handling.mode is an option.
+ * What our events do not carry is written as Debezium writes an unknown (null),
+ * or derived as noted below; docs/debezium.md lists every difference.
  */
 export interface DebeziumRecord {
   /** The primary-key object as JSON (null for a truncate, which has no key). */
   key: string | null;
   /** The envelope as JSON; null for the tombstone that follows a delete. */
   value: string | null;
+  /** Kafka headers Debezium adds (a primary-key change's __debezium.newkey / __debezium.oldkey). */
+  headers?: Record<string, string>;
 }
 
 export type DebeziumConnector = 'postgresql' | 'mysql' | 'mariadb';
@@ -52,20 +56,37 @@ export interface DebeziumFormatOptions {
   release: string;
   /** The connector name when already known for this source (see debeziumConnector). */
   connector?: DebeziumConnector;
+  /** Row value conversion (decimal.handling.mode); default precise, as Debezium. */
+  values?: DebeziumValues;
+}
+
+const defaultValues = new Map<DecimalHandling, DebeziumValues>();
+/** The value converter of a decimal mode, shared (it caches converters per table shape). */
+export function debeziumValues(decimals: DecimalHandling = 'precise'): DebeziumValues {
+  let values = defaultValues.get(decimals);
+  if (!values) defaultValues.set(decimals, (values = new DebeziumValues(decimals)));
+  return values;
 }
 
 /** The envelope of one event; `order` numbers it within its transaction (see TransactionOrder). */
 export function debeziumEnvelope(event: ChangeEvent, options: DebeziumFormatOptions, order?: { total: number; perTable: number }): DebeziumEnvelope {
+  return envelopeAndKey(event, options, order).envelope;
+}
+
+function envelopeAndKey(event: ChangeEvent, options: DebeziumFormatOptions, order?: { total: number; perTable: number }): { envelope: DebeziumEnvelope; key: Row } {
   const connector = options.connector ?? debeziumConnector(event);
-  const source = connector === 'postgresql' ? postgresSource(event, options) : binlogSource(event, connector, options);
-  return {
-    before: event.before,
-    after: event.op === 'd' ? null : withPlaceholders(event.after, event.unchanged),
+  const details = sourceDetails(event);
+  const source = connector === 'postgresql' ? postgresSource(event, details, options) : binlogSource(event, details, connector, options);
+  const rows = (options.values ?? debeziumValues()).rows(event, details, { unchanged: event.unchanged, value: UNAVAILABLE_VALUE });
+  const envelope: DebeziumEnvelope = {
+    before: rows.before,
+    after: rows.after,
     source,
     transaction: transactionOf(event, connector, order),
     op: event.op,
     ...timestamps(event.ts_ms),
   };
+  return { envelope, key: rows.key };
 }
 
 /**
@@ -77,12 +98,34 @@ export function debeziumTopic(event: ChangeEvent, topicPrefix?: string): string 
   return `${topicPrefix ?? `${event.source.name}.`}${event.source.schema}.${event.source.table}`;
 }
 
-/** Key and value of an event, plus the tombstone Debezium writes after each delete. */
+/**
+ * Key and value of an event, plus the tombstone Debezium writes after each
+ * delete. The two halves of a primary-key change carry Debezium's headers:
+ * the delete (and its tombstone) `__debezium.newkey`, the create `__debezium.oldkey`,
+ * each the other key as JSON (how Kafka Connect's SimpleHeaderConverter writes a key struct).
+ */
 export function debeziumRecords(event: ChangeEvent, options: DebeziumFormatOptions & { tombstones: boolean }, order?: { total: number; perTable: number }): DebeziumRecord[] {
-  const key = event.op === 't' ? null : JSON.stringify(event.key);
-  const records: DebeziumRecord[] = [{ key, value: JSON.stringify(debeziumEnvelope(event, options, order)) }];
-  if (event.op === 'd' && options.tombstones) records.push({ key, value: null });
+  const { envelope, key: keyRow } = envelopeAndKey(event, options, order);
+  const key = event.op === 't' ? null : jsonText(keyRow);
+  const headers = keyChangeHeaders(event, options);
+  const value = jsonText(envelope);
+  const records: DebeziumRecord[] = [{ key, value, ...(headers && { headers }) }];
+  if (event.op === 'd' && options.tombstones) records.push({ key, value: null, ...(headers && { headers }) });
   return records;
+}
+
+export const NEW_KEY_HEADER = '__debezium.newkey';
+export const OLD_KEY_HEADER = '__debezium.oldkey';
+
+function keyChangeHeaders(event: ChangeEvent, options: DebeziumFormatOptions): Record<string, string> | undefined {
+  const details = sourceDetails(event);
+  if (!details?.newKey && !details?.oldKey) return undefined;
+  const values = options.values ?? debeziumValues();
+  // The other key, converted as a key of this table (same column types).
+  const other = (row: Row) => jsonText(values.rows({ ...event, op: 'c', key: row, before: null, after: null }, details, { value: UNAVAILABLE_VALUE }).key);
+  if (event.op === 'd' && details.newKey) return { [NEW_KEY_HEADER]: other(details.newKey) };
+  if (event.op === 'c' && details.oldKey) return { [OLD_KEY_HEADER]: other(details.oldKey) };
+  return undefined;
 }
 
 /**
@@ -97,17 +140,18 @@ export function debeziumConnector(event: ChangeEvent): DebeziumConnector {
   return mariadbGtidServer(event) !== null ? 'mariadb' : 'mysql';
 }
 
-function postgresSource(event: ChangeEvent, options: DebeziumFormatOptions): Record<string, unknown> {
+function postgresSource(event: ChangeEvent, details: SourceDetails | undefined, options: DebeziumFormatOptions): Record<string, unknown> {
   const lsn = parseLsn(event.source.position);
+  const lastCommit = details?.lastCommitLsn === undefined ? null : parseLsn(details.lastCommitLsn);
   return {
     version: options.release,
     connector: 'postgresql',
     name: event.source.name,
     ...timestamps(event.source.ts_ms),
-    snapshot: snapshotOf(event),
+    snapshot: snapshotOf(event, details),
     db: event.source.db,
-    // Debezium: [last committed LSN, this change's LSN]; the first is not in our events, and Debezium allows null there.
-    sequence: lsn === null ? null : JSON.stringify([null, String(lsn)]),
+    // Debezium: a JSON string array [last commit's end LSN, this change's LSN], each a decimal string (null when unknown).
+    sequence: lsn === null ? null : JSON.stringify([lastCommit === null ? null : String(lastCommit), String(lsn)]),
     schema: event.source.schema,
     table: event.source.table,
     txId: event.source.txId !== undefined && /^\d+$/.test(event.source.txId) ? Number(event.source.txId) : null,
@@ -116,7 +160,7 @@ function postgresSource(event: ChangeEvent, options: DebeziumFormatOptions): Rec
   };
 }
 
-function binlogSource(event: ChangeEvent, connector: 'mysql' | 'mariadb', options: DebeziumFormatOptions): Record<string, unknown> {
+function binlogSource(event: ChangeEvent, details: SourceDetails | undefined, connector: 'mysql' | 'mariadb', options: DebeziumFormatOptions): Record<string, unknown> {
   const place = parseBinlogPlace(event.source.position);
   const index = versionIndex(event);
   return {
@@ -124,18 +168,18 @@ function binlogSource(event: ChangeEvent, connector: 'mysql' | 'mariadb', option
     connector,
     name: event.source.name,
     ...timestamps(event.source.ts_ms),
-    snapshot: snapshotOf(event),
+    snapshot: snapshotOf(event, details),
     db: event.source.db,
     sequence: null,
     table: event.source.table,
-    // The originating server: the middle part of a MariaDB GTID; MySQL's UUID GTIDs do not hold it (Debezium writes 0 for snapshot rows too).
-    server_id: mariadbGtidServer(event) ?? 0,
+    // The originating server: from the binlog event header when the source attached it, else the middle part of a MariaDB GTID; 0 for snapshot rows, as Debezium.
+    server_id: details?.serverId ?? mariadbGtidServer(event) ?? 0,
     gtid: event.source.txId ?? null,
     file: place?.file ?? '',
     // Debezium: the rows event's own position and the row within it; ours: the transaction's first event and the change's index within the transaction.
     pos: place?.pos ?? 0,
     row: index === null || index === 0 ? 0 : index - 1,
-    thread: null,
+    thread: details?.thread ?? null,
     query: null,
   };
 }
@@ -184,12 +228,8 @@ export class TransactionOrder {
 /** Debezium's unavailable.value.placeholder default, for columns the source did not send (Postgres unchanged TOAST). */
 export const UNAVAILABLE_VALUE = '__debezium_unavailable_value';
 
-function withPlaceholders(row: Row | null, unchanged: string[] | undefined): Row | null {
-  if (!row || !unchanged?.length) return row;
-  return { ...row, ...Object.fromEntries(unchanged.map((column) => [column, UNAVAILABLE_VALUE])) };
-}
-
-function snapshotOf(event: ChangeEvent): 'true' | 'last' | 'false' {
+function snapshotOf(event: ChangeEvent, details: SourceDetails | undefined): 'true' | 'last' | 'false' | 'incremental' {
+  if (event.source.snapshot && details?.resync) return 'incremental';
   return event.source.snapshot === 'last' ? 'last' : event.source.snapshot ? 'true' : 'false';
 }
 

@@ -1,6 +1,7 @@
 import { Admin, Partitioners } from 'kafkajs';
 import { ChangeEvent } from '../event/change-event';
-import { debeziumConnector, DebeziumConnector, debeziumRecords, debeziumTopic, TransactionOrder } from './debezium-format';
+import { debeziumConnector, DebeziumConnector, debeziumRecords, debeziumTopic, debeziumValues, TransactionOrder } from './debezium-format';
+import { DecimalHandling } from './debezium/decimal';
 import { OutgoingMessage } from './kafka-codec';
 import { checkTopics, TopicCreation } from './kafka-topics';
 
@@ -29,6 +30,8 @@ export interface DebeziumPublisherOptions {
   tombstones: boolean;
   /** source.version, e.g. "tidewater-0.1.0". */
   release: string;
+  /** Debezium's decimal.handling.mode (default precise, as Debezium). */
+  decimalHandling?: DecimalHandling;
   /** Partitions a missing topic must have or is created with. */
   partitions: number;
   /** Creates missing topics (log.createTopics); without it a missing topic fails with the command that creates it. */
@@ -46,8 +49,11 @@ export class DebeziumPublisher {
   private readonly partitioner = Partitioners.DefaultPartitioner();
   /** Sources seen as MariaDB (from a GTID), so their later snapshot and resync rows say "mariadb" too. */
   private readonly mariadbSources = new Set<string>();
+  private readonly values;
 
-  constructor(private readonly options: DebeziumPublisherOptions) {}
+  constructor(private readonly options: DebeziumPublisherOptions) {
+    this.values = debeziumValues(options.decimalHandling);
+  }
 
   topicOf(event: ChangeEvent): string {
     const topic = debeziumTopic(event, this.options.topicPrefix);
@@ -75,9 +81,10 @@ export class DebeziumPublisher {
     const out: OutgoingMessage[] = [];
     events.forEach((event, i) => {
       const topic = topics[i];
-      const headers = { [VERSION_HEADER]: event.source.version };
       const connector = this.connectorOf(event);
-      for (const { key, value } of debeziumRecords(event, { release: this.options.release, tombstones: this.options.tombstones, connector }, this.order.next(event))) {
+      const records = debeziumRecords(event, { release: this.options.release, tombstones: this.options.tombstones, connector, values: this.values }, this.order.next(event));
+      for (const { key, value, headers: keyChange } of records) {
+        const headers = { [VERSION_HEADER]: event.source.version, ...keyChange };
         // A truncate's key is null, as Debezium writes it (kafkajs sends a null key as such).
         out.push({ topic, partition: this.partitionOf(topic, key), key: key as string, value, headers, bytes: (key?.length ?? 0) + (value?.length ?? 0) });
       }

@@ -20,6 +20,7 @@ export function kafkaFeatures(config: KafkaLogConfig): Features {
     features.debezium = {
       topicPrefix: config.debezium.topicPrefix,
       tombstones: config.debezium.tombstones,
+      decimalHandling: config.debezium.decimalHandling,
       release: `tidewater-${packageVersion()}`,
       partitions: config.createTopics?.partitions ?? config.partitions,
     };

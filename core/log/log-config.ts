@@ -66,8 +66,10 @@ export const kafkaLogConfig = z.strictObject({
       topicPrefix: z.string().regex(/^[A-Za-z0-9._-]*$/, 'topic name characters [A-Za-z0-9._-]').optional(),
       /** A tombstone (null value) after each delete event, as Debezium's tombstones.on.delete. */
       tombstones: z.boolean().default(true),
+      /** Debezium's decimal.handling.mode: precise (base64 of the unscaled bytes), string, or double. */
+      decimalHandling: z.enum(['precise', 'string', 'double']).default('precise'),
     })
-    .default({ tombstones: true }),
+    .default({ tombstones: true, decimalHandling: 'precise' }),
   /** Creates missing topics at start (like Kafka Connect's topic.creation.*); without it a missing topic stops the service with the command that creates it. */
   createTopics: z
     .strictObject({

@@ -1,0 +1,35 @@
+/**
+ * A column's type name from its type OID and type modifier (what a pgoutput
+ * relation message and a query's field description both carry), in the short
+ * forms core/log/debezium/postgres-values.ts maps to Debezium's value types.
+ * Precision matters there: numeric(p,s) vs unconstrained numeric, timestamp(3)
+ * (milliseconds) vs timestamp (microseconds), bit(1) (a boolean).
+ * Types outside this list are named by OID (`oid:16385`): their values are
+ * written as the event holds them.
+ */
+const NAMES: Record<number, string> = {
+  16: 'bool', 17: 'bytea', 18: 'char', 19: 'name', 20: 'int8', 21: 'int2', 23: 'int4', 25: 'text', 26: 'oid',
+  114: 'json', 142: 'xml', 700: 'float4', 701: 'float8', 790: 'money', 1042: 'bpchar', 1043: 'varchar',
+  1082: 'date', 1083: 'time', 1114: 'timestamp', 1184: 'timestamptz', 1186: 'interval', 1266: 'timetz',
+  1560: 'bit', 1562: 'varbit', 1700: 'numeric', 2950: 'uuid', 3802: 'jsonb',
+};
+
+/** Types whose modifier is a fractional-seconds precision (-1: the default, 6). */
+const TIME_PRECISION = new Set([1083, 1114, 1184, 1266]);
+
+export function pgColumnType(typeOid: number, typeMod: number): string {
+  const name = NAMES[typeOid];
+  if (!name) return `oid:${typeOid}`;
+  if (typeOid === 1700 && typeMod >= 4) {
+    const packed = typeMod - 4;
+    return `numeric(${(packed >> 16) & 0xffff},${packed & 0xffff})`;
+  }
+  if (TIME_PRECISION.has(typeOid) && typeMod >= 0) return `${name}(${typeMod})`;
+  if ((typeOid === 1560 || typeOid === 1562) && typeMod >= 0) return `${name}(${typeMod})`;
+  return name;
+}
+
+/** Column name → type name, built once per table shape and shared by its events. */
+export function pgColumnTypes(columns: ReadonlyArray<{ name: string; typeOid: number; typeMod: number }>): Readonly<Record<string, string>> {
+  return Object.freeze(Object.fromEntries(columns.map((c) => [c.name, pgColumnType(c.typeOid, c.typeMod)])));
+}
