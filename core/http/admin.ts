@@ -11,6 +11,8 @@ export interface AdminHandlers {
   status(): Promise<unknown>;
   resync(body: { source?: unknown; tables?: unknown; where?: unknown }): Promise<unknown>;
   reprocess(body: { sink?: unknown }): Promise<unknown>;
+  /** Writes a sink's dead letters (of one table, or all) through it again; answers when done. */
+  replayDeadLetters?(body: { sink?: unknown; table?: unknown }): Promise<unknown>;
   /** Stops a queued or running resync request and removes it from the source's durable queue. */
   cancelResync?(body: { source?: unknown; requestId?: unknown }): Promise<unknown>;
   /** Further routes by `METHOD /api/path` (pause, resume, dead letters: see core/http/console.ts); same token rules. */
@@ -35,6 +37,7 @@ const MAX_BODY_BYTES = 64 * 1024;
  *   POST /api/resync   { source, tables: [schema.table], where? } → 202 { requestId }
  *   POST /api/resync/cancel { source, requestId } → 200 { requestId, cancelled: [tables] }
  *   POST /api/reprocess { sink } → 202 { sink, generation, consumer }
+ *   POST /api/dead-letters/replay { sink, table? } → 200 { replayed, succeeded, failed, failures, remaining }
  * Every request is checked first (checkAccess): bearer token, Host, and for
  * changes without a token a JSON body from no foreign Origin.
  */
@@ -45,6 +48,7 @@ export async function handleAdmin(request: IncomingMessage, response: ServerResp
     if (request.method === 'POST' && path === '/api/resync') return reply(response, 202, await handlers.resync(await readJson(request)));
     if (request.method === 'POST' && path === '/api/resync/cancel' && handlers.cancelResync) return reply(response, 200, await handlers.cancelResync(await readJson(request)));
     if (request.method === 'POST' && path === '/api/reprocess') return reply(response, 202, await handlers.reprocess(await readJson(request)));
+    if (request.method === 'POST' && path === '/api/dead-letters/replay' && handlers.replayDeadLetters) return reply(response, 200, await handlers.replayDeadLetters(await readJson(request)));
     const more = handlers.more?.[`${request.method} ${path}`];
     if (more) {
       const body = request.method === 'POST' ? await readJson(request) : {};

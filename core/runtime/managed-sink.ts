@@ -3,6 +3,7 @@ import { AdminError } from '../http/admin';
 import { Metrics } from '../http/metrics';
 import { ChangeLog } from '../log/change-log';
 import { Backoff, sleep } from './backoff';
+import { DeadLetterStore, ReplayOutcome } from './dead-letters';
 import { JsonStateFile } from './json-state';
 import { Logger } from './logger';
 import { ReprocessTracker, ReprocessStatus } from './reprocess-tracker';
@@ -25,6 +26,9 @@ interface PendingReprocess {
 
 interface Running {
   runner: SinkRunner;
+  /** The sink itself: the runner holds it behind `gate`, a replay writes to it directly inside gate.exclusive(). */
+  sink: Sink;
+  gate: BatchGate;
   controller: AbortController;
   done: Promise<void>;
 }
@@ -46,6 +50,10 @@ export interface ManagedSinkOptions {
   forgetConsumer?(consumer: string): Promise<void>;
   /** How often a reprocess checks whether it has caught up (default 250 ms). */
   pollMs?: number;
+  /** The sink's dead letters: counted in status(), replayed by replayDeadLetters(). */
+  deadLetters?: DeadLetterStore;
+  /** How long a replay turn waits for the runner's batch in flight before giving up (default 30 s). */
+  replayWaitMs?: number;
 }
 
 /**
@@ -64,6 +72,8 @@ export class ManagedSink {
   private starting: Promise<unknown> | null = null;
   private signal: AbortSignal | null = null;
   private state: SinkGenerationState;
+  /** A dead-letter replay under way (it and a reprocess exclude each other). */
+  private replaying = false;
 
   constructor(private readonly options: ManagedSinkOptions) {
     this.state = { consumer: sinkConsumerName(options.name) };
@@ -92,6 +102,7 @@ export class ManagedSink {
   async reprocess(): Promise<{ sink: string; generation: number; consumer: string }> {
     const { name } = this.options;
     if (!this.signal || this.signal.aborted) throw new AdminError(503, `sink ${name} is not running in this process`);
+    if (this.replaying) throw new AdminError(409, `sink ${name} is replaying its dead letters: start the reprocess once that is done`);
     if (this.state.reprocess || this.next || this.starting) {
       const generation = this.state.reprocess?.generation ?? this.next?.pending.generation;
       const progress = this.next ? await this.next.tracker.status(this.next.pending.phase).catch(() => null) : null;
@@ -141,18 +152,60 @@ export class ManagedSink {
       if (progress) Object.assign(report, { committedOffsets: progress.committed, lagEvents: progress.lagEvents });
     }
     if (this.next) report.reprocess = await this.next.tracker.status(this.next.pending.phase);
+    if (this.options.deadLetters) report.deadLetters = await this.options.deadLetters.counts().catch((error: Error) => ({ error: error.message }));
     return report;
+  }
+
+  /**
+   * Writes the sink's dead letters (of `table`, or all) through the live sink again
+   * (POST /api/dead-letters/replay), with its usual version guards: an event older than
+   * the row the sink holds changes nothing. Concurrency: the replay writes to the very
+   * sink instance the runner writes to, in turns of at most a few thousand events run
+   * between the runner's batches (BatchGate: a turn starts once no batch is between
+   * write() and flush(), and batches wait while it runs). So the sink never sees two
+   * writers (the warehouse's buffer and transaction chain, a Redis pipeline), the dead
+   * letters the sink records during a turn are the replayed ones refused again, and no
+   * turn holds the runner long enough for its stall alarm. A reprocess is refused meanwhile
+   * (its second runner would record letters of its own), and a replay during a reprocess.
+   */
+  async replayDeadLetters(table: string | null): Promise<ReplayOutcome> {
+    const { name, deadLetters } = this.options;
+    if (!deadLetters) throw new AdminError(404, `sink ${name} keeps no dead letters`);
+    if (!this.signal || this.signal.aborted) throw new AdminError(503, `sink ${name} is not running in this process`);
+    if (this.replaying) throw new AdminError(409, `sink ${name} is already replaying its dead letters: wait for that replay's answer`);
+    if (this.state.reprocess || this.next || this.starting) {
+      throw new AdminError(409, `sink ${name} is being reprocessed: a reprocess rewrites every event of the log anyway; replay its dead letters once cdc status shows it done`);
+    }
+    const live = this.live;
+    if (!live || !live.runner.ready) throw new AdminError(503, `sink ${name} is not connected (${this.describeHealth()}): replay once cdc status shows it running`);
+    this.replaying = true;
+    try {
+      return await deadLetters.replay(table, {
+        exclusive: (work) => live.gate.exclusive(work, this.options.replayWaitMs ?? 30_000, name),
+        write: async (records) => {
+          if (this.live !== live || this.signal?.aborted) throw new Error(`sink ${name} stopped or restarted during the replay`);
+          await live.sink.write(records);
+          await live.sink.flush();
+        },
+      });
+    } catch (error) {
+      if (error instanceof AdminError) throw error;
+      throw new AdminError(503, (error as Error).message);
+    } finally {
+      this.replaying = false;
+    }
   }
 
   private start(consumer: string, generation?: number): Running {
     const { options } = this;
     const sink = options.createSink();
     if (generation !== undefined && isGenerational(sink)) sink.useGeneration(generation);
-    const runner = new SinkRunner({ sink, log: options.log, metrics: options.metrics, logger: options.logger, consumer, reportLag: generation === undefined });
+    const gate = new BatchGate();
+    const runner = new SinkRunner({ sink: gate.wrap(sink), log: options.log, metrics: options.metrics, logger: options.logger, consumer, reportLag: generation === undefined });
     const controller = childController(this.signal!);
     const what = `sink ${options.name}${generation === undefined ? '' : ` (generation ${generation} being rebuilt)`}`;
     const done = supervise(what, () => runner.run(controller.signal), controller.signal, options.logger);
-    return { runner, controller, done };
+    return { runner, sink, gate, controller, done };
   }
 
   private rebuild(pending: PendingReprocess): void {
@@ -193,7 +246,7 @@ export class ManagedSink {
     const oldConsumer = this.state.consumer;
     await this.saveState({ consumer: next.pending.consumer });
     next.runner.reportLag = true;
-    this.live = { runner: next.runner, controller: next.controller, done: next.done };
+    this.live = { runner: next.runner, sink: next.sink, gate: next.gate, controller: next.controller, done: next.done };
     this.next = null;
     logger.info('reprocess done: readers switched to the new generation', { sink: name, generation: next.pending.generation, seconds: Math.round((Date.now() - Date.parse(next.pending.startedAt)) / 1000) });
     if (oldConsumer !== next.pending.consumer) {
@@ -232,3 +285,60 @@ export class ManagedSink {
 }
 
 export type { ReprocessStatus };
+
+/**
+ * Lets work run between a runner's batches. The runner writes each batch as write() then
+ * flush() on the sink it was given (several at once on a Kafka log, one per partition): the
+ * wrapped sink counts batches from write() until their flush() settles (or write() fails),
+ * and holds new ones while exclusive work runs. Everything else passes straight through.
+ */
+export class BatchGate {
+  private active = 0;
+  private held: Promise<void> | null = null;
+  private idle: Array<() => void> = [];
+
+  wrap(sink: Sink): Sink {
+    return new Proxy(sink, {
+      get: (target, property) => {
+        if (property === 'write') return (batch: Parameters<Sink['write']>[0]) => this.enter().then(() => target.write(batch).catch((error: unknown) => {
+          this.leave();
+          throw error;
+        }));
+        if (property === 'flush') return () => target.flush().finally(() => this.leave());
+        const value = Reflect.get(target, property, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  }
+
+  /** Runs `work` once no batch is in flight, holding new batches until it settles; gives up after waitMs. */
+  async exclusive<T>(work: () => Promise<T>, waitMs: number, sinkName: string): Promise<T> {
+    while (this.held) await this.held;
+    let release!: () => void;
+    this.held = new Promise<void>((resolve) => (release = resolve));
+    try {
+      if (this.active > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const idle = new Promise<boolean>((resolve) => this.idle.push(() => resolve(true)));
+        const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)));
+        const ready = await Promise.race([idle, late]);
+        clearTimeout(timer);
+        if (!ready) throw new AdminError(503, `sink ${sinkName} has been writing a batch for over ${Math.round(waitMs / 1000)} s: try again once cdc status shows it running`);
+      }
+      return await work();
+    } finally {
+      this.held = null;
+      release();
+    }
+  }
+
+  private async enter(): Promise<void> {
+    while (this.held) await this.held;
+    this.active++;
+  }
+
+  private leave(): void {
+    this.active = Math.max(0, this.active - 1);
+    if (this.active === 0) for (const wake of this.idle.splice(0)) wake();
+  }
+}

@@ -12,6 +12,7 @@ import { JsonStateFile } from './json-state';
 import { Logger } from './logger';
 import { ComponentFactory } from './components';
 import { startContinuousVerify } from './continuous-verify';
+import { DeadLetterStore } from './dead-letters';
 import { ManagedSink, SinkGenerationState } from './managed-sink';
 import { SourceRunner } from './source-runner';
 import { supervise } from './supervise';
@@ -89,6 +90,7 @@ export class CdcService {
         state: new JsonStateFile<SinkGenerationState>(join(dataDir, 'sinks', `${sinkConfig.name}.json`)),
         forgetConsumer: embeddedLogDir ? (consumer) => forgetEmbeddedConsumer(embeddedLogDir, consumer) : undefined,
         registerConsumer: embeddedLogDir ? (consumer) => registerAtLogStart(log, consumer) : undefined,
+        deadLetters: new DeadLetterStore(dataDir, sinkConfig.name, this.metrics, { ...(sinkConfig as { deadLetters?: object }).deadLetters, logger: sinkLogger }),
       });
       this.sinkRunners.set(sinkConfig.name, managed);
       runs.push(supervise(`sink ${sinkConfig.name}`, () => managed.run(signal), signal, sinkLogger));
@@ -112,6 +114,12 @@ export class CdcService {
         const managed = this.sinkRunners.get(String(sink));
         if (!managed) throw new AdminError(404, `no sink named "${String(sink)}" runs here (running: ${[...this.sinkRunners.keys()].join(', ') || 'none'})`);
         return managed.reprocess();
+      },
+      replayDeadLetters: async ({ sink, table }) => {
+        const managed = this.sinkRunners.get(String(sink));
+        if (!managed) throw new AdminError(404, `no sink named "${String(sink)}" runs here (running: ${[...this.sinkRunners.keys()].join(', ') || 'none'})`);
+        if (table !== undefined && (typeof table !== 'string' || !/^[^.\s]+\.[^.\s]+$/.test(table))) throw new AdminError(400, 'table must be a SCHEMA.TABLE name');
+        return managed.replayDeadLetters((table as string | undefined) ?? null);
       },
       resync: async ({ source, tables, where }) => {
         const runner = this.sourceRunners.get(String(source));
