@@ -1,4 +1,6 @@
+import { AdminError } from '../http/admin';
 import { Metrics } from '../http/metrics';
+import { verifySink } from '../verify/run-verify';
 import { SourceRowReader, VerifyTarget } from '../verify/sink-reader';
 import { compareChunk, sameRow, splitTable } from '../verify/verify-table';
 import { ComponentContext, ComponentFactory } from './components';
@@ -175,4 +177,32 @@ export function startContinuousVerify<SourceConfig extends { name: string }, Sin
     logger.info('continuous verification on', { sink: sinkConfig.name, intervalMs: sinkConfig.verify!.intervalMs, chunksPerRun: sinkConfig.verify!.chunksPerRun });
     return verifier.run(signal);
   });
+}
+
+/**
+ * The admin route `POST /api/verify { sink, tables?, repair? }` → `{ differences, report }`:
+ * `cdc verify` run inside the service, for a sink only the service can open
+ * (a DuckDB file it holds). Repairs resync through the service's own sources.
+ */
+export function verifyRoute<SourceConfig extends { name: string }, SinkConfig extends { name: string }>(
+  sinks: readonly SinkConfig[], sources: readonly SourceConfig[], components: ComponentFactory<SourceConfig, SinkConfig>,
+  context: ComponentContext, resync: (source: string, table: string, where: string) => Promise<string>,
+): (input: { body: Record<string, unknown> }) => Promise<unknown> {
+  return async ({ body }) => {
+    const { createVerifyTarget, createSourceRowReader } = components;
+    if (!createVerifyTarget || !createSourceRowReader) throw new AdminError(501, 'this service was built without verification');
+    const sink = sinks.find((s) => s.name === body.sink);
+    if (!sink) throw new AdminError(404, `no sink named "${String(body.sink)}" runs here (running: ${sinks.map((s) => s.name).join(', ') || 'none'})`);
+    const tables = body.tables === undefined || body.tables === null ? undefined : body.tables;
+    if (tables !== undefined && (!Array.isArray(tables) || !tables.every((t) => typeof t === 'string'))) throw new AdminError(400, 'tables must be a list of SCHEMA.TABLE names');
+    const report: string[] = [];
+    const differences = await verifySink({
+      sink: { name: sink.name, createTarget: () => createVerifyTarget(sink, context) },
+      sources: sources.map((s) => ({ name: s.name, createReader: () => createSourceRowReader(s) })),
+      tables: tables as string[] | undefined,
+      resync: body.repair === true ? resync : undefined,
+      print: (line) => report.push(line),
+    });
+    return { differences, report };
+  };
 }

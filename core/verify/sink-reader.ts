@@ -49,3 +49,12 @@ export interface VerifyTarget {
   includes(schema: string, table: string): boolean;
   project(schema: string, table: string, row: Record<string, unknown>): Record<string, unknown>;
 }
+
+/** Thrown by a sink reader whose storage another process holds (a DuckDB file open in the running service). */
+export class HeldByAnotherProcessError extends Error {
+  readonly heldByAnotherProcess = true;
+}
+
+export function isHeldByAnotherProcess(error: unknown): boolean {
+  return (error as { heldByAnotherProcess?: boolean } | null)?.heldByAnotherProcess === true;
+}

@@ -1,5 +1,5 @@
 import { isAbsolute, join, resolve } from 'node:path';
-import { SinkReader } from '../../core/verify/sink-reader';
+import { HeldByAnotherProcessError, SinkReader } from '../../core/verify/sink-reader';
 import { whereKeysSql } from '../../core/verify/where-keys';
 import { keyString } from '../../core/event/change-event';
 import { TableOptions } from '../shared/table-filter';
@@ -22,7 +22,8 @@ const SCAN_BATCH = 5000;
  * declaredColumns()).
  *
  * DuckDB allows one process per database file: while the service runs, only
- * the service itself (continuous verification) can read a DuckDB warehouse.
+ * the service can read a DuckDB warehouse (`cdc verify` then asks it, and
+ * continuous verification runs inside it).
  */
 export class WarehouseSinkReader implements SinkReader {
   private readonly engine: SqlEngine;
@@ -118,7 +119,7 @@ export class WarehouseSinkReader implements SinkReader {
     this.opened ??= this.engine.open().catch((error: Error) => {
       this.opened = null;
       if (/lock/i.test(error.message) && this.config.engine === 'duckdb') {
-        throw new Error(`cannot read DuckDB warehouse ${this.config.name}: ${error.message}. DuckDB allows one process per file: stop the service to verify it from here, or set verify: { intervalMs } on the sink for continuous verification inside the service`, { cause: error });
+        throw new HeldByAnotherProcessError(`cannot read DuckDB warehouse ${this.config.name} from this process: ${error.message} (DuckDB allows one process per file; the running service verifies it: POST /api/verify)`, { cause: error });
       }
       throw error;
     });
