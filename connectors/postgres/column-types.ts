@@ -33,3 +33,29 @@ export function pgColumnType(typeOid: number, typeMod: number): string {
 export function pgColumnTypes(columns: ReadonlyArray<{ name: string; typeOid: number; typeMod: number }>): Readonly<Record<string, string>> {
   return Object.freeze(Object.fromEntries(columns.map((c) => [c.name, pgColumnType(c.typeOid, c.typeMod)])));
 }
+
+const typesByShape = new WeakMap<object, Readonly<Record<string, string>>>();
+
+/** pgColumnTypes() of a relation message (or a query's field list), computed once per object. */
+export function pgColumnTypesOf(shape: { columns: ReadonlyArray<{ name: string; typeOid: number; typeMod: number }> } | ReadonlyArray<{ name: string; dataTypeID: number; dataTypeModifier: number }>): Readonly<Record<string, string>> {
+  let types = typesByShape.get(shape);
+  if (!types) {
+    const columns = Array.isArray(shape)
+      ? (shape as ReadonlyArray<{ name: string; dataTypeID: number; dataTypeModifier: number }>).map((f) => ({ name: f.name, typeOid: f.dataTypeID, typeMod: f.dataTypeModifier }))
+      : (shape as { columns: ReadonlyArray<{ name: string; typeOid: number; typeMod: number }> }).columns;
+    types = pgColumnTypes(columns);
+    typesByShape.set(shape, types);
+  }
+  return types;
+}
+
+/** The text of a row's json/jsonb columns as Postgres sent it (the event holds them parsed); undefined when there are none. */
+export function pgJsonText(types: Readonly<Record<string, string>>, raw: Record<string, unknown> | null | undefined): Record<string, string> | undefined {
+  if (!raw) return undefined;
+  let out: Record<string, string> | undefined;
+  for (const [name, type] of Object.entries(types)) {
+    const text = raw[name];
+    if ((type === 'json' || type === 'jsonb') && typeof text === 'string') (out ??= {})[name] = text;
+  }
+  return out;
+}

@@ -3,6 +3,8 @@ import { Client } from 'pg';
 import { Pgoutput } from 'pg-logical-replication';
 import { ChangeEvent, keyString } from '../../core/event/change-event';
 import { makeVersion } from '../../core/event/version';
+import { addSourceDetails } from '../../core/event/source-details';
+import { pgColumnTypesOf, pgJsonText } from './column-types';
 import { Logger } from '../../core/runtime/logger';
 import { isRequestSqlState, ResyncRequestError } from '../shared/resync-loop';
 import { compileWhere, RenderedWhere, WhereFilterError } from '../shared/where-filter';
@@ -266,7 +268,7 @@ export class ResyncCoordinator {
     const rows: ChangeEvent[] = result.rows.map((raw: Record<string, string | null>) => {
       const after: Record<string, unknown> = {};
       for (const field of result.fields) after[field.name] = raw[field.name] === null ? null : this.options.catalog.decode(field.dataTypeID, raw[field.name]!);
-      return {
+      const event: ChangeEvent = {
         op: 'r',
         key: Object.fromEntries(key.map((c) => [c, after[c]])),
         before: null,
@@ -274,6 +276,9 @@ export class ResyncCoordinator {
         source: { connector: 'postgresql', name: this.options.sourceName, db: this.options.db, schema, table, position: '', version: '', snapshot: true, ts_ms: now },
         ts_ms: now,
       };
+      // Debezium's incremental snapshot: the Debezium topics say snapshot "incremental" (never in the native log).
+      const json = pgJsonText(pgColumnTypesOf(result.fields), raw);
+      return addSourceDetails(event, { columnTypes: pgColumnTypesOf(result.fields), resync: true, ...(json && { jsonText: { after: json } }) });
     });
     const last = result.rows[result.rows.length - 1] as Record<string, string> | undefined;
     return { rows, lastKey: last ? key.map((c) => last[c]) : undefined, complete: result.rows.length < this.options.chunkSize };

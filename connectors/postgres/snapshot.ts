@@ -1,6 +1,8 @@
 import { Client } from 'pg';
 import { ChangeEvent, Row } from '../../core/event/change-event';
 import { makeVersion, snapshotVersion } from '../../core/event/version';
+import { addSourceDetails } from '../../core/event/source-details';
+import { pgColumnTypesOf, pgJsonText } from './column-types';
 import { Logger } from '../../core/runtime/logger';
 import { SourceBatch, SourceProgress } from '../../core/contracts/source';
 import { serializeCheckpoint, SnapshotProgress, TableSnapshotProgress } from './checkpoint';
@@ -137,7 +139,7 @@ function chunkQuery(table: CapturedTable, key: string[] | undefined, afterKey: s
 
 function toEvent(
   raw: Record<string, string | null>,
-  fields: { name: string; dataTypeID: number }[],
+  fields: { name: string; dataTypeID: number; dataTypeModifier: number }[],
   table: CapturedTable,
   key: string[] | undefined,
   options: SnapshotOptions,
@@ -150,7 +152,9 @@ function toEvent(
   }
   const keyColumns = key ?? Object.keys(row); // REPLICA IDENTITY FULL without a primary key: the whole row
   const now = Date.now();
-  return {
+  const columnTypes = pgColumnTypesOf(fields);
+  const json = pgJsonText(columnTypes, raw);
+  return addSourceDetails<ChangeEvent>({
     op: 'r',
     key: Object.fromEntries(keyColumns.map((c) => [c, row[c]])),
     before: null,
@@ -167,7 +171,7 @@ function toEvent(
       ts_ms: now,
     },
     ts_ms: now,
-  };
+  }, { columnTypes, ...(json && { jsonText: { after: json } }) });
 }
 
 /** Just below the snapshot rows' version and above every change committed before the snapshot. */

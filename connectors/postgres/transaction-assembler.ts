@@ -1,6 +1,8 @@
 import { Pgoutput } from 'pg-logical-replication';
 import { ChangeEvent, Op, Row } from '../../core/event/change-event';
 import { makeVersion } from '../../core/event/version';
+import { addSourceDetails } from '../../core/event/source-details';
+import { pgColumnTypesOf, pgJsonText } from './column-types';
 import { SourceBatch } from '../../core/contracts/source';
 import { formatLsn, Lsn, parseLsn } from './lsn';
 import { decodeValue } from './types';
@@ -104,15 +106,17 @@ export class TransactionAssembler {
       const after = this.decodeRow(relation, message.new).row;
       if (keyColumns.some((c) => before[c] !== undefined && before[c] !== after[c])) {
         // The primary key changed: readers see the old key go and the new one come.
-        this.add('d', lsnText, relation, oldKey, null);
-        this.add('c', lsnText, relation, null, message.new);
+        const gone = this.add('d', lsnText, relation, oldKey, null);
+        const came = this.add('c', lsnText, relation, null, message.new);
+        addSourceDetails(gone, { newKey: came.key });
+        addSourceDetails(came, { oldKey: gone.key });
         return;
       }
     }
     this.add('u', lsnText, relation, message.old, message.new);
   }
 
-  private add(op: Op, lsnText: string, relation: Relation, beforeTuple: Row | null, afterTuple: Row | null): void {
+  private add(op: Op, lsnText: string, relation: Relation, beforeTuple: Row | null, afterTuple: Row | null): ChangeEvent {
     const tx = this.requireOpen(op);
     const before = beforeTuple ? this.decodeRow(relation, beforeTuple).row : null;
     const decodedAfter = afterTuple ? this.decodeRow(relation, afterTuple) : null;
@@ -136,8 +140,13 @@ export class TransactionAssembler {
       ts_ms: Date.now(),
     };
     if (decodedAfter && decodedAfter.unchanged.length > 0) event.unchanged = decodedAfter.unchanged;
+    // For the Debezium topics: column types, json text, Debezium's source.sequence[0] (never in the native log).
+    const columnTypes = pgColumnTypesOf(relation);
+    const json = { before: pgJsonText(columnTypes, beforeTuple), after: pgJsonText(columnTypes, afterTuple) };
+    addSourceDetails(event, { columnTypes, lastCommitLsn: formatLsn(this.lastCommitEnd), ...((json.before || json.after) && { jsonText: json }) });
     this.pending.push(event);
     this.options.onRowEvent?.(event);
+    return event;
   }
 
   private decodeRow(relation: Relation, tuple: Row): { row: Row; unchanged: string[] } {
