@@ -1,7 +1,14 @@
 export interface StatusReport {
   service: string;
   sources: Array<{ name: string; ready: boolean; health?: HealthReport | null; lagSeconds: number; checkpoint: string | null; savedAt: string | null }>;
-  sinks: Array<{ name: string; ready: boolean; health?: HealthReport | null; generation?: number | null; lagEvents?: number; reprocess?: ReprocessReport; [key: string]: unknown }>;
+  sinks: Array<{ name: string; ready: boolean; health?: HealthReport | null; generation?: number | null; lagEvents?: number; reprocess?: ReprocessReport; deadLetters?: DeadLetterCounts; [key: string]: unknown }>;
+}
+
+/** core/runtime/dead-letters.ts DeadLetterCounts (or why they could not be counted). */
+interface DeadLetterCounts {
+  total?: number;
+  tables?: Record<string, number>;
+  error?: string;
 }
 
 /** core/runtime/component-health.ts HealthStatus, as the admin API sends it. */
@@ -34,6 +41,7 @@ export function formatStatus(status: StatusReport): string {
     if (s.generation) parts.push(`generation ${s.generation}`);
     if (s.lagEvents !== undefined) parts.push(`lag ${s.lagEvents} events`);
     if (s.reprocess) parts.push(describeReprocess(s.reprocess));
+    if (s.deadLetters) parts.push(describeDeadLetters(s.name, s.deadLetters));
     lines.push(`  sink ${s.name}: ${parts.join(', ')}`);
   }
   return lines.join('\n') + '\n';
@@ -62,4 +70,12 @@ function describeReprocess(r: ReprocessReport): string {
   const rate = r.eventsPerSecond === null ? '' : `, ${r.eventsPerSecond} events/s`;
   const eta = r.etaSeconds === null ? ', ETA unknown yet' : `, ETA ${r.etaSeconds} s`;
   return `reprocess into generation ${r.generation} (${r.phase}): ${r.eventsDone}/${r.logEnd} events (${r.percent}%)${rate}${eta}`;
+}
+
+/** `2 dead letters (public.items 2)`, `no dead letters`. */
+function describeDeadLetters(sink: string, d: DeadLetterCounts): string {
+  if (d.error !== undefined) return `dead letters unreadable: ${d.error}`;
+  if (!d.total) return 'no dead letters';
+  const tables = Object.entries(d.tables ?? {}).map(([table, n]) => `${table} ${n}`);
+  return `${d.total} dead letter(s) (${tables.join(', ')}), see cdc dead-letters list --sink ${sink}`;
 }

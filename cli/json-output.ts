@@ -5,7 +5,7 @@ export const EXIT_CODES_HELP = `
 Exit codes:
   0  success (validate: the config is valid; verify: no differences; a request was accepted)
   1  failure: invalid config, the service unreachable, a request refused (the message on stderr says why)
-  2  cdc verify found differences between a source and a sink
+  2  cdc verify found differences between a source and a sink; cdc dead-letters replay left events that failed again
 
 Every command but run takes --json for output a script can parse (status --watch --json: one JSON line per interval).
 Shell completion: eval "$(cdc completion bash)" or source <(cdc completion zsh).`;

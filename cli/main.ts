@@ -7,6 +7,7 @@ import { callAdmin } from './admin-client';
 import { formatStatus, StatusReport } from './format-status';
 import { runVerify } from './verify';
 import { registerPauseCommands } from './pause';
+import { registerDeadLetterCommands } from './dead-letters';
 import { formatPauses, watchStatus } from './watch';
 import { registerCompletionCommand } from './completion';
 import { EXIT_CODES_HELP, validateJson } from './json-output';
@@ -137,6 +138,7 @@ program
   });
 
 registerPauseCommands(program);
+registerDeadLetterCommands(program);
 registerCompletionCommand(program);
 program.addHelpText('after', EXIT_CODES_HELP);
 
