@@ -21,7 +21,7 @@ export type RawRow = Record<string, RawValue>;
 
 export type DecodedEvent =
   /** Start of a transaction's event group (MariaDB GTID event, MySQL GTID / anonymous GTID / BEGIN). */
-  | { kind: 'begin'; position: BinlogPosition; gtid: string | null; timestampMs: number; /** An XA transaction: it ends with XA PREPARE, its outcome comes later. */ xa?: boolean }
+  | { kind: 'begin'; position: BinlogPosition; gtid: string | null; timestampMs: number; /** An XA transaction: it ends with XA PREPARE, its outcome comes later. */ xa?: boolean; /** The thread (connection) id that ran it, when the binlog says (MySQL's BEGIN, MariaDB 11.5+ GTID events). */ thread?: number }
   /** Row images of one rows event: `before` for update/delete, `after` for insert/update. */
   | { kind: 'rows'; op: 'insert' | 'update' | 'delete'; table: TableShape; rows: Array<{ before: RawRow | null; after: RawRow | null }>; timestampMs: number }
   /** End of a transaction (Xid, COMMIT, ROLLBACK of non-transactional changes, XA PREPARE). `end` is where the next group starts. */

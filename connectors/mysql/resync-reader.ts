@@ -1,4 +1,6 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
+import { addSourceDetails } from '../../core/event/source-details';
+import { mysqlColumnTypesOf, mysqlJsonText } from './column-types';
 import { ChangeEvent, Row } from '../../core/event/change-event';
 import { MysqlConnectionOptions } from './binlog-decoder';
 import { MysqlCatalog } from './catalog';
@@ -80,7 +82,10 @@ export class ChunkReader {
       const after: Row = {};
       for (const column of columns) after[column.name] = normalizeValue(column, raw[column.name]);
       const source = { connector: 'mysql' as const, name: sourceName, db: schema, schema, table, position: '', version: '', snapshot: true, ts_ms: now };
-      return { op: 'r', key: Object.fromEntries(key.map((c) => [c, after[c]])), before: null, after, source, ts_ms: now };
+      const event: ChangeEvent = { op: 'r', key: Object.fromEntries(key.map((c) => [c, after[c]])), before: null, after, source, ts_ms: now };
+      // Debezium's incremental snapshot: the Debezium topics say snapshot "incremental" (never in the native log).
+      const json = mysqlJsonText(columns, raw);
+      return addSourceDetails(event, { columnTypes: mysqlColumnTypesOf(columns), resync: true, ...(json && { jsonText: { after: json } }) });
     });
     const last = rows[rows.length - 1];
     return { rows: events, lastKey: last ? saveKey(key.map((c) => last[c])) : undefined, complete: rows.length < chunkSize };

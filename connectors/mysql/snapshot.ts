@@ -1,4 +1,6 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
+import { addSourceDetails } from '../../core/event/source-details';
+import { mysqlColumnTypesOf, mysqlJsonText } from './column-types';
 import { ChangeEvent, Row } from '../../core/event/change-event';
 import { makeVersion, snapshotVersion } from '../../core/event/version';
 import { Logger } from '../../core/runtime/logger';
@@ -184,7 +186,9 @@ export function chunkParameters(afterKey: unknown[]): unknown[] {
 function rowEvent(raw: RowDataPacket, name: string, columns: ColumnShape[], key: string[], options: SnapshotReadOptions): ChangeEvent {
   const row: Row = {};
   for (const column of columns) row[column.name] = normalizeValue(column, raw[column.name]);
-  return snapshotEvent('r', name, Object.fromEntries(key.map((c) => [c, row[c]])), row, snapshotVersion(packBinlogPosition(options.progress.position)), options);
+  const event = snapshotEvent('r', name, Object.fromEntries(key.map((c) => [c, row[c]])), row, snapshotVersion(packBinlogPosition(options.progress.position)), options);
+  const json = mysqlJsonText(columns, raw);
+  return addSourceDetails(event, { columnTypes: mysqlColumnTypesOf(columns), ...(json && { jsonText: { after: json } }) });
 }
 
 /** Just below the snapshot rows' version and above every change before the snapshot position. */

@@ -1,5 +1,7 @@
 import { ChangeEvent, Op, Row } from '../../core/event/change-event';
 import { makeVersion } from '../../core/event/version';
+import { addSourceDetails } from '../../core/event/source-details';
+import { mysqlColumnTypesOf, mysqlJsonText } from './column-types';
 import { SourceBatch } from '../../core/contracts/source';
 import { DecodedEvent, RawRow, TableShape } from './binlog-decoder';
 import { BinlogPosition, formatBinlogPosition, packBinlogPosition } from './binlog-position';
@@ -52,6 +54,8 @@ interface OpenTransaction {
   xid?: string;
   /** Begun as an XA transaction (XA START): not handed over in parts before its outcome. */
   mayBeXa?: boolean;
+  /** The thread that ran it, when the binlog says (Debezium's source.thread). */
+  thread?: number;
 }
 
 /** An XA transaction prepared but not yet committed or rolled back: its changes wait for the outcome. */
@@ -122,6 +126,7 @@ export class MysqlTransactionAssembler {
           nextIndex: 1,
           startBoundary: this.boundary,
           mayBeXa: event.xa === true,
+          ...(event.thread !== undefined && { thread: event.thread }),
         };
         return null;
       case 'rows':
@@ -238,20 +243,27 @@ export class MysqlTransactionAssembler {
       for (const c of keyColumns) key[c] = row[c];
       return key;
     };
+    // For the Debezium topics (never in the native log): column types, JSON text, thread, primary-key moves.
+    const columnTypes = mysqlColumnTypesOf(columns);
+    const thread = this.open?.thread;
+    const withDetails = (change: ChangeEvent, raw: { before: RawRow | null; after: RawRow | null }, extra?: { newKey?: Row; oldKey?: Row }): ChangeEvent => {
+      const json = { before: mysqlJsonText(columns, raw.before), after: mysqlJsonText(columns, raw.after) };
+      return addSourceDetails(change, { columnTypes, ...(thread !== undefined && { thread }), ...((json.before || json.after) && { jsonText: json }), ...extra });
+    };
     for (const raw of event.rows) {
       const before = decode(raw.before);
       const after = decode(raw.after);
-      if (event.op === 'insert') this.push(this.event('c', name, keyOf(after!), null, after));
-      else if (event.op === 'delete') this.push(this.event('d', name, keyOf(before!), before, null));
+      if (event.op === 'insert') this.push(withDetails(this.event('c', name, keyOf(after!), null, after), raw));
+      else if (event.op === 'delete') this.push(withDetails(this.event('d', name, keyOf(before!), before, null), raw));
       else {
         const oldKey = keyOf(before!);
         const newKey = keyOf(after!);
         if (JSON.stringify(oldKey) !== JSON.stringify(newKey)) {
           // The primary key changed: readers see the old key go and the new one come.
-          this.push(this.event('d', name, oldKey, before, null));
-          this.push(this.event('c', name, newKey, null, after));
+          this.push(withDetails(this.event('d', name, oldKey, before, null), { before: raw.before, after: null }, { newKey }));
+          this.push(withDetails(this.event('c', name, newKey, null, after), { before: null, after: raw.after }, { oldKey }));
         } else {
-          this.push(this.event('u', name, newKey, before, after));
+          this.push(withDetails(this.event('u', name, newKey, before, after), raw));
         }
       }
     }

@@ -34,6 +34,8 @@ export interface ColumnShape {
   kind: ColumnKind;
   /** BIT(n): n. */
   bits?: number;
+  /** The COLUMN_TYPE it was made from (`datetime(3)`, `decimal(10,2)`), for the Debezium topics' value types. */
+  type?: string;
 }
 
 /**
@@ -63,7 +65,7 @@ const KIND_BY_TYPE: Record<string, ColumnKind> = {
 export function columnShape(name: string, columnType: string, isJson = false): ColumnShape {
   const base = /^[a-z]+/.exec(columnType.trim().toLowerCase())?.[0] ?? '';
   const kind = isJson ? 'json' : (KIND_BY_TYPE[base] ?? 'other');
-  const shape: ColumnShape = { name, kind };
+  const shape: ColumnShape = { name, kind, type: columnType };
   if (kind === 'bit') shape.bits = Number(/\((\d+)\)/.exec(columnType)?.[1] ?? 1);
   return shape;
 }

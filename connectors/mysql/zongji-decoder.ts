@@ -103,20 +103,20 @@ export class ZongjiDecoder implements BinlogDecoder {
         this.file = (event as { binlogName: string }).binlogName;
         return null;
       case 'mariadbgtid': {
-        const gtid = event as AnyBinlogEvent & { gtid: string; standalone: boolean; preparedXa?: boolean };
+        const gtid = event as AnyBinlogEvent & { gtid: string; standalone: boolean; preparedXa?: boolean; threadId?: number };
         if (gtid.standalone) {
           this.pendingGtid = { gtid: gtid.gtid, position: end() };
           return null;
         }
         this.inTransaction = true;
-        return { kind: 'begin', position: end(), gtid: gtid.gtid, timestampMs, ...(gtid.preparedXa ? { xa: true } : {}) };
+        return { kind: 'begin', position: end(), gtid: gtid.gtid, timestampMs, ...(gtid.preparedXa ? { xa: true } : {}), ...(gtid.threadId !== undefined ? { thread: gtid.threadId } : {}) };
       }
       case 'gtid':
       case 'anonymousgtid':
         this.pendingGtid = { gtid: event.getEventName() === 'gtid' ? (event.gtid ?? null) : null, position: end() };
         return null;
       case 'query':
-        return this.translateQuery(event as AnyBinlogEvent & { query: string; schema: string }, end(), timestampMs);
+        return this.translateQuery(event as AnyBinlogEvent & { query: string; schema: string; slaveProxyId?: number }, end(), timestampMs);
       case 'xid':
         return this.commit(end(), event.gtid ?? null, timestampMs);
       case 'xaprepare':
@@ -135,14 +135,15 @@ export class ZongjiDecoder implements BinlogDecoder {
     }
   }
 
-  private translateQuery(event: { query: string; schema: string; gtid?: string }, end: BinlogPosition, timestampMs: number): DecodedEvent | null {
+  private translateQuery(event: { query: string; schema: string; gtid?: string; slaveProxyId?: number }, end: BinlogPosition, timestampMs: number): DecodedEvent | null {
     const sql = event.query.trim();
     if (/^(BEGIN|XA\s+START\b)/i.test(sql)) {
       if (this.inTransaction) return null; // MariaDB: the GTID event already began it
       this.inTransaction = true;
       const pending = this.pendingGtid;
       this.pendingGtid = null;
-      return { kind: 'begin', position: pending?.position ?? end, gtid: pending?.gtid ?? event.gtid ?? null, timestampMs, ...(/^XA/i.test(sql) ? { xa: true } : {}) };
+      const thread = event.slaveProxyId !== undefined ? { thread: event.slaveProxyId } : {};
+      return { kind: 'begin', position: pending?.position ?? end, gtid: pending?.gtid ?? event.gtid ?? null, timestampMs, ...(/^XA/i.test(sql) ? { xa: true } : {}), ...thread };
     }
     // MySQL ends a one-phase XA transaction's group with the XA COMMIT itself.
     if ((/^(COMMIT|ROLLBACK)$/i.test(sql) || /^XA\s+COMMIT\b.*\bONE\s+PHASE\s*$/is.test(sql)) && this.inTransaction) return this.commit(end, event.gtid ?? null, timestampMs);
