@@ -6,6 +6,7 @@ import { MariadbServer, mariadbQuery, PgServer, startMariadb, startPostgres, sta
 import { rowDifference, Rows, SinkE2e } from '../support/sink-e2e';
 import { runCli } from '../support/service-process';
 import { waitFor } from '../support/wait';
+import { readyz } from './connection-faults-helpers';
 import { sql } from './mysql-fixture';
 
 // Issue 12.2: a MariaDB failover. The service reads a primary; a replica (GTID replication,
@@ -151,6 +152,44 @@ describe('source history: MariaDB failover to a promoted GTID replica, every sin
       await e2e.service.start();
       await converge(e2e, replica, db, 'later changes after a restart');
       assert.equal(e2e.service.output.filter((l) => /failover: the saved position/.test(l)).length, 1, 'the restart on the same server is no failover');
+    } finally {
+      await e2e.tearDown();
+    }
+  });
+
+  it('failover that lost transactions the service had read (replica lagging, primary killed): a clear error, then with when_needed a re-snapshot under epoch 1, 0 differences', async () => {
+    const db = 'lossy';
+    const [primary, replica] = await replicatedPair(db);
+    const e2e = await service(db, primary, 'initial');
+    try {
+      const load = new Load(primary, db);
+      await e2e.service.start();
+      load.start();
+      await sleep(3000);
+      await sql(replica, 'STOP SLAVE IO_THREAD'); // the replica falls behind: what the service reads next never reaches it
+      await sleep(3000);
+      await primary.kill9();
+      await promote(replica);
+      load.target = replica;
+      await pointAt(e2e, primary, replica);
+      await e2e.service.start({ waitUntilReady: false });
+      await waitFor(async () => e2e.service.output.some((l) => /cannot resume on server 2/.test(l)), { timeoutMs: 30_000, what: 'the error naming the failover', describe: () => e2e.service.recentOutput() });
+      const line = e2e.service.output.find((l) => /cannot resume on server 2/.test(l))!;
+      assert.match(line, /cannot resume on server 2 at 127\.0\.0\.1:\d+: the saved position binlog\.0+4:\d+@0-1-\d+ \(server 1\) belongs to server 1, and this server cannot continue after it: its binlog's GTID position \(0-1-\d+\) lacks the saved 0-1-\d+.*set snapshot\.mode: when_needed.*or point the source back at server 1/);
+      const ready = await readyz(e2e.service);
+      assert.equal(ready.status, 503);
+      assert.match(ready.body, /lossy-src[\s\S]*cannot resume on server 2/);
+      assert.equal(await e2e.service.stop(), 0);
+
+      const config = readFileSync(e2e.service.configPath, 'utf8');
+      writeFileSync(e2e.service.configPath, config.replace('mode: initial', 'mode: when_needed'));
+      await e2e.service.start();
+      await sleep(3000);
+      await load.stop();
+      await converge(e2e, replica, db, 'every sink to equal the new primary after the re-snapshot');
+      assert.ok(e2e.service.output.some((l) => /failover: the saved position .* belongs to another server, and server 2 at .* cannot continue after it.*re-snapshotting under source epoch 1/.test(l)), e2e.service.recentOutput());
+      const status = runCli(['status', '-c', e2e.service.configPath], e2e.service.env);
+      assert.match(status.stdout, /server=2;epoch=1;binlog\.0+1:\d+/, status.stdout);
     } finally {
       await e2e.tearDown();
     }
