@@ -1,6 +1,6 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
 import { BinlogPosition, compareBinlogPositions, formatBinlogPosition } from './binlog-position';
-import { MariadbGtidState, parseMariadbGtid } from './gtid';
+import { MariadbGtid, MariadbGtidState, parseMariadbGtid } from './gtid';
 
 /**
  * Failover support (issue 12.2): a saved `file:offset` names a place in ONE
@@ -34,93 +34,92 @@ const PAGE = 5000;
 
 /**
  * Where, in this server's binlog, the history after the MariaDB GTID state
- * `saved` (`0-1-42[,1-2-7]`) begins: before the first transaction of each
- * saved domain whose sequence number is above the saved one (the earliest such
- * place over the domains), or the binlog's end when the server has nothing
- * newer. Not found when the server lacks transactions up to the saved ones
- * (it is behind: async replication lost them), or its binlog no longer reaches
- * back that far (purged). Sequence numbers rise within a domain on every
- * server of a topology (gtid_strict_mode keeps it so), which is what makes
- * "first sequence above the saved one" a place in history.
+ * `saved` (`0-1-42[,1-2-7]`) continues: just after the transaction with each
+ * saved GTID (the earliest such place over the domains), found by the exact
+ * GTID, server id included: after a lossy failover the new primary numbers
+ * its own transactions on from where it was, so a sequence number alone can
+ * name a different transaction there. Not found when the binlog does not hold
+ * that transaction (asynchronous replication lost it, the binlog was purged
+ * past it or reset).
  */
 export async function findGtidPosition(connection: Connection, saved: string): Promise<GtidLookup> {
-  let state: Map<number, bigint>;
+  let gtids: MariadbGtid[];
   try {
-    state = domainSequences(MariadbGtidState.parse(saved).toString());
+    gtids = MariadbGtidState.parse(saved).toString().split(',').filter(Boolean).map(parseMariadbGtid);
   } catch {
     return { found: false, reason: `the saved GTID state "${saved}" is not a MariaDB GTID position (MySQL GTID sets are not followed across servers yet)` };
   }
-  if (state.size === 0) return { found: false, reason: 'no GTID was saved with the position' };
+  if (gtids.length === 0) return { found: false, reason: 'no GTID was saved with the position' };
   const [posRows] = await connection.query<RowDataPacket[]>('SELECT @@GLOBAL.gtid_binlog_pos AS pos');
-  const serverPos = String(posRows[0]?.pos ?? '');
-  const server = domainSequences(serverPos);
-  for (const [domain, sequence] of state) {
-    const have = server.get(domain);
-    if (have === undefined || have < sequence) {
-      return { found: false, reason: `its binlog's GTID position (${serverPos || 'empty'}) lacks the saved ${saved}: the transactions up to it never reached this server (asynchronous replication lost them at the failover) or its binlog was reset` };
-    }
-  }
+  const serverPos = String(posRows[0]?.pos ?? '') || 'empty';
   const [logs] = await connection.query<RowDataPacket[]>('SHOW BINARY LOGS');
   const files = logs.map((l) => ({ name: String(l.Log_name), size: Number(l.File_size) }));
   if (files.length === 0) return { found: false, reason: 'the server has no binlog files' };
-  // The oldest file must start at or before the saved state in every domain, or transactions in between were purged.
-  const oldestStart = await fileStartState(connection, files[0].name);
-  for (const [domain, sequence] of state) {
-    const start = oldestStart.get(domain);
-    if (start !== undefined && start > sequence) {
-      return { found: false, reason: `its oldest binlog ${files[0].name} starts after GTID ${domain}-…-${start}, past the saved ${saved}: the binlog between was purged` };
-    }
-  }
-  // Per domain: the file to search is the last one starting at or before the saved sequence.
   const places: BinlogPosition[] = [];
-  for (const [domain, sequence] of state) {
+  for (const gtid of gtids) {
+    // Files that start after the GTID's sequence number in its domain cannot hold it: search from the last one that does not.
     let first = 0;
     for (let i = files.length - 1; i > 0; i--) {
-      const start = (await fileStartState(connection, files[i].name)).get(domain);
-      if (start !== undefined && start <= sequence) {
+      const start = (await fileStartState(connection, files[i].name)).get(gtid.domain);
+      if (start === undefined || start <= gtid.sequence) {
         first = i;
         break;
       }
     }
-    places.push(await firstAfter(connection, files.slice(first), domain, sequence));
+    const place = await placeAfter(connection, files.slice(first), gtid);
+    const name = `${gtid.domain}-${gtid.server}-${gtid.sequence}`;
+    if (!place) {
+      return {
+        found: false,
+        reason: `its binlog (${files[0].name} to ${files[files.length - 1].name}, GTID position ${serverPos}) does not hold the transaction with GTID ${name}: ` +
+          `asynchronous replication lost it at the failover, or the binlog was purged past it or reset`,
+      };
+    }
+    places.push(place);
   }
   places.sort(compareBinlogPositions);
   const position = places[0];
   const gtid = await gtidAt(connection, position);
-  const note = state.size > 1 ? `several GTID domains (${saved}): resuming at the earliest of their places, so changes of the other domains between may be delivered again` : undefined;
+  const note = gtids.length > 1 ? `several GTID domains (${saved}): resuming at the earliest of their places, so changes of the other domains between may be delivered again` : undefined;
   return { found: true, position: gtid ? { ...position, gtid } : position, ...(note ? { note } : {}) };
 }
 
-/** The start of the first transaction of `domain` numbered above `sequence` in `files`, or the end of the last file. */
-async function firstAfter(connection: Connection, files: { name: string; size: number }[], domain: number, sequence: bigint): Promise<BinlogPosition> {
+/** Just after the transaction `gtid` in `files`: where the next transaction begins, or the end of the last file; null when it is not there. */
+async function placeAfter(connection: Connection, files: { name: string; size: number }[], gtid: MariadbGtid): Promise<BinlogPosition | null> {
+  let seen = false;
   for (const file of files) {
     for (let offset = 0; ; offset += PAGE) {
       const events = await binlogEvents(connection, file.name, offset, PAGE);
       for (const event of events) {
-        const gtid = gtidOf(event);
-        if (gtid && gtid.domain === domain && gtid.sequence > sequence) return { file: file.name, offset: event.pos };
+        const other = gtidOf(event);
+        if (!other) continue;
+        if (seen) return { file: file.name, offset: event.pos };
+        seen = other.domain === gtid.domain && other.server === gtid.server && other.sequence === gtid.sequence;
       }
       if (events.length < PAGE) break;
     }
   }
   const last = files[files.length - 1];
-  return { file: last.name, offset: last.size };
+  return seen ? { file: last.name, offset: last.size } : null;
 }
 
 /** The GTID of a transaction's first event (`BEGIN GTID 0-1-42`, `GTID 0-1-42` before DDL, `XA START … GTID 0-1-42`). */
-function gtidOf(event: BinlogEvent): { domain: number; sequence: bigint } | null {
+function gtidOf(event: BinlogEvent): MariadbGtid | null {
   if (event.type !== 'Gtid') return null;
   const match = /GTID (\d+-\d+-\d+)/.exec(event.info);
-  if (!match) return null;
-  const { domain, sequence } = parseMariadbGtid(match[1]);
-  return { domain, sequence };
+  return match ? parseMariadbGtid(match[1]) : null;
 }
 
-/** The GTID state a binlog file starts with (its Gtid_list event: the last GTID per domain of the files before). */
+/** Per domain, the highest sequence number before a binlog file (its Gtid_list event lists the last GTID per domain and server). */
 async function fileStartState(connection: Connection, file: string): Promise<Map<number, bigint>> {
   const events = await binlogEvents(connection, file, 0, 4);
   const list = events.find((e) => e.type === 'Gtid_list');
-  return domainSequences((list?.info ?? '').replace(/[[\]\s]/g, ''));
+  const highest = new Map<number, bigint>();
+  for (const part of (list?.info ?? '').replace(/[[\]\s]/g, '').split(',').filter(Boolean)) {
+    const { domain, sequence } = parseMariadbGtid(part);
+    if (sequence > (highest.get(domain) ?? -1n)) highest.set(domain, sequence);
+  }
+  return highest;
 }
 
 async function binlogEvents(connection: Connection, file: string, offset: number, count: number): Promise<BinlogEvent[]> {
@@ -135,15 +134,6 @@ async function gtidAt(connection: Connection, position: BinlogPosition): Promise
   } catch {
     return null;
   }
-}
-
-function domainSequences(text: string): Map<number, bigint> {
-  const map = new Map<number, bigint>();
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const gtid = parseMariadbGtid(part);
-    map.set(gtid.domain, gtid.sequence);
-  }
-  return map;
 }
 
 /** For messages: the position with the server it belongs to. */
