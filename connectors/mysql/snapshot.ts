@@ -200,7 +200,7 @@ function snapshotEvent(op: 'r' | 't', name: string, key: Row, after: Row | null,
   const { schema, table } = splitTable(name);
   const now = Date.now();
   const position = options.progress.position;
-  return {
+  const event: ChangeEvent = {
     op,
     key,
     before: null,
@@ -208,6 +208,8 @@ function snapshotEvent(op: 'r' | 't', name: string, key: Row, after: Row | null,
     source: { connector: 'mysql', name: options.sourceName, db: schema, schema, table, position: formatBinlogPosition({ file: position.file, offset: position.offset }), version, snapshot: true, ts_ms: now },
     ts_ms: now,
   };
+  // A MariaDB GTID state (domain-server-sequence) names the server kind: the Debezium topics say connector "mariadb".
+  return /^\d+-\d+-\d+(,|$)/.test(position.gtid ?? '') ? addSourceDetails(event, { mariadb: true }) : event;
 }
 
 async function estimateRows(connection: Connection, name: string): Promise<number> {

@@ -132,12 +132,14 @@ function keyChangeHeaders(event: ChangeEvent, options: DebeziumFormatOptions): R
  * Debezium reports MariaDB sources as connector "mariadb" (its own connector
  * since 2.5). Our events say "mysql" for both; MariaDB is recognised by its
  * GTID form domain-server-sequence (in txId, or after "@" in the position).
- * Snapshot rows carry neither: DebeziumPublisher remembers a source once seen
- * as MariaDB, but rows of a first snapshot, before any streamed change, say "mysql".
+ * Snapshot rows carry neither in the event: the source marks them (SourceDetails.mariadb)
+ * when the snapshot's GTID state is MariaDB's, and DebeziumPublisher remembers a
+ * source once seen as MariaDB (resync rows). A MariaDB server whose binlog has
+ * no GTID yet (nothing ever written) snapshots as "mysql".
  */
 export function debeziumConnector(event: ChangeEvent): DebeziumConnector {
   if (event.source.connector === 'postgresql') return 'postgresql';
-  return mariadbGtidServer(event) !== null ? 'mariadb' : 'mysql';
+  return sourceDetails(event)?.mariadb || mariadbGtidServer(event) !== null ? 'mariadb' : 'mysql';
 }
 
 function postgresSource(event: ChangeEvent, details: SourceDetails | undefined, options: DebeziumFormatOptions): Record<string, unknown> {
