@@ -211,6 +211,7 @@ sinks:
       assert.equal(itemReasons[0][1], 2);
       assert.deepEqual(listed.body.letters.map((l: { key: string }) => l.key).sort(), ['2', '3', '5']);
       const text = await cli('dead-letters', 'list', '--sink', 'warehouse', '--table', 'public.items', '--limit', '1');
+      assert.equal(text.code, 0, text.stderr);
       assert.match(text.stdout, /^sink warehouse: 2 dead letter\(s\) of public\.items in 1 file\(s\)\n {2}public\.items: 2\n +2 {2}.*does not cast/);
       assert.match(text.stdout, /newest 1 \(newest last\):\n {2}\S+ {2}public\.items key [35] op [cr] version \S+, log \d:\d+: /);
 
@@ -233,10 +234,23 @@ sinks:
       assert.equal(await service.stop(), 0);
       config('{}');
       await service.start();
+
+      // The admin API's rules hold for the new route: a change needs a JSON body.
+      const plain = await fetch(`http://127.0.0.1:${httpPort}/api/dead-letters/replay`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"sink":"warehouse"}' });
+      assert.equal(plain.status, 415);
+      assert.equal((await store.read()).length, 3, 'a refused request replays nothing');
+
+      // Replayed while the source keeps changing: the runner's batches and the replay's turns take turns on the sink.
+      let writing = true;
+      const traffic = (async () => {
+        for (let id = 100; writing || id < 130; id++) await sql(`INSERT INTO items VALUES (${id}, '${id}'); UPDATE items SET qty = '${id}0' WHERE id = ${id - 1}`);
+      })();
       const replayed = await json('dead-letters', 'replay', '--sink', 'warehouse');
+      writing = false;
+      await traffic;
       assert.equal(replayed.code, 0, JSON.stringify(replayed.body));
       assert.deepEqual([replayed.body.replayed, replayed.body.succeeded, replayed.body.failed, replayed.body.remaining], [3, 3, 0, 0]);
-      assert.equal(await difference('items'), '');
+      await waitFor(async () => (await difference('items')) === '', { timeoutMs: 60_000, what: 'the warehouse items equal to the source', describe: () => difference('items') });
       assert.equal(await difference('prices'), '');
       assert.equal(String((await warehouseRows('items')).get('5')?.qty), '55', 'the replayed older event left the newer row');
       assert.deepEqual((await json('status')).body.sinks.find((s: { name: string }) => s.name === 'warehouse').deadLetters, { total: 0, tables: {} });
