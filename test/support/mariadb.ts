@@ -78,7 +78,8 @@ class Mariadb implements MariadbServer {
       '--no-defaults', // must come first; keeps /etc/mysql/*.cnf of the system server out
       `--datadir=${this.dataDir}`, `--port=${this.port}`, '--bind-address=127.0.0.1',
       `--socket=${d}/mysqld.sock`, `--pid-file=${d}/mysqld.pid`,
-      `--log-bin=${d}/binlog`, '--binlog-format=ROW', '--binlog-row-image=FULL', '--binlog-row-metadata=FULL',
+      // Its own tmpdir: a mariadbd starting deletes every #sql* file in its tmpdir, another server's temp tables included.
+      `--tmpdir=${d}`, `--log-bin=${d}/binlog`, '--binlog-format=ROW', '--binlog-row-image=FULL', '--binlog-row-metadata=FULL',
       `--server-id=${this.serverId}`, `--log-error=${this.logFile}`, '--skip-name-resolve', '--innodb-buffer-pool-size=64M',
       ...(this.runAs ? [`--user=${this.runAs.name}`] : []), // mariadbd drops root privileges itself
       ...this.tlsArgs,
@@ -123,7 +124,7 @@ export async function startMariadb(opts: { tls?: MariadbTlsOptions; serverId?: n
     await run(installDb, [
       '--no-defaults', '--auth-root-authentication-method=normal', // root@127.0.0.1 with empty password
       `--datadir=${path.join(dir, 'data')}`, `--user=${runAs?.name ?? os.userInfo().username}`,
-      '--skip-test-db', '--skip-name-resolve',
+      '--skip-test-db', '--skip-name-resolve', `--tmpdir=${dir}`,
     ], { cwd: dir });
     const tlsArgs: string[] = [];
     if (opts.tls) {
