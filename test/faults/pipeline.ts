@@ -30,6 +30,8 @@ export interface PipelineOptions {
   /** Compaction every second on small segments, so a kill -9 can land during one. */
   busyCompaction?: boolean;
   serverId: number;
+  /** The source's snapshot.mode (default: the service's default, initial). */
+  snapshotMode?: 'initial' | 'when_needed' | 'always' | 'never';
 }
 
 export const SINKS = ['cache', 'search', 'warehouse'] as const;
@@ -130,9 +132,10 @@ export class Pipeline {
       ? `{ type: kafka, brokers: [${this.lab.kafka!.brokers.join(', ')}], partitions: ${PARTITIONS}, sessionTimeoutMs: 6000, idempotent: false }`
       : `{ type: embedded, partitions: ${PARTITIONS}${o.logDir ? `, dir: ${JSON.stringify(o.logDir)}` : ''}${o.busyCompaction
         ? ', segmentBytes: 65536, compaction: { intervalMs: 1000, minDirtyRatio: 0.05, tombstoneRetentionMs: 0 }' : ''} }`;
+    const snapshot = `snapshot: { ${o.snapshotMode ? `mode: ${o.snapshotMode}, ` : ''}chunkSize: ${o.snapshotChunk} }`;
     const source = this.source === 'postgres'
-      ? `{ name: src, type: postgres, url: "\${SOURCE_URL}", tables: [${this.tables.join(', ')}], heartbeatIntervalMs: 1000, snapshot: { chunkSize: ${o.snapshotChunk} } }`
-      : `{ name: src, type: mysql, url: "\${SOURCE_URL}", serverId: ${o.serverId}, tables: [${this.tables.join(', ')}], heartbeatIntervalMs: 1000, snapshot: { chunkSize: ${o.snapshotChunk} } }`;
+      ? `{ name: src, type: postgres, url: "\${SOURCE_URL}", tables: [${this.tables.join(', ')}], heartbeatIntervalMs: 1000, ${snapshot} }`
+      : `{ name: src, type: mysql, url: "\${SOURCE_URL}", serverId: ${o.serverId}, tables: [${this.tables.join(', ')}], heartbeatIntervalMs: 1000, ${snapshot} }`;
     return `service: { name: ${this.name}, dataDir: ./var, http: { host: 127.0.0.1, port: ${httpPort} } }
 log: ${log}
 sources:
