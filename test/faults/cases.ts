@@ -9,6 +9,7 @@ import {
   terminatePgBackends, unmountTmpfs, warehousePgOutage,
 } from './faults';
 import { PipelineName, PipelineOptions, sourceKindOf } from './pipeline';
+import { historyMariadbCases } from './cases-history-mariadb';
 
 export interface FaultCase {
   /** Unique, e.g. restart-handoff@pg-embedded. */
@@ -259,5 +260,6 @@ export function catalog(full: boolean): FaultCase[] {
     big('maria-embedded', s),
     ...(['pg-embedded', 'pg-kafka', 'maria-embedded', 'maria-kafka'] as PipelineName[]).map(baseline),
   );
+  cases.push(...historyMariadbCases());
   return cases;
 }
