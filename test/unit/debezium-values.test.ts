@@ -123,6 +123,14 @@ describe('Debezium format: value details', () => {
     assert.equal(created.key, '{"id":2}');
   });
 
+  it('the truncate a snapshot writes below its rows is not written to the Debezium topic (Debezium has none)', () => {
+    const truncate = eventOf('postgresql', {}, { id: 1 }, 't');
+    truncate.source.snapshot = true;
+    assert.deepEqual(debeziumRecords(truncate, { release: RELEASE, tombstones: true }), []);
+    truncate.source.snapshot = undefined;
+    assert.equal(debeziumRecords(truncate, { release: RELEASE, tombstones: true }).length, 1, 'a TRUNCATE statement is');
+  });
+
   it('source details never reach the native log record', () => {
     const event = addSourceDetails(eventOf('postgresql', { id: 'int4' }, { id: 1 }), { lastCommitLsn: '0/1', resync: true, thread: 3 });
     const copy = { ...event };
