@@ -58,15 +58,23 @@ export function registerDeadLetterCommands(program: Command): void {
 export async function listDeadLetters(config: LoadedConfig, sink: string, table: string | null, limit: number): Promise<DeadLetterListing> {
   checkSink(config, sink);
   const store = new DeadLetterStore(config.service.dataDir, sink);
-  const letters = (await store.read()).filter((letter) => !table || letter.table === table);
   const tables: DeadLetterListing['tables'] = {};
-  for (const letter of letters) {
+  const newest: DeadLetter[] = [];
+  let total = 0;
+  // Streamed: the files may hold hundreds of MB; only the newest `limit` letters are kept.
+  await store.scan((letter) => {
+    if (table && letter.table !== table) return;
+    total++;
     const entry = (tables[letter.table] ??= { count: 0, reasons: {} });
     entry.count++;
     const reason = reasonKind(letter.reason);
     entry.reasons[reason] = (entry.reasons[reason] ?? 0) + 1;
-  }
-  return { sink, table, files: await store.files(), total: letters.length, tables, letters: limit === 0 ? [] : letters.slice(-limit) };
+    if (limit > 0) {
+      newest.push(letter);
+      if (newest.length > limit) newest.shift();
+    }
+  });
+  return { sink, table, files: await store.files(), total, tables, letters: newest };
 }
 
 function formatListing(listing: DeadLetterListing, configFile: string): string {

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChangeEvent, keyString } from '../event/change-event';
 import { fsyncDir, writeFileAtomic } from '../fs/durable-fs';
@@ -161,8 +161,18 @@ export class DeadLetterStore {
   /** Every dead letter kept, oldest first (unreadable lines are skipped). */
   async read(): Promise<DeadLetter[]> {
     const out: DeadLetter[] = [];
-    for (const file of await this.files()) out.push(...(await readLetters(file)).flatMap((line) => (line.letter ? [line.letter] : [])));
+    await this.scan((letter) => void out.push(letter));
     return out;
+  }
+
+  /** Hands every dead letter kept to `visit`, oldest first, a file at a time in small reads (files may be large). */
+  async scan(visit: (letter: DeadLetter) => void): Promise<void> {
+    for (const file of await this.files()) {
+      await forEachLine(file, 0, (line) => {
+        const letter = parseLetter(line);
+        if (letter) visit(letter);
+      });
+    }
   }
 
   /** Letters per table over every file; reads only what was appended since the last call. */
@@ -199,15 +209,16 @@ export class DeadLetterStore {
   /** One turn: the next untried letters of one file; returns whether any were found. */
   private async replayTurn(table: string | null, tried: Set<string>, driver: ReplayDriver, outcome: ReplayOutcome): Promise<boolean> {
     for (const file of await this.files()) {
-      const lines = await readLetters(file);
+      // Lines as read, with their letter's identity: parsed letters are kept for the picked ones only.
+      const lines: Array<{ line: string; id: string | null }> = [];
       const picked = new Map<string, DeadLetter>();
-      for (const { letter } of lines) {
-        if (!letter || (table && letter.table !== table)) continue;
-        const id = identity(letter.event);
-        if (tried.has(id) || picked.has(id)) continue;
+      await forEachLine(file, 0, (line) => {
+        const letter = parseLetter(line);
+        const id = letter ? identity(letter.event) : null;
+        lines.push({ line, id });
+        if (!letter || !id || (table && letter.table !== table) || tried.has(id) || picked.has(id) || picked.size >= REPLAY_TURN) return;
         picked.set(id, letter);
-        if (picked.size >= REPLAY_TURN) break;
-      }
+      });
       if (picked.size === 0) continue;
       const refused = new Map<string, string>();
       const done = new Set<string>();
@@ -229,11 +240,11 @@ export class DeadLetterStore {
       const time = new Date().toISOString();
       const kept: string[] = [];
       const keptIds = new Set<string>();
-      for (const { line, letter } of lines) {
-        const id = letter ? identity(letter.event) : null;
-        if (!letter || !id || !done.has(id)) kept.push(line);
+      for (const { line, id } of lines) {
+        if (!id || !done.has(id)) kept.push(line);
         else if (refused.has(id) && !keptIds.has(id)) {
           keptIds.add(id);
+          const letter = picked.get(id)!;
           kept.push(JSON.stringify({ ...letter, time, reason: refused.get(id), firstTime: letter.firstTime ?? letter.time, attempts: (letter.attempts ?? 1) + 1 }));
         }
       }
@@ -270,7 +281,8 @@ export class DeadLetterStore {
     rolled.push(target);
     while (rolled.length + 1 > this.limits.maxFiles) {
       const oldest = rolled.shift()!;
-      const lost = (await readLetters(oldest)).length;
+      let lost = 0;
+      await forEachLine(oldest, 0, () => void lost++);
       await unlink(oldest);
       countCache.delete(oldest);
       this.metrics?.sinkDeadLetterFilesDropped.inc({ sink: this.sink });
@@ -312,21 +324,50 @@ function toRecord(letter: DeadLetter): LogRecord {
   return { partition: log.partition, offset: log.offset, event: letter.event, ...(log.topic === undefined ? {} : { topic: log.topic }) };
 }
 
-async function readLetters(file: string): Promise<Array<{ line: string; letter: DeadLetter | null }>> {
-  let text: string;
+function parseLetter(line: string): DeadLetter | null {
   try {
-    text = await readFile(file, 'utf8');
+    const letter = JSON.parse(line) as DeadLetter;
+    return letter && typeof letter === 'object' && letter.event ? letter : null;
+  } catch {
+    return null;
+  }
+}
+
+const READ_BYTES = 1024 * 1024;
+
+/**
+ * Calls `visit` with each complete line of `file` from byte `start` on, reading 1 MiB at a
+ * time; returns the byte offset after the last complete line (a line being appended is left
+ * for later). A missing file has no lines.
+ */
+async function forEachLine(file: string, start: number, visit: (line: string) => void): Promise<number> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return start;
     throw error;
   }
-  return text.split('\n').filter(Boolean).map((line) => {
-    try {
-      return { line, letter: JSON.parse(line) as DeadLetter };
-    } catch {
-      return { line, letter: null };
+  try {
+    let position = start;
+    let carry = Buffer.alloc(0);
+    const buffer = Buffer.alloc(READ_BYTES);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, READ_BYTES, position + carry.length);
+      if (bytesRead === 0) return position;
+      let chunk = carry.length ? Buffer.concat([carry, buffer.subarray(0, bytesRead)]) : buffer.subarray(0, bytesRead);
+      let from = 0;
+      for (let newline = chunk.indexOf(0x0a, from); newline !== -1; newline = chunk.indexOf(0x0a, from)) {
+        if (newline > from) visit(chunk.toString('utf8', from, newline));
+        from = newline + 1;
+      }
+      position += from;
+      chunk = chunk.subarray(from);
+      carry = Buffer.from(chunk); // a copy: `buffer` is read into again
     }
-  });
+  } finally {
+    await handle.close();
+  }
 }
 
 /** A file's letters per table, reading only what was appended since it was last counted. */
@@ -335,20 +376,12 @@ async function countFile(file: string): Promise<Map<string, number>> {
   let cached = countCache.get(file);
   if (!cached || cached.ino !== info.ino || info.size < cached.size) cached = { ino: info.ino, size: 0, tables: new Map() };
   if (info.size > cached.size) {
-    const handle = await open(file, 'r');
-    try {
-      const buffer = Buffer.alloc(info.size - cached.size);
-      await handle.read(buffer, 0, buffer.length, cached.size);
-      const end = buffer.lastIndexOf(0x0a) + 1; // a line being appended is counted next time
-      const tables = new Map(cached.tables);
-      for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
-        const table = /"table":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1];
-        if (table !== undefined) tables.set(table, (tables.get(table) ?? 0) + 1);
-      }
-      cached = { ino: info.ino, size: cached.size + end, tables };
-    } finally {
-      await handle.close();
-    }
+    const tables = new Map(cached.tables);
+    const end = await forEachLine(file, cached.size, (line) => {
+      const table = /"table":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1]; // the first "table" is the letter's own (it precedes the event)
+      if (table !== undefined) tables.set(table, (tables.get(table) ?? 0) + 1);
+    });
+    cached = { ino: info.ino, size: end, tables };
   }
   countCache.set(file, cached);
   return cached.tables;

@@ -2,7 +2,7 @@
 // list|replay`, counts in `cdc status`. Real servers: the in-repo Elasticsearch
 // semantics server, Postgres as source and as warehouse, the service as a process.
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Client } from 'pg';
@@ -78,6 +78,23 @@ describe('dead letters: rotation, list, replay, counts in status', function () {
     const more = makeEvent({ key: { id: 999 }, version: makeVersion(999n, 1) });
     await store.add([{ event: more, reason: 'one more' }]);
     assert.equal((await store.counts()).total, Math.min(kept.length + 1, (await store.read()).length), 'counts follow appends');
+  });
+
+  it('counts and reads files larger than one read, and counts a line being appended once it is complete', async () => {
+    const store = new DeadLetterStore(tempDir(), 'search');
+    for (let first = 1; first <= 3000; first += 500) {
+      const events = Array.from({ length: 500 }, (_, i) => makeEvent({ key: { id: first + i }, after: { id: first + i, note: 'é'.repeat(250) }, version: makeVersion(BigInt(first + i), 1) }));
+      await store.add(events.map((event) => ({ event, reason: 'refused' })));
+    }
+    assert.ok(statSync(store.file).size > 1024 * 1024, 'more than one 1 MiB read');
+    assert.deepEqual(await store.counts(), { total: 3000, tables: { 'public.items': 3000 } });
+    assert.equal((await store.read()).length, 3000);
+    const line = JSON.stringify((await store.read())[0]);
+    appendFileSync(store.file, line.slice(0, 100));
+    assert.equal((await store.counts()).total, 3000, 'half a line is not counted');
+    appendFileSync(store.file, line.slice(100) + '\n');
+    assert.equal((await store.counts()).total, 3001, 'counted once complete');
+    assert.equal((await store.read()).length, 3001);
   });
 
   describe('replayed through the Elasticsearch sink (in-repo ES semantics server)', () => {
