@@ -22,6 +22,8 @@ export interface ContinuousVerifyOptions {
   sources: Array<{ name: string; createReader(): SourceRowReader }>;
   metrics: Metrics;
   logger: Logger;
+  /** False while the pipeline is not streaming (snapshot, reconnect): a run then waits, as the sink is expected to lag. */
+  ready?: () => boolean;
 }
 
 /** Rechecks of a mismatching key before it is given up on as still changing (neither counted nor reported). */
@@ -50,6 +52,8 @@ export class ContinuousVerifier {
   /** Per source and table: the key after which the next chunk starts. */
   private readonly cursors = new Map<string, unknown[] | null>();
   private next = 0;
+  /** How the first confirmed mismatch of a chunk differs, for its log line. */
+  private example = '';
 
   constructor(private readonly options: ContinuousVerifyOptions) {}
 
@@ -59,6 +63,7 @@ export class ContinuousVerifier {
     while (!signal.aborted) {
       await sleep(settings.intervalMs, signal);
       if (signal.aborted) return;
+      if (this.options.ready && !this.options.ready()) continue;
       try {
         await this.runOnce(signal);
       } catch (error) {
@@ -116,11 +121,12 @@ export class ContinuousVerifier {
     metrics.verifyRowsChecked.inc({ sink, table }, rows.length);
     const suspects = [...found.missing, ...found.different];
     const bySource = new Map(found.keys.map((k, i) => [k, rows[i]]));
+    this.example = '';
     const confirmed = suspects.length === 0 ? [] : await this.recheck(target, reader, table, keyColumns, suspects, bySource, signal);
     metrics.verifyMismatches.inc({ sink, table }, confirmed.length);
     if (confirmed.length > 0) {
       logger.warn('continuous verification: the sink does not hold these rows as the source does (cdc verify --repair fixes them)', {
-        sink, table, mismatches: confirmed.length, keys: confirmed.slice(0, KEYS_LOGGED).join(', ') + (confirmed.length > KEYS_LOGGED ? ', ...' : ''),
+        sink, table, mismatches: confirmed.length, keys: confirmed.slice(0, KEYS_LOGGED).join(', ') + (confirmed.length > KEYS_LOGGED ? ', ...' : ''), first: this.example,
       });
     }
     return { checked: rows.length, mismatches: confirmed.length };
@@ -142,7 +148,10 @@ export class ContinuousVerifier {
       pending.forEach((key, i) => {
         const row = now.get(key) ?? null;
         if (sameRow(held[i], row === null ? null : target.project(schema, name, row))) return; // caught up
-        if (sameRow(row, previous.get(key) ?? null)) confirmed.push(key);
+        if (sameRow(row, previous.get(key) ?? null)) {
+          confirmed.push(key);
+          if (!this.example) this.example = describeDifference(held[i], row === null ? null : target.project(schema, name, row));
+        }
         else {
           previous.set(key, row);
           changing.push(key);
@@ -154,13 +163,22 @@ export class ContinuousVerifier {
   }
 }
 
+/** Which columns of a sink row differ from the source's (values shown cut short). */
+function describeDifference(held: Record<string, unknown> | null, expected: Record<string, unknown> | null): string {
+  if (held === null) return 'missing in the sink';
+  if (expected === null) return 'not in the source';
+  const show = (v: unknown) => JSON.stringify(v)?.slice(0, 40) ?? 'absent';
+  const columns = [...new Set([...Object.keys(held), ...Object.keys(expected)])].filter((c) => !sameRow({ v: held[c] ?? null }, { v: expected[c] ?? null }));
+  return columns.map((c) => `${c}: sink ${show(held[c])}, source ${show(expected[c])}`).join('; ');
+}
+
 /**
  * The continuous verifiers of the sinks that set `verify:` (when the factory
  * offers verification), each running until the signal aborts.
  */
 export function startContinuousVerify<SourceConfig extends { name: string }, SinkConfig extends { name: string; verify?: ContinuousVerifySettings }>(
   sinks: readonly SinkConfig[], sources: readonly SourceConfig[], components: ComponentFactory<SourceConfig, SinkConfig>,
-  context: ComponentContext & { metrics: Metrics }, signal: AbortSignal,
+  context: ComponentContext & { metrics: Metrics }, signal: AbortSignal, ready?: () => boolean,
 ): Promise<void>[] {
   const { createVerifyTarget, createSourceRowReader } = components;
   if (!createVerifyTarget || !createSourceRowReader) return [];
@@ -173,6 +191,7 @@ export function startContinuousVerify<SourceConfig extends { name: string }, Sin
       sources: sources.map((s) => ({ name: s.name, createReader: () => createSourceRowReader(s) })),
       metrics: context.metrics,
       logger,
+      ready,
     });
     logger.info('continuous verification on', { sink: sinkConfig.name, intervalMs: sinkConfig.verify!.intervalMs, chunksPerRun: sinkConfig.verify!.chunksPerRun });
     return verifier.run(signal);

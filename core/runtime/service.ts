@@ -11,7 +11,7 @@ import { openLog, watchLogEnds } from './open-log';
 import { JsonStateFile } from './json-state';
 import { Logger } from './logger';
 import { ComponentFactory } from './components';
-import { startContinuousVerify } from './continuous-verify';
+import { startContinuousVerify, verifyRoute } from './continuous-verify';
 import { DeadLetterStore } from './dead-letters';
 import { ManagedSink, SinkGenerationState } from './managed-sink';
 import { SourceRunner } from './source-runner';
@@ -95,7 +95,7 @@ export class CdcService {
       this.sinkRunners.set(sinkConfig.name, managed);
       runs.push(supervise(`sink ${sinkConfig.name}`, () => managed.run(signal), signal, sinkLogger));
     }
-    runs.push(...startContinuousVerify(sinks, config.sources, this.components, { ...context, metrics: this.metrics }, signal));
+    runs.push(...startContinuousVerify(sinks, config.sources, this.components, { ...context, metrics: this.metrics }, signal, () => this.health().ready));
     this.running = Promise.all(runs);
     const admin = operatorConsole.admin(this.adminHandlers());
     this.http = await startHttpServer({ ...config.service.http, metrics: this.metrics, health: () => this.health(), admin, console: operatorConsole.routes(admin) });
@@ -103,7 +103,7 @@ export class CdcService {
   }
 
   private adminHandlers(): AdminHandlers {
-    return {
+    const handlers: AdminHandlers = {
       // Errors in status may quote a URL or a secret: never show them.
       status: async () => redact({
         service: this.config.service.name,
@@ -136,7 +136,12 @@ export class CdcService {
         if (typeof requestId !== 'string' || requestId === '') throw new AdminError(400, 'requestId must be the id cdc resync printed');
         return runner.cancelResync(requestId);
       },
+      more: {
+        'POST /api/verify': verifyRoute(this.config.sinks, this.config.sources, this.components, { logger: this.logger, dataDir: this.config.service.dataDir, baseDir: dirname(this.config.configFile) },
+          async (source, table, where) => (await handlers.resync({ source, tables: [table], where }) as { requestId: string }).requestId),
+      },
     };
+    return handlers;
   }
 
   health(): HealthReport {

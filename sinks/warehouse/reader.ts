@@ -104,7 +104,8 @@ export class WarehouseSinkReader implements SinkReader {
   private async tableName(schema: string, table: string): Promise<string | null> {
     await this.open();
     const name = this.options(schema, table).table ?? `${schema}__${table}`;
-    if (!this.shapes.has(name)) this.shapes.set(name, await this.engine.columns(name));
+    // A table not created yet is looked up again next time (the sink may create it any moment).
+    if (!this.shapes.get(name)) this.shapes.set(name, await this.engine.columns(name));
     return this.shapes.get(name) ? name : null;
   }
 
