@@ -41,7 +41,7 @@ export function formatStatus(status: StatusReport): string {
     if (s.generation) parts.push(`generation ${s.generation}`);
     if (s.lagEvents !== undefined) parts.push(`lag ${s.lagEvents} events`);
     if (s.reprocess) parts.push(describeReprocess(s.reprocess));
-    if (s.deadLetters) parts.push(describeDeadLetters(s.name, s.deadLetters));
+    if (s.deadLetters && (s.deadLetters.total || s.deadLetters.error !== undefined)) parts.push(describeDeadLetters(s.name, s.deadLetters));
     lines.push(`  sink ${s.name}: ${parts.join(', ')}`);
   }
   return lines.join('\n') + '\n';
@@ -72,10 +72,9 @@ function describeReprocess(r: ReprocessReport): string {
   return `reprocess into generation ${r.generation} (${r.phase}): ${r.eventsDone}/${r.logEnd} events (${r.percent}%)${rate}${eta}`;
 }
 
-/** `2 dead letters (public.items 2)`, `no dead letters`. */
+/** `2 dead letter(s) (public.items 2), see cdc dead-letters list --sink NAME`. */
 function describeDeadLetters(sink: string, d: DeadLetterCounts): string {
   if (d.error !== undefined) return `dead letters unreadable: ${d.error}`;
-  if (!d.total) return 'no dead letters';
   const tables = Object.entries(d.tables ?? {}).map(([table, n]) => `${table} ${n}`);
   return `${d.total} dead letter(s) (${tables.join(', ')}), see cdc dead-letters list --sink ${sink}`;
 }
