@@ -123,7 +123,7 @@ program
   .requiredOption('-c, --config <file>', 'the YAML config file')
   .option('--sink <name>', 'only this sink')
   .option('--table <schema.table...>', 'only these tables')
-  .option('--repair', 'ask the running service to resync the missing and different keys')
+  .option('--repair', 'ask the running service to resync the missing and different keys; delete extra keys from the sink')
   .option('--json', 'print JSON: { differences, repair, report: [lines] }')
   .action(async (options: { config: string; sink?: string; table?: string[]; repair?: boolean; json?: boolean }) => {
     const report: string[] = [];
