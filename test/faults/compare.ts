@@ -13,7 +13,6 @@ import { DuckDbEngine } from '../../sinks/warehouse/duckdb';
 import { SqlEngine } from '../../sinks/warehouse/engine';
 import { PostgresEngine } from '../../sinks/warehouse/postgres';
 import { Pipeline } from './pipeline';
-import { TABLES } from './schema';
 
 export interface SinkComparison {
   sink: string;
@@ -116,8 +115,8 @@ export async function compareAll(p: Pipeline): Promise<SinkComparison[]> {
   if (p.options.postgresWarehouse) engines.push(['pgwarehouse', new PostgresEngine(p.lab.warehousePg!.url, p.name)]);
   try {
     for (const [, engine] of engines) await engine.open();
-    for (const table of TABLES) {
-      const full = `${p.schema}.${table}`;
+    for (const full of p.tables) {
+      const table = full.slice(full.indexOf('.') + 1);
       const expected = await sourceRows(reader, full);
       const keyColumns = await reader.primaryKey(full);
       diff(results.get('cache')!, full, expected, await redisRows(redis, `${p.prefix}${full}:`), isDeepStrictEqual);

@@ -65,7 +65,9 @@ export class Pipeline {
   get sourceName(): string { return 'src'; }
   /** The schema part of table names: `public` on Postgres, the database on MariaDB. */
   get schema(): string { return this.source === 'postgres' ? 'public' : this.name; }
-  get tables(): string[] { return TABLES.map((t) => `${this.schema}.${t}`); }
+  /** Tables a case made the service capture besides the three (e.g. tables that joined later): compared too. */
+  readonly extraTables: string[] = [];
+  get tables(): string[] { return [...TABLES.map((t) => `${this.schema}.${t}`), ...this.extraTables]; }
 
   /** The source database, directly (not through the proxy): what the load and the comparison use. */
   get sourceUrl(): string {
