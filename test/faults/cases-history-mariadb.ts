@@ -69,7 +69,7 @@ const resetMaster = (when: 'running' | 'stopped', pipeline: PipelineName): Fault
 function copyDatabase(from: MariadbServer, to: MariadbServer, database: string): Promise<void> {
   const shell = `mariadb-dump --no-defaults --protocol=TCP -h127.0.0.1 -P${from.port} -uroot --single-transaction --gtid --master-data=1 --databases ${database}`
     + ` | mariadb --no-defaults --protocol=TCP -h127.0.0.1 -P${to.port} -uroot --init-command='SET sql_log_bin=0'`;
-  return new Promise((resolve, reject) => execFile('sh', ['-c', `set -o pipefail 2>/dev/null; ${shell}`], { maxBuffer: 1 << 26, timeout: 300_000 }, (error, _out, stderr) => (error ? reject(new Error(`copying ${database}: ${stderr || error.message}`)) : resolve())));
+  return new Promise((resolve, reject) => execFile('bash', ['-c', `set -o pipefail; ${shell}`], { maxBuffer: 1 << 26, timeout: 300_000 }, (error, _out, stderr) => (error ? reject(new Error(`copying ${database}: ${stderr || error.message}`)) : resolve())));
 }
 
 async function waitApplied(replica: MariadbServer, timeoutMs: number): Promise<boolean> {
