@@ -246,11 +246,14 @@ export class MysqlTransactionAssembler {
     // For the Debezium topics (never in the native log): column types, JSON text, thread, primary-key moves.
     const columnTypes = mysqlColumnTypesOf(columns);
     const thread = this.open?.thread;
+    let row = 0;
     const withDetails = (change: ChangeEvent, raw: { before: RawRow | null; after: RawRow | null }, extra?: { newKey?: Row; oldKey?: Row }): ChangeEvent => {
       const json = { before: mysqlJsonText(columns, raw.before), after: mysqlJsonText(columns, raw.after) };
-      return addSourceDetails(change, { columnTypes, ...(thread !== undefined && { thread }), ...((json.before || json.after) && { jsonText: json }), ...extra });
+      const binlogEvent = event.eventPosition !== undefined ? { binlogEvent: { pos: event.eventPosition, row } } : {};
+      return addSourceDetails(change, { columnTypes, ...(thread !== undefined && { thread }), ...((json.before || json.after) && { jsonText: json }), ...binlogEvent, ...extra });
     };
-    for (const raw of event.rows) {
+    for (const [index, raw] of event.rows.entries()) {
+      row = index;
       const before = decode(raw.before);
       const after = decode(raw.after);
       if (event.op === 'insert') this.push(withDetails(this.event('c', name, keyOf(after!), null, after), raw));

@@ -127,7 +127,7 @@ export class ZongjiDecoder implements BinlogDecoder {
       case 'writerows':
       case 'updaterows':
       case 'deleterows':
-        return this.translateRows(event as AnyBinlogEvent & { tableId: number; rows: RowData[] | UpdateRowData[] }, timestampMs);
+        return this.translateRows(event as AnyBinlogEvent & { tableId: number; rows: RowData[] | UpdateRowData[]; size: number }, timestampMs);
       case 'heartbeat':
         return { kind: 'heartbeat' };
       default:
@@ -167,7 +167,7 @@ export class ZongjiDecoder implements BinlogDecoder {
     this.shapes.set(event.tableId, { schema: entry.parentSchema, table: entry.tableName, columns, primaryKey });
   }
 
-  private translateRows(event: { tableId: number; rows: RowData[] | UpdateRowData[]; getEventName(): string }, timestampMs: number): DecodedEvent | null {
+  private translateRows(event: { tableId: number; rows: RowData[] | UpdateRowData[]; getEventName(): string; nextPosition: number; size: number }, timestampMs: number): DecodedEvent | null {
     const table = this.shapes.get(event.tableId);
     if (!table) return null; // a table outside the captured ones (its table map was filtered out)
     const op = ROW_OPS[event.getEventName() as keyof typeof ROW_OPS];
@@ -176,7 +176,10 @@ export class ZongjiDecoder implements BinlogDecoder {
       op === 'update'
         ? (event.rows as UpdateRowData[]).map((r) => ({ before: fix(r.before), after: fix(r.after) }))
         : (event.rows as RowData[]).map((r) => (op === 'insert' ? { before: null, after: fix(r) } : { before: fix(r), after: null }));
-    return { kind: 'rows', op, table, rows, timestampMs };
+    // The event's start: its end minus its length (zongji's size leaves out the 19-byte header and the checksum).
+    const length = event.size + 19 + ((this.zongji as { useChecksum?: boolean } | null)?.useChecksum ? 4 : 0);
+    const eventPosition = event.nextPosition > length ? event.nextPosition - length : undefined;
+    return { kind: 'rows', op, table, rows, timestampMs, ...(eventPosition !== undefined && { eventPosition }) };
   }
 }
 

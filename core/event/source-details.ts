@@ -29,6 +29,8 @@ export interface SourceDetails {
   serverId?: number;
   /** MySQL: the thread (connection) id that ran the transaction. */
   thread?: number;
+  /** MySQL/MariaDB: where the change's rows event starts in the binlog file, and the row's index within that event. */
+  binlogEvent?: { pos: number; row: number };
   /** The MySQL-protocol source is a MariaDB server (its rows may carry no GTID to tell, e.g. snapshot rows). */
   mariadb?: true;
   /** The delete half of a primary-key change: the key the row moved to. */

@@ -180,9 +180,9 @@ function binlogSource(event: ChangeEvent, details: SourceDetails | undefined, co
     server_id: details?.serverId ?? mariadbGtidServer(event) ?? 0,
     gtid: event.source.txId ?? null,
     file: place?.file ?? '',
-    // Debezium: the rows event's own position and the row within it; ours: the transaction's first event and the change's index within the transaction.
-    pos: place?.pos ?? 0,
-    row: index === null || index === 0 ? 0 : index - 1,
+    // Debezium: the rows event's own position and the row within it, when the source attached them; else the transaction's first event and the change's index in the transaction.
+    pos: details?.binlogEvent?.pos ?? place?.pos ?? 0,
+    row: details?.binlogEvent?.row ?? (index === null || index === 0 ? 0 : index - 1),
     thread: details?.thread ?? null,
     query: null,
   };

@@ -70,9 +70,10 @@ sinks:
     await service.start();
     await mariadbQuery(mariadb.port, `BEGIN; INSERT INTO dbzm.items VALUES (3, 'three'); UPDATE dbzm.items SET name = 'uno' WHERE id = 1; DELETE FROM dbzm.items WHERE id = 2; COMMIT`);
     const gtid = (await mariadbQuery(mariadb.port, 'SELECT @@gtid_binlog_pos')).trim();
+    await mariadbQuery(mariadb.port, `INSERT INTO dbzm.items VALUES (4, 'four'), (5, 'five')`);
 
-    // 2 snapshot rows (not the truncate our snapshot writes below them: Debezium has none), c, u, d and the delete's tombstone.
-    const values = (await read('dbzm-maria.dbzm.items', 6)).map((m) => (m.value ? JSON.parse(m.value.toString()) : null));
+    // 2 snapshot rows (not the truncate our snapshot writes below them: Debezium has none), c, u, d and the delete's tombstone, then 2 c of one statement.
+    const values = (await read('dbzm-maria.dbzm.items', 8)).map((m) => (m.value ? JSON.parse(m.value.toString()) : null));
     const rows = values.filter((v) => v?.op === 'r');
     assert.equal(rows.length, 2);
     for (const v of rows) {
@@ -83,17 +84,28 @@ sinks:
       assert.equal(v.transaction, null);
     }
     // Keys spread over the topic's partitions: order the transaction's changes by their place in it.
-    const streamed = values.filter((v) => v && ['c', 'u', 'd'].includes(v.op)).sort((a, b) => a.transaction.total_order - b.transaction.total_order);
+    const pair = values.filter((v) => v?.op === 'c' && v.after.id >= 4).sort((a, b) => a.after.id - b.after.id);
+    assert.deepEqual(pair.map((v) => v.source.row), [0, 1], 'two rows of one rows event: rows 0 and 1');
+    assert.equal(pair[0].source.pos, pair[1].source.pos, 'the same rows event');
+    // Every pos is where MariaDB itself says a rows event starts.
+    const events = (await mariadbQuery(mariadb.port, `SHOW BINLOG EVENTS IN '${pair[0].source.file}'`)).split('\n').map((line) => line.split('\t'));
+    const rowsEventStarts = new Set(events.filter((e) => /_rows/i.test(e[2] ?? '')).map((e) => Number(e[1])));
+    for (const v of [...pair]) assert.ok(rowsEventStarts.has(v.source.pos), `pos ${v.source.pos} starts a rows event (${[...rowsEventStarts].join(',')})`);
+    const streamed = values.filter((v) => v && ['c', 'u', 'd'].includes(v.op) && !pair.includes(v)).sort((a, b) => a.transaction.total_order - b.transaction.total_order);
+    for (const v of streamed) assert.ok(rowsEventStarts.has(v.source.pos), `pos ${v.source.pos} starts a rows event`);
     assert.deepEqual(streamed.map((v) => v.op), ['c', 'u', 'd']);
     for (const [i, v] of streamed.entries()) {
       assert.deepEqual(
         { connector: v.source.connector, name: v.source.name, db: v.source.db, table: v.source.table, snapshot: v.source.snapshot, gtid: v.source.gtid, server_id: v.source.server_id, row: v.source.row, thread: v.source.thread, query: v.source.query },
-        { connector: 'mariadb', name: 'dbzm-maria', db: 'dbzm', table: 'items', snapshot: 'false', gtid, server_id: 1, row: i, thread: null, query: null },
+        // Each statement is its own rows event holding one row: row 0 of it (Debezium's row is the index within the rows event).
+        { connector: 'mariadb', name: 'dbzm-maria', db: 'dbzm', table: 'items', snapshot: 'false', gtid, server_id: 1, row: 0, thread: null, query: null },
       );
       assert.match(v.source.file, /^binlog\.\d{6}$/);
       assert.ok(Number.isInteger(v.source.pos) && v.source.pos > 4, `pos ${v.source.pos}`);
       assert.deepEqual(v.transaction, { id: gtid, total_order: i + 1, data_collection_order: i + 1 });
     }
+    // pos: where each change's rows event starts, in binlog order.
+    assert.ok(streamed[0].source.pos < streamed[1].source.pos && streamed[1].source.pos < streamed[2].source.pos, streamed.map((v) => v.source.pos).join(','));
     assert.deepEqual(streamed[1].before, { id: 1, name: 'one' });
     assert.deepEqual(streamed[1].after, { id: 1, name: 'uno' });
     assert.equal(values.filter((v) => v === null).length, 1, 'one tombstone, for the delete');
