@@ -10,6 +10,7 @@ import {
 } from './faults';
 import { PipelineName, PipelineOptions, sourceKindOf } from './pipeline';
 import { historyMariadbCases } from './cases-history-mariadb';
+import { historyPostgresCases } from './cases-history-postgres';
 
 export interface FaultCase {
   /** Unique, e.g. restart-handoff@pg-embedded. */
@@ -261,5 +262,6 @@ export function catalog(full: boolean): FaultCase[] {
     ...(['pg-embedded', 'pg-kafka', 'maria-embedded', 'maria-kafka'] as PipelineName[]).map(baseline),
   );
   cases.push(...historyMariadbCases());
+  cases.push(...historyPostgresCases());
   return cases;
 }
