@@ -32,7 +32,7 @@ describe('MySQL value types', () => {
   });
 
   it('read column types as information_schema and the binlog metadata spell them', () => {
-    assert.deepEqual(columnShape('b', 'bit(10)'), { name: 'b', kind: 'bit', bits: 10 });
+    assert.deepEqual(columnShape('b', 'bit(10)'), { name: 'b', kind: 'bit', bits: 10, type: 'bit(10)' });
     assert.equal(columnShape('i', 'bigint(20) unsigned').kind, 'bigint');
     assert.equal(columnShape('i', 'int unsigned').kind, 'integer');
     assert.equal(columnShape('d', 'decimal(65,30)').kind, 'decimal');
