@@ -7,6 +7,8 @@ import { makeVersion } from '../../core/event/version';
 import { DecimalHandling } from '../../core/log/debezium/decimal';
 import { debeziumRecords, debeziumValues, NEW_KEY_HEADER, OLD_KEY_HEADER, TransactionOrder } from '../../core/log/debezium-format';
 import { messagesOf } from '../../core/log/kafka-codec';
+import { kafkaFeatures } from '../../core/log/kafka-features';
+import { kafkaLogConfig } from '../../core/log/log-config';
 
 /** test/fixtures/debezium/value-types.json: per column type, our value and the one Debezium writes (see its `from` and `notes`). */
 interface ValueCase {
@@ -60,6 +62,16 @@ describe('Debezium format: row values per column type, against the documented ma
 });
 
 describe('Debezium format: value details', () => {
+  it('log.debezium.decimalHandling: precise by default, string or double, anything else refused', () => {
+    const base = { type: 'kafka', brokers: ['127.0.0.1:9092'], format: 'debezium' };
+    const parsed = kafkaLogConfig.parse(base);
+    assert.equal(parsed.debezium.decimalHandling, 'precise');
+    assert.equal(kafkaFeatures(kafkaLogConfig.parse({ ...base, debezium: { decimalHandling: 'string' } })).debezium?.decimalHandling, 'string');
+    const refused = kafkaLogConfig.safeParse({ ...base, debezium: { decimalHandling: 'exact' } });
+    assert.equal(refused.success, false);
+    assert.match(JSON.stringify(refused.error?.issues), /precise.*string.*double/);
+  });
+
   it('decimal.handling.mode string and double', () => {
     const event = eventOf('postgresql', { id: 'int4', fixed: 'numeric(10,2)', free: 'numeric' }, { id: 1, fixed: '1.50', free: '1.500' });
     assert.deepEqual(JSON.parse(valueText(event, 'string')).after, { id: 1, fixed: '1.50', free: '1.500' });
