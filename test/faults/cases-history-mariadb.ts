@@ -4,6 +4,7 @@
 // every case, with the row-by-row comparison of every sink against the source
 // (after the failover: the new primary).
 import { execFile } from 'node:child_process';
+import { createConnection, RowDataPacket } from 'mysql2/promise';
 import { runCli } from '../support/service-process';
 import { MariadbServer, mariadbQuery, startMariadb } from '../support/servers';
 import { startTcpProxy } from '../support/tcp-proxy';
@@ -83,10 +84,14 @@ async function waitApplied(replica: MariadbServer, timeoutMs: number): Promise<b
 
 /** The replica has applied every event it received (Gtid_IO_Pos = gtid_slave_pos). */
 async function relayApplied(replica: MariadbServer): Promise<boolean> {
-  const row = await mariadbQuery(replica.port, `SHOW SLAVE STATUS\\G`);
-  const io = /Gtid_IO_Pos:\s*(\S*)/.exec(row)?.[1] ?? '';
-  const applied = (await mariadbQuery(replica.port, 'SELECT @@GLOBAL.gtid_slave_pos')).trim();
-  return io === applied;
+  const connection = await createConnection({ host: '127.0.0.1', port: replica.port, user: 'root' });
+  try {
+    const [status] = await connection.query<RowDataPacket[]>('SHOW SLAVE STATUS');
+    const [applied] = await connection.query<RowDataPacket[]>('SELECT @@GLOBAL.gtid_slave_pos AS pos');
+    return status[0] !== undefined && String(status[0].Gtid_IO_Pos) === String(applied[0].pos);
+  } finally {
+    await connection.end().catch(() => undefined);
+  }
 }
 
 /**
