@@ -103,12 +103,14 @@ async function relayApplied(replica: MariadbServer): Promise<boolean> {
  * changed, the service restarted). The source resumes after the saved GTID,
  * or re-snapshots when the replica lacks it; sinks are compared with the new
  * primary. The lab's MariaDB is restarted and put back afterwards.
+ * `lossy`: the replica stops receiving a few seconds before the kill, so it
+ * lacks transactions the service has read: the source must re-snapshot.
  */
-const failover = (pipeline: PipelineName): FaultCase => {
+const failover = (pipeline: PipelineName, lossy = false): FaultCase => {
   let replica: MariadbServer | undefined;
   let primary: MariadbServer | undefined;
   return {
-    name: `failover@${pipeline}`, kind: 'failover to a replica', pipeline, inQuick: false,
+    name: `failover${lossy ? '-lossy' : ''}@${pipeline}`, kind: lossy ? 'failover, transactions lost' : 'failover to a replica', pipeline, inQuick: false,
     options: { snapshotMode: 'when_needed' },
     async inject(ctx) {
       const p = ctx.p;
@@ -121,6 +123,11 @@ const failover = (pipeline: PipelineName): FaultCase => {
       // The primary's binlog numbered above the replica's, so the failover sends positions backwards.
       await mariadbQuery(primary.port, 'FLUSH BINARY LOGS; FLUSH BINARY LOGS');
       await sleep(ctx.between(1000, 4000));
+      if (lossy) {
+        await mariadbQuery(replica.port, 'STOP SLAVE IO_THREAD');
+        ctx.note('the replica stopped receiving (STOP SLAVE IO_THREAD): what the service reads next never reaches it');
+        await sleep(3000);
+      }
       await primary.kill9();
       const killedAt = Date.now();
       ctx.note('primary (server_id 1) killed (kill -9) mid-load');
@@ -170,5 +177,8 @@ const failover = (pipeline: PipelineName): FaultCase => {
 
 /** The cases of this file in run order; `catalog(full)` in cases.ts adds them to the full suite. */
 export function historyMariadbCases(): FaultCase[] {
-  return [resetMaster('running', 'maria-embedded'), resetMaster('stopped', 'maria-embedded'), failover('maria-embedded'), failover('maria-kafka')];
+  return [
+    resetMaster('running', 'maria-embedded'), resetMaster('stopped', 'maria-embedded'), failover('maria-embedded'), failover('maria-embedded', true),
+    resetMaster('running', 'maria-kafka'), failover('maria-kafka'),
+  ];
 }
