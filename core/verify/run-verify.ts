@@ -73,6 +73,6 @@ async function repair(
     const rows = found.extra.map((key) => ({ key, version: found.extraStamps.get(key)! }));
     const removed = await target.reader.deleteKeys(schema, name, found.keyColumns, rows);
     const kept = found.extra.length - removed;
-    print(`  repair: deleted ${removed} extra key(s) of ${found.table} the source does not have${kept > 0 ? `; ${kept} left alone: the sink holds a newer write of them now (verify again)` : ''}`);
+    print(`  repair: deleted ${removed} extra key(s) of ${found.table} the source does not have${kept > 0 ? `; ${kept} left alone: the sink holds a newer write of them now, or could not guard the delete (see the warning; verify again)` : ''}`);
   }
 }

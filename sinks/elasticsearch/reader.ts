@@ -21,7 +21,7 @@ export class EsSinkReader implements SinkReader {
   private readonly http: EsHttp;
   private readonly indices: EsIndices;
 
-  constructor(config: ElasticsearchSinkConfig, logger: Logger) {
+  constructor(config: ElasticsearchSinkConfig, private readonly logger: Logger) {
     this.http = new EsHttp(config);
     const overrides = Object.values(config.tableOptions).flatMap((o) => (o.index ? [o.index.toLowerCase()] : []));
     this.indices = new EsIndices(this.http, config.indexPrefix, new TableOptions(config.tableOptions), overrides, logger);
@@ -71,6 +71,14 @@ export class EsSinkReader implements SinkReader {
   async deleteKeys(schema: string, table: string, _keyColumns: readonly string[], rows: ReadonlyArray<{ key: string; version: string }>): Promise<number> {
     if (rows.length === 0) return 0;
     const alias = this.indices.aliasName(schema, table);
+    // _version arrives as a JSON number: above 2^53 (MariaDB binlog files from 8192, Postgres WAL beyond 8 PiB) it is
+    // not exact, and a delete guarded by a rounded version could remove a newer write. Those are left for a reprocess.
+    const unsafe = rows.filter(({ version }) => !Number.isSafeInteger(Number(version)));
+    if (unsafe.length > 0) {
+      this.logger.warn('extra documents left in place: their version is beyond 2^53 and cannot guard the delete exactly; cdc reprocess the sink to drop them', { index: alias, keys: unsafe.slice(0, 5).map((r) => r.key).join(', ') });
+      rows = rows.filter((row) => !unsafe.includes(row));
+      if (rows.length === 0) return 0;
+    }
     const body = rows.map(({ key, version }) => JSON.stringify({ delete: { _index: alias, _id: key, version: Number(version), version_type: 'external_gte' } })).join('\n') + '\n';
     const reply = await this.http.request<{ items?: Array<{ delete?: { status: number; result?: string; error?: unknown } }> }>('POST', '/_bulk', body, { refresh: 'true' });
     if (reply.status !== 200) throw new Error(`deleting ${rows.length} document(s) of ${alias} failed: ${describeEsError(reply.body)}`);
