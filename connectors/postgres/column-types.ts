@@ -14,10 +14,18 @@ const NAMES: Record<number, string> = {
   1560: 'bit', 1562: 'varbit', 1700: 'numeric', 2950: 'uuid', 3802: 'jsonb',
 };
 
+/** Built-in array types: their element type (the column's modifier applies to the elements). */
+const ARRAY_ELEMENTS: Record<number, number> = {
+  1000: 16, 1001: 17, 1005: 21, 1007: 23, 1016: 20, 1021: 700, 1022: 701, 1009: 25, 1015: 1043, 1014: 1042,
+  1182: 1082, 1183: 1083, 1115: 1114, 1185: 1184, 1231: 1700, 2951: 2950,
+};
+
 /** Types whose modifier is a fractional-seconds precision (-1: the default, 6). */
 const TIME_PRECISION = new Set([1083, 1114, 1184, 1266]);
 
 export function pgColumnType(typeOid: number, typeMod: number): string {
+  const element = ARRAY_ELEMENTS[typeOid];
+  if (element !== undefined) return `${pgColumnType(element, typeMod)}[]`;
   const name = NAMES[typeOid];
   if (!name) return `oid:${typeOid}`;
   if (typeOid === 1700 && typeMod >= 4) {

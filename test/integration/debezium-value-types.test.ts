@@ -25,15 +25,16 @@ const pgAfter = (id: number) =>
   `"ts":1529507596945104,"ts3":1529507596945,"tstz":"2018-06-20T13:13:16.945104Z","tstz3":"2018-06-20T15:13:16.900Z",` +
   `"d":19782,"t":45296789000,"t3":45296789,"ttz":"10:34:56.5Z","iv":37091106500000,"b":"3q2+7w==",` +
   `"j":"{\\"b\\": 1,  \\"a\\":[1,2]}","jb":"{\\"a\\": [1, 2.50], \\"b\\": 1}","flag":true,"bit1":true,"bits":"BQA=",` +
-  `"u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","txt":"hello","f8":1.5,"nul":null}`;
+  `"u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","txt":"hello","f8":1.5,"nul":null,"ia":[1,9007199254740993,null],"na":["AJY=","nA=="]}`;
 
 const PG_SCHEMA = `CREATE TABLE kinds (id int8 PRIMARY KEY, small int2, n int4, big int8, price numeric(10,2), free numeric,
   ts timestamp, ts3 timestamp(3), tstz timestamptz, tstz3 timestamptz(3), d date, t time, t3 time(3), ttz timetz, iv interval,
-  b bytea, j json, jb jsonb, flag bool, bit1 bit(1), bits bit(10), u uuid, txt text, f8 float8, nul int4)`;
+  b bytea, j json, jb jsonb, flag bool, bit1 bit(1), bits bit(10), u uuid, txt text, f8 float8, nul int4, ia int8[], na numeric(10,2)[])`;
 const pgRow = (id: number) => `INSERT INTO kinds VALUES (${id}, 32767, -5, 9007199254740993, 1234.50, 0.000120,
   '2018-06-20 15:13:16.945104', '2018-06-20 15:13:16.945', '2018-06-20 15:13:16.945104+02', '2018-06-20 15:13:16.9+00', '2024-02-29',
   '12:34:56.789', '12:34:56.789', '12:34:56.5+02', '1 year 2 mons 3 days 04:05:06.5', '\\xdeadbeef', '{"b": 1,  "a":[1,2]}',
-  '{"b": 1, "a": [1, 2.50]}', true, B'1', B'0000000101', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'hello', 1.5, NULL)`;
+  '{"b": 1, "a": [1, 2.50]}', true, B'1', B'0000000101', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'hello', 1.5, NULL,
+  '{1,9007199254740993,NULL}', '{1.5,-1}')`;
 
 /** The same for MariaDB (connector "mariadb", time.precision.mode=adaptive_time_microseconds). */
 const mariaAfter = (id: number) =>
@@ -126,7 +127,7 @@ describe('Debezium topics: value types of real Postgres and MariaDB columns (moc
     await waitFor(() => output().filter((l) => l.includes('resync of table done')).length > done, { timeoutMs: 60_000, what: 'the resync to finish', describe: () => output().slice(-5).join('\n') });
   }
 
-  it('Postgres: int64 numbers, Decimal and VariableScaleDecimal, adaptive temporals, ZonedTimestamp/ZonedTime, MicroDuration, bytes, JSON text, bits, uuid', async () => {
+  it('Postgres: int64 numbers, Decimal and VariableScaleDecimal, adaptive temporals, ZonedTimestamp/ZonedTime, MicroDuration, bytes, JSON text, bits, uuid, arrays', async () => {
     fixture = new PgRedisFixture(pg, redis, 'dbzv', {
       schema: PG_SCHEMA,
       expectedRows: { kinds: 'SELECT id::text AS k, to_jsonb(kinds)::text AS doc FROM kinds' },

@@ -44,7 +44,7 @@ function valueText(event: ChangeEvent, decimals: DecimalHandling = 'precise'): s
 /** The JSON text of `after.v` in the message value (so 64-bit digits are compared exactly). */
 function rawAfterField(text: string, field: string): string {
   const after = text.slice(text.indexOf('"after":'));
-  const match = new RegExp(`"${field}":(-?\\d+|"[^"]*"|true|false|null|\\{[^}]*\\})`).exec(after);
+  const match = new RegExp(`"${field}":(-?\\d+|"[^"]*"|true|false|null|\\{[^}]*\\}|\\[[^\\]]*\\])`).exec(after);
   assert.ok(match, `field ${field} in ${after.slice(0, 200)}`);
   return match[1];
 }

@@ -22,6 +22,12 @@ function orSame(convert: (text: string) => unknown): ValueConverter {
  * `jsonText` gives a JSON column's text as Postgres sent it.
  */
 export function postgresConverter(type: string, decimals: DecimalHandling): ValueConverter {
+  if (type.endsWith('[]')) {
+    // Arrays: Debezium's ARRAY of the element type, each element converted alike (nested arrays too).
+    const element = postgresConverter(type.slice(0, -2), decimals);
+    const each: ValueConverter = (value) => (Array.isArray(value) ? value.map((v) => (v === null ? null : each(v))) : element(value));
+    return each;
+  }
   const [, base, args] = /^([a-z0-9_:]+)(?:\((.*)\))?$/.exec(type) ?? [, type, undefined];
   const precision = args === undefined ? null : Number(args.split(',')[0]);
   switch (base) {
