@@ -92,6 +92,19 @@ describe('Debezium format: value details', () => {
     assert.equal(JSON.parse(valueText(bare)).after.doc, '{"a":1}');
   });
 
+  it('unchanged TOAST columns: Debezium\'s placeholder in the column\'s own type (UnchangedToastedPlaceholder)', () => {
+    const types = { id: 'int4', doc: 'text', blob: 'bytea', tags: 'text[]', nums: 'int4[]', ids: 'uuid[]' };
+    const event = eventOf('postgresql', types, { id: 1 }, 'u');
+    event.unchanged = ['doc', 'blob', 'tags', 'nums', 'ids'];
+    const after = JSON.parse(valueText(event)).after;
+    const placeholder = '__debezium_unavailable_value';
+    assert.equal(after.doc, placeholder);
+    assert.equal(after.blob, 'X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==', 'the placeholder\'s bytes');
+    assert.deepEqual(after.tags, [placeholder]);
+    assert.deepEqual(after.nums, [...Buffer.from(placeholder)]);
+    assert.deepEqual(after.ids, ['b68a35a7-17ad-35b3-af2a-ae46edb4545a'], 'UUID.nameUUIDFromBytes of the placeholder');
+  });
+
   it('events without column types keep their values as the event holds them', () => {
     const event = eventOf('postgresql', {}, { id: '12', n: '1.50' });
     assert.deepEqual(JSON.parse(valueText(event)).after, { id: '12', n: '1.50' });

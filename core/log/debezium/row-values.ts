@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ChangeEvent, Row } from '../../event/change-event';
 import { SourceDetails } from '../../event/source-details';
 import { DecimalHandling } from './decimal';
@@ -25,7 +26,7 @@ export class DebeziumValues {
   rows(event: ChangeEvent, details: SourceDetails | undefined, placeholder: { unchanged?: string[]; value: string }): DebeziumRows {
     const types = details?.columnTypes;
     const after = event.op === 'd' ? null : event.after;
-    if (!types) return { key: event.key, before: event.before, after: withPlaceholders(after, placeholder) };
+    if (!types) return { key: event.key, before: event.before, after: withPlaceholders(after, placeholder, undefined) };
     const columns = this.convertersOf(types, event.source.connector);
     const convert = (row: Row | null, json: Record<string, string> | undefined): Row | null => {
       if (!row) return row;
@@ -41,7 +42,7 @@ export class DebeziumValues {
     return {
       key: convert(event.key, details?.jsonText?.after ?? details?.jsonText?.before)!,
       before: convert(event.before, details?.jsonText?.before),
-      after: withPlaceholders(convert(after, details?.jsonText?.after), placeholder),
+      after: withPlaceholders(convert(after, details?.jsonText?.after), placeholder, types),
     };
   }
 
@@ -64,7 +65,44 @@ export class DebeziumValues {
 }
 
 /** Columns the source did not send (Postgres unchanged TOAST) get Debezium's unavailable.value.placeholder. */
-function withPlaceholders(row: Row | null, placeholder: { unchanged?: string[]; value: string }): Row | null {
+function withPlaceholders(row: Row | null, placeholder: { unchanged?: string[]; value: string }, types: Readonly<Record<string, string>> | undefined): Row | null {
   if (!row || !placeholder.unchanged?.length) return row;
-  return { ...row, ...Object.fromEntries(placeholder.unchanged.map((column) => [column, placeholder.value])) };
+  return { ...row, ...Object.fromEntries(placeholder.unchanged.map((column) => [column, placeholderOf(types?.[column], placeholder.value)])) };
+}
+
+/**
+ * The placeholder in the column's own type, as Debezium's PostgreSQL connector
+ * writes it (UnchangedToastedPlaceholder): bytes for bytea, a one-element list
+ * for text-like arrays, the placeholder's bytes as numbers for int4/int8/date
+ * arrays, its name-based UUID for uuid arrays; the string otherwise.
+ */
+function placeholderOf(type: string | undefined, value: string): unknown {
+  const bytes = Buffer.from(value, 'utf8');
+  switch (type?.replace(/\(.*\)/, '')) {
+    case 'bytea':
+      return bytes.toString('base64');
+    case 'text[]':
+    case 'varchar[]':
+    case 'bpchar[]':
+      return [value];
+    case 'bytea[]':
+      return [bytes.toString('base64')];
+    case 'int4[]':
+    case 'date[]':
+    case 'int8[]':
+      return [...bytes].map((b) => (b > 127 ? b - 256 : b));
+    case 'uuid[]':
+      return [nameUuid(bytes)];
+    default:
+      return value;
+  }
+}
+
+/** Java's UUID.nameUUIDFromBytes: an MD5 (version 3) UUID. */
+function nameUuid(bytes: Buffer): string {
+  const md5 = createHash('md5').update(bytes).digest();
+  md5[6] = (md5[6] & 0x0f) | 0x30;
+  md5[8] = (md5[8] & 0x3f) | 0x80;
+  const hex = md5.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
