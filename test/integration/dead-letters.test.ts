@@ -17,6 +17,7 @@ import { EsServer, startEsServer } from '../support/es-server';
 import { makeEvent } from '../support/events';
 import { freePort, PgServer, startPostgres, stopAll } from '../support/servers';
 import { runCliAsync, ServiceProcess, writeConfig } from '../support/service-process';
+import { EmbeddedE2eLog, KafkaE2eLog } from '../support/e2e-log';
 import { asRecords } from '../support/sink-history';
 import { rowDifference, Rows } from '../support/sink-e2e';
 import { waitFor } from '../support/wait';
@@ -146,7 +147,7 @@ describe('dead letters: rotation, list, replay, counts in status', function () {
     });
   });
 
-  describe('the service, Postgres → warehouse (Postgres engine), through the CLI', () => {
+  for (const log of [new EmbeddedE2eLog(), new KafkaE2eLog()]) describe(`the service, Postgres → warehouse (Postgres engine), through the CLI (${log.type} log)`, () => {
     let pg: PgServer;
     let dbUrl = '';
     let service: ServiceProcess;
@@ -166,7 +167,7 @@ describe('dead letters: rotation, list, replay, counts in status', function () {
 
     function config(tableOptions: string): string {
       return writeConfig(configPath, `service: { name: deadletters, dataDir: ./var, http: { port: ${httpPort} } }
-log: { type: embedded, partitions: 2 }
+log: ${log.yaml()}
 sources:
   - { name: src, type: postgres, url: "\${PG_URL}", tables: [public.items, public.prices], snapshot: { mode: when_needed } }
 sinks:
@@ -192,7 +193,7 @@ sinks:
     }
 
     before(async () => {
-      pg = await startPostgres();
+      [pg] = await Promise.all([startPostgres(), log.setUp(['deadletters'])]);
       const admin = new Client({ connectionString: pg.url });
       await admin.connect();
       await admin.query('CREATE DATABASE deadletters');
@@ -208,6 +209,7 @@ sinks:
     });
     after(async () => {
       await service?.stop().catch(() => undefined);
+      await log.tearDown();
       await stopAll();
     });
 
@@ -230,7 +232,11 @@ sinks:
       const text = await cli('dead-letters', 'list', '--sink', 'warehouse', '--table', 'public.items', '--limit', '1');
       assert.equal(text.code, 0, text.stderr);
       assert.match(text.stdout, /^sink warehouse: 2 dead letter\(s\) of public\.items in 1 file\(s\)\n {2}public\.items: 2\n +2 {2}.*does not cast/);
-      assert.match(text.stdout, /newest 1 \(newest last\):\n {2}\S+ {2}public\.items key [35] op [cr] version \S+, log \d:\d+: /);
+      assert.match(text.stdout, /newest 1 \(newest last\):\n {2}\S+ {2}public\.items key [35] op [cr] version \S+, log (deadletters\.changes\/)?\d:\d+: /);
+      for (const letter of await store.read()) {
+        assert.equal(letter.log?.topic, log.type === 'kafka' ? 'deadletters.changes' : undefined, 'the Kafka topic is kept (the warehouse stores offsets per topic)');
+        assert.ok(Number.isInteger(letter.log?.offset), 'the log offset is kept');
+      }
 
       const status = await json('status');
       const sink = status.body.sinks.find((s: { name: string }) => s.name === 'warehouse');
