@@ -4,12 +4,10 @@
 // and catches a row altered behind the pipeline's back in Elasticsearch, a
 // Postgres and a DuckDB warehouse, naming sink, table and key.
 import { strict as assert } from 'node:assert';
-import { rmSync } from 'node:fs';
 import { Client } from 'pg';
 import { EsServer, startEsServer } from '../support/es-server';
 import { PgServer, startPostgres, stopAll } from '../support/servers';
-import { rowDifference } from '../support/sink-e2e';
-import { pgScenario, SinkTamper, VerifyScenario } from '../support/verify-scenario';
+import { pgScenario, SinkTamper, tearDownScenario, VerifyScenario } from '../support/verify-scenario';
 import { waitFor } from '../support/wait';
 
 const SINKS = ['search', 'pgwh', 'duck'];
@@ -33,20 +31,14 @@ describe('continuous verification (verify: on Elasticsearch, Postgres and DuckDB
     s = await pgScenario(pg, es, 'cvpg', `{ intervalMs: 300, chunksPerRun: 3, chunkSize: 200, recheckDelayMs: ${RECHECK_MS} }`);
     tamper = new SinkTamper(s, es, pg);
     await s.service.start();
-    await converge('the snapshot in Elasticsearch and the Postgres warehouse');
+    await tamper.converge('the snapshot in Elasticsearch and the Postgres warehouse');
   });
   after(async () => {
-    await s?.service.stop().catch(() => undefined);
+    await tearDownScenario(s);
     await es?.stop();
     await stopAll();
-    if (s) rmSync(s.dataDir, { recursive: true, force: true });
   });
 
-  const differences = async () => {
-    const expected = await s.sourceRows();
-    return [rowDifference('elasticsearch', expected, tamper.esRows()), rowDifference('postgres warehouse', expected, await tamper.pgwhRows())].filter(Boolean).join(' | ');
-  };
-  const converge = (what: string) => waitFor(async () => (await differences()) === '', { timeoutMs: 60_000, intervalMs: 300, what, describe: differences });
   const count = async (name: string, sink: string) => counter(await s.service.metrics(), name, sink, 'public.items');
 
   it('checks rows continuously and counts no mismatch under a steady write load the sinks keep up with', async () => {
@@ -66,7 +58,7 @@ describe('continuous verification (verify: on Elasticsearch, Postgres and DuckDB
     } finally {
       await client.end();
     }
-    await converge('the sinks after the load');
+    await tamper.converge('the sinks after the load');
     await new Promise((resolve) => setTimeout(resolve, 4 * RECHECK_MS)); // rechecks started during the load finish
     const metrics = await s.service.metrics();
     for (const [i, sink] of SINKS.entries()) {

@@ -4,12 +4,10 @@
 // pipeline's back are found, the repair brings every sink back equal to the
 // source (extras deleted too), and a second verify reports none.
 import { strict as assert } from 'node:assert';
-import { rmSync } from 'node:fs';
 import { EsServer, startEsServer } from '../support/es-server';
 import { MariadbServer, PgServer, startMariadb, startPostgres, stopAll } from '../support/servers';
-import { rowDifference } from '../support/sink-e2e';
 import { runCliAsync } from '../support/service-process';
-import { mariadbScenario, pgScenario, SinkTamper, VerifyScenario } from '../support/verify-scenario';
+import { mariadbScenario, pgScenario, SinkTamper, tearDownScenario, VerifyScenario } from '../support/verify-scenario';
 import { waitFor } from '../support/wait';
 
 /** The detail lines of a verify report (missing/extra/different), sorted. */
@@ -32,20 +30,14 @@ for (const kind of ['postgres', 'mariadb'] as const) {
       s = kind === 'postgres' ? await pgScenario(pg, es, 'vspg') : await mariadbScenario(mariadb!, pg, es, 'vsmaria');
       tamper = new SinkTamper(s, es, pg);
       await s.service.start();
-      await converge('the snapshot in Elasticsearch and the Postgres warehouse');
+      await tamper.converge('the snapshot in Elasticsearch and the Postgres warehouse');
     });
     after(async () => {
-      await s?.service.stop().catch(() => undefined);
+      await tearDownScenario(s);
       await es?.stop();
       await stopAll();
-      if (s) rmSync(s.dataDir, { recursive: true, force: true });
     });
 
-    const differences = async () => {
-      const expected = await s.sourceRows();
-      return [rowDifference('elasticsearch', expected, tamper.esRows()), rowDifference('postgres warehouse', expected, await tamper.pgwhRows())].filter(Boolean).join(' | ');
-    };
-    const converge = (what: string) => waitFor(async () => (await differences()) === '', { timeoutMs: 60_000, intervalMs: 300, what, describe: differences });
     const verify = (...args: string[]) => runCliAsync(['verify', '-c', s.service.configPath, ...args], s.service.env);
 
     it('reports no differences when every sink equals the source (DuckDB verified by the running service that holds its file)', async () => {
@@ -90,14 +82,14 @@ for (const kind of ['postgres', 'mariadb'] as const) {
       // The first sink's resync re-reads the keys into every sink: later sinks may find only their extra left.
       assert.match(repaired.stdout, new RegExp(`^sink search, table ${t.replace('.', '\\.')}: 1000 source rows compared, 1 missing, 1 extra, 1 different\n  missing .*\n  extra .*\n  different .*\n  repair: resync [0-9a-f-]{36} queued for 2 key\\(s\\) of ${t.replace('.', '\\.')}$`, 'm'), repaired.stdout);
       assert.equal(repaired.stdout.match(/repair: deleted 1 extra key\(s\) of .* the source does not have$/gm)?.length, 3, repaired.stdout);
-      await converge('Elasticsearch and the Postgres warehouse repaired');
+      await tamper.converge('Elasticsearch and the Postgres warehouse repaired');
       assert.equal(tamper.esRows().has('99999'), false, 'the extra document is gone');
       assert.deepEqual(await tamper.pgwh('SELECT _cdc_deleted FROM $T WHERE id = 99999'), [{ _cdc_deleted: true }], 'the extra warehouse row is deleted as the sink deletes (soft)');
       await waitFor(async () => (await verify()).code === 0, { timeoutMs: 60_000, intervalMs: 1000, what: 'verify to report no differences in any sink', describe: async () => (await verify()).stdout });
 
       // Changes keep flowing over the repaired rows (the repair left versions a newer change beats).
       await s.sourceSql(`UPDATE items SET name = 'after repair' WHERE id IN (17, 42); INSERT INTO items (id, name, qty) VALUES (99999, 'real now', 3)`);
-      await converge('changes after the repair');
+      await tamper.converge('changes after the repair');
       await waitFor(async () => (await verify('--sink', 'duck')).code === 0, { timeoutMs: 30_000, intervalMs: 1000, what: 'the DuckDB warehouse to take the changes', describe: async () => (await verify('--sink', 'duck')).stdout });
       assert.equal(await s.service.stop(), 0);
       const expected = await s.sourceRows();

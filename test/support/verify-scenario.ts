@@ -2,7 +2,7 @@
 // semantics server), a Postgres and a DuckDB warehouse, and each sink's copy read
 // and written behind the pipeline's back: for the verify tests (issue 13.5, 13.6).
 import { strict as assert } from 'node:assert';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -10,8 +10,9 @@ import { DuckDbEngine } from '../../sinks/warehouse/duckdb';
 import { sql as mariadbSql } from '../integration/mysql-fixture';
 import { EsServer } from './es-server';
 import { freePort, MariadbServer, PgServer } from './servers';
-import { Rows } from './sink-e2e';
+import { rowDifference, Rows } from './sink-e2e';
 import { ServiceProcess, writeConfig } from './service-process';
+import { waitFor } from './wait';
 
 /** A source database with one table `items`, and the service streaming it into the three sinks. */
 export interface VerifyScenario {
@@ -22,6 +23,13 @@ export interface VerifyScenario {
   dataDir: string;
   sourceRows(): Promise<Rows>;
   sourceSql(text: string): Promise<unknown>;
+}
+
+/** Stops the service and removes its folder. */
+export async function tearDownScenario(s: VerifyScenario | undefined): Promise<void> {
+  if (!s) return;
+  await s.service.stop().catch(() => undefined);
+  rmSync(s.dataDir, { recursive: true, force: true });
 }
 
 export async function pgScenario(pg: PgServer, es: EsServer, name: string, verify = ''): Promise<VerifyScenario> {
@@ -83,6 +91,16 @@ export class SinkTamper {
 
   get whTable(): string {
     return `wh_${this.s.name}.${this.s.table.replace('.', '__')}`;
+  }
+
+  /** How Elasticsearch and the Postgres warehouse differ from the source ('' when equal), read as readers read them. */
+  async difference(): Promise<string> {
+    const expected = await this.s.sourceRows();
+    return [rowDifference('elasticsearch', expected, this.esRows()), rowDifference('postgres warehouse', expected, await this.pgwhRows())].filter(Boolean).join(' | ');
+  }
+
+  converge(what: string): Promise<void> {
+    return waitFor(async () => (await this.difference()) === '', { timeoutMs: 60_000, intervalMs: 300, what, describe: () => this.difference() });
   }
 
   esRows(): Rows {
