@@ -61,6 +61,9 @@ describe('continuous verification (verify: on Elasticsearch, Postgres and DuckDB
     await tamper.converge('the sinks after the load');
     await new Promise((resolve) => setTimeout(resolve, 4 * RECHECK_MS)); // rechecks started during the load finish
     const metrics = await s.service.metrics();
+    if (process.env.TEST_VERBOSE) {
+      console.log(`    ${writes} write transactions in 10 s; rows checked meanwhile: ${SINKS.map((sink, i) => `${sink} ${counter(metrics, 'cdc_verify_rows_checked_total', sink, 'public.items') - before[i]}`).join(', ')}`);
+    }
     for (const [i, sink] of SINKS.entries()) {
       const checked = counter(metrics, 'cdc_verify_rows_checked_total', sink, 'public.items') - before[i];
       assert.ok(checked >= 1000, `sink ${sink}: ${checked} rows checked during the load (${writes} write transactions); expected at least one pass over the table`);
