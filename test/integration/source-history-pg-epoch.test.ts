@@ -79,6 +79,25 @@ describe('source history: Postgres positions going backwards (source epoch)', fu
       await converge(fixture, 'Redis to equal the first cluster');
       await fixture.sql(`UPDATE customers SET n = n + 1 WHERE id <= 100`);
       await converge(fixture, 'streamed changes of the first cluster');
+      await new Promise((resolve) => setTimeout(resolve, 2500)); // the slot hears of the durable position (at most once a second)
+      assert.equal(await fixture.service.stop(), 0);
+
+      // The same server again: the slot is never ahead of the saved position, so a plain restart streams on.
+      const slotLsn = async () => parseLsn(String((await fixture.sql(`SELECT confirmed_flush_lsn::text AS l FROM pg_replication_slots WHERE slot_name = 'tidewater_epochpg_pg'`))[0].l));
+      assert.ok((await slotLsn()) <= parseCheckpoint(savedCheckpoint(fixture)).position, 'the slot is at or behind the saved position');
+      await fixture.service.start();
+      await fixture.sql(`UPDATE customers SET n = n + 1 WHERE id <= 10`);
+      await converge(fixture, 'a plain restart to stream on');
+      assert.ok(!fixture.service.output.some((l) => /history changed|after the saved position/.test(l)), fixture.service.recentOutput(10));
+      assert.equal(await fixture.service.stop(), 0);
+
+      // A slot recreated behind the service's back starts after the saved position: the changes between are lost to it; said so.
+      await fixture.sql(`SELECT pg_drop_replication_slot('tidewater_epochpg_pg')`);
+      await fixture.sql(`UPDATE customers SET name = 'missed by the new slot' WHERE id = 2`);
+      await fixture.sql(`SELECT pg_create_logical_replication_slot('tidewater_epochpg_pg', 'pgoutput')`);
+      await fixture.service.start({ waitUntilReady: false });
+      const gap = /replication slot tidewater_epochpg_pg starts at [0-9A-F]+\/[0-9A-F]+, after the saved position .*set snapshot\.mode: when_needed/;
+      await waitFor(async () => fixture.service.output.some((l) => gap.test(l)), { timeoutMs: 20_000, what: 'the gap of a recreated slot to be reported', describe: () => fixture.service.recentOutput() });
       assert.equal(await fixture.service.stop(), 0);
       const savedLsn = parseCheckpoint(savedCheckpoint(fixture)).position;
 
