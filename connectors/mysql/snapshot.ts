@@ -1,5 +1,5 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
-import { addSourceDetails } from '../../core/event/source-details';
+import { addSourceDetails, markSnapshotChunk } from '../../core/event/source-details';
 import { mysqlColumnTypesOf, mysqlJsonText } from './column-types';
 import { ChangeEvent, Row } from '../../core/event/change-event';
 import { makeVersion, snapshotVersion } from '../../core/event/version';
@@ -149,8 +149,11 @@ async function readTable(connection: Connection, name: string, options: Snapshot
     const [rows] = await connection.query<RowDataPacket[]>(chunkQuery(name, columns, key, afterKey !== undefined, options.chunkSize), afterKey ? chunkParameters(afterKey) : []);
     const events = [...first.splice(0), ...rows.map((raw) => rowEvent(raw, name, columns, key, options))];
     const last = rows[rows.length - 1];
+    const snapshotFirst = Object.values(progress.tables).every((t) => t.rows === 0);
     Object.assign(state, { done: rows.length < options.chunkSize, rows: state.rows + rows.length, afterKey: last ? saveKey(key.map((c) => last[c])) : state.afterKey });
     progress.tables[name] = state;
+    // Debezium's snapshot marks (first / first and last in table / last).
+    markSnapshotChunk(events, { tableFirst: state.rows === rows.length, tableLast: state.done, snapshotFirst, snapshotLast: state.done && options.catalog.tables.every((t) => progress.tables[t]?.done) });
     // Progress changes and the batch is queued in one synchronous step, so a
     // checkpoint never covers rows of a chunk that is not queued before it.
     const emitted = options.emit({ events, checkpoint: serializeCheckpoint({ position: progress.position, snapshot: progress }), commitTimeMs: Date.now() });

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { ChangeEvent, Row } from '../../core/event/change-event';
 import { makeVersion, snapshotVersion } from '../../core/event/version';
-import { addSourceDetails } from '../../core/event/source-details';
+import { addSourceDetails, markSnapshotChunk } from '../../core/event/source-details';
 import { pgColumnTypesOf, pgJsonText } from './column-types';
 import { Logger } from '../../core/runtime/logger';
 import { SourceBatch, SourceProgress } from '../../core/contracts/source';
@@ -104,10 +104,18 @@ async function readTable(client: Client, table: CapturedTable, options: Snapshot
       rows: state.rows + result.rows.length,
       afterKey: last ? (key ? key.map((c) => last[c]) : [last[CTID]]) : state.afterKey,
     };
+    // Debezium's snapshot marks: decided in this synchronous step, so of parallel readers only the one that finishes last marks "last".
+    const snapshotFirst = Object.values(options.progress.tables).every((t) => t.rows === 0);
     // Progress changes and the batch is queued in one synchronous step, so a
     // checkpoint never covers rows of a chunk that is not queued before it.
     Object.assign(state, next);
     options.progress.tables[name] = state;
+    markSnapshotChunk(events, {
+      tableFirst: next.rows === result.rows.length,
+      tableLast: next.done,
+      snapshotFirst,
+      snapshotLast: next.done && options.tables.every((t) => options.progress.tables[tableName(t)]?.done),
+    });
     const checkpoint = serializeCheckpoint({ position: options.progress.position, snapshot: options.progress });
     const emitted = options.emit({ events, checkpoint, commitTimeMs: Date.now() });
     options.report.snapshotRows(name, result.rows.length, Math.max(0, estimate - state.rows));

@@ -23,6 +23,12 @@ export interface SourceDetails {
   jsonText?: { before?: Record<string, string>; after?: Record<string, string> };
   /** A row read by a resync (Debezium's incremental snapshot), not by the initial snapshot. */
   resync?: true;
+  /**
+   * Where a snapshot row stands, as Debezium marks it (source.snapshot): the
+   * first row of the snapshot, the first / last row of its table, the last row
+   * of the snapshot. Other snapshot rows are plain "true".
+   */
+  snapshotMark?: SnapshotMark;
   /** Postgres: the end LSN of the last commit before this change's transaction (Debezium's source.sequence[0]). */
   lastCommitLsn?: string;
   /** MySQL/MariaDB: the server id of the binlog event header (the originating server). */
@@ -39,7 +45,28 @@ export interface SourceDetails {
   oldKey?: Row;
 }
 
+export type SnapshotMark = 'first' | 'first_in_data_collection' | 'last_in_data_collection' | 'last';
+
 type WithDetails = ChangeEvent & { [SOURCE_DETAILS]?: SourceDetails };
+
+/**
+ * Marks the first and last row of a table's chunk as Debezium does
+ * (RelationalSnapshotChangeEventSource: last, then first, then last in table,
+ * then first in table). `table*` say whether the chunk opens/closes its table,
+ * `snapshot*` whether it opens/closes the whole snapshot.
+ */
+export function markSnapshotChunk(rows: readonly ChangeEvent[], where: { tableFirst: boolean; tableLast: boolean; snapshotFirst: boolean; snapshotLast: boolean }): void {
+  const chunkRows = rows.filter((e) => e.op === 'r');
+  if (chunkRows.length === 0) return;
+  const mark = (event: ChangeEvent, first: boolean, last: boolean) => {
+    const value: SnapshotMark | undefined =
+      last && where.snapshotLast ? 'last' : first && where.snapshotFirst ? 'first' : last && where.tableLast ? 'last_in_data_collection' : first && where.tableFirst ? 'first_in_data_collection' : undefined;
+    if (value) addSourceDetails(event, { snapshotMark: value });
+  };
+  const [head, tail] = [chunkRows[0], chunkRows[chunkRows.length - 1]];
+  mark(head, true, head === tail);
+  if (tail !== head) mark(tail, false, true);
+}
 
 export function sourceDetails(event: ChangeEvent): SourceDetails | undefined {
   return (event as WithDetails)[SOURCE_DETAILS];

@@ -232,8 +232,9 @@ export class TransactionOrder {
 /** Debezium's unavailable.value.placeholder default, for columns the source did not send (Postgres unchanged TOAST). */
 export const UNAVAILABLE_VALUE = '__debezium_unavailable_value';
 
-function snapshotOf(event: ChangeEvent, details: SourceDetails | undefined): 'true' | 'last' | 'false' | 'incremental' {
+function snapshotOf(event: ChangeEvent, details: SourceDetails | undefined): string {
   if (event.source.snapshot && details?.resync) return 'incremental';
+  if (event.source.snapshot && details?.snapshotMark) return details.snapshotMark;
   return event.source.snapshot === 'last' ? 'last' : event.source.snapshot ? 'true' : 'false';
 }
 

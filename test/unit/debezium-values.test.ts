@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
-import { addSourceDetails } from '../../core/event/source-details';
+import { addSourceDetails, markSnapshotChunk } from '../../core/event/source-details';
 import { makeVersion } from '../../core/event/version';
 import { DecimalHandling } from '../../core/log/debezium/decimal';
 import { debeziumRecords, debeziumValues, NEW_KEY_HEADER, OLD_KEY_HEADER, TransactionOrder } from '../../core/log/debezium-format';
@@ -116,6 +116,27 @@ describe('Debezium format: value details', () => {
     assert.equal(JSON.parse(valueText(row)).source.snapshot, 'true');
     addSourceDetails(row, { resync: true });
     assert.equal(JSON.parse(valueText(row)).source.snapshot, 'incremental');
+  });
+
+  it('snapshot marks as Debezium 2+: first, first_in_data_collection, last_in_data_collection, last (last wins, then first)', () => {
+    const chunk = (n: number) => Array.from({ length: n }, (_, i) => Object.assign(eventOf('postgresql', { id: 'int4' }, { id: i }, 'r'), {}));
+    const marks = (rows: ChangeEvent[]) => rows.map((e) => { e.source.snapshot = true; return JSON.parse(valueText(e)).source.snapshot; });
+    const a = chunk(3);
+    markSnapshotChunk(a, { tableFirst: true, tableLast: false, snapshotFirst: true, snapshotLast: false });
+    assert.deepEqual(marks(a), ['first', 'true', 'true']);
+    const b = chunk(3);
+    markSnapshotChunk(b, { tableFirst: false, tableLast: true, snapshotFirst: false, snapshotLast: false });
+    assert.deepEqual(marks(b), ['true', 'true', 'last_in_data_collection']);
+    const c = chunk(2);
+    markSnapshotChunk(c, { tableFirst: true, tableLast: true, snapshotFirst: false, snapshotLast: true });
+    assert.deepEqual(marks(c), ['first_in_data_collection', 'last']);
+    const one = chunk(1);
+    markSnapshotChunk(one, { tableFirst: true, tableLast: true, snapshotFirst: false, snapshotLast: false });
+    assert.deepEqual(marks(one), ['last_in_data_collection'], 'a one-row table: last in table wins over first');
+    const resync = chunk(1);
+    markSnapshotChunk(resync, { tableFirst: true, tableLast: true, snapshotFirst: true, snapshotLast: true });
+    addSourceDetails(resync[0], { resync: true });
+    assert.deepEqual(marks(resync), ['incremental'], 'resync rows are incremental whatever their place');
   });
 
   it('Postgres source.sequence is ["<last commit end LSN>","<lsn>"] as decimal strings', () => {
