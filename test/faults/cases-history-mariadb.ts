@@ -12,7 +12,7 @@ import type { FaultCase } from './cases';
 import { CaseContext } from './context';
 import { sleep } from './faults';
 import { LoadStats, WriteLoad } from './load';
-import { PipelineName } from './pipeline';
+import { logKindOf, PipelineName } from './pipeline';
 import { sqlClient } from './sql-client';
 
 const HISTORY_LINE = /failover: the saved position|re-snapshotting under source epoch|cannot resume/;
@@ -138,8 +138,11 @@ const failover = (pipeline: PipelineName, lossy = false): FaultCase => {
       // The new primary takes the writes: the harness's own reads (probe, marker, comparison) follow the lab's MariaDB.
       p.lab.mariadb = replica;
       const newPrimary = replica;
+      // The case's own rate and id space (run-case.ts): the Kafka mock's consumers keep up with 60 changes/s only.
+      const kafka = logKindOf(pipeline) === 'kafka';
       const load = new WriteLoad({
-        kind: 'mariadb', seed: ctx.between(1, 2 ** 30), changesPerSecond: 300, maxChanges: 200_000, maxMs: 300_000, workers: 3, idSpace: 44_000,
+        kind: 'mariadb', seed: ctx.between(1, 2 ** 30), changesPerSecond: kafka ? 60 : 300, maxChanges: 200_000, maxMs: 300_000, workers: 3,
+        idSpace: Math.floor((kafka ? 3000 : ctx.quick ? 10_000 : 40_000) * 1.1),
         client: () => sqlClient('mariadb', newPrimary.url, p.name),
       });
       load.start();

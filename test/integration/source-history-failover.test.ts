@@ -5,6 +5,7 @@ import { EsServer, startEsServer } from '../support/es-server';
 import { MariadbServer, mariadbQuery, PgServer, startMariadb, startPostgres, startRedis, stopAll } from '../support/servers';
 import { rowDifference, Rows, SinkE2e } from '../support/sink-e2e';
 import { runCli } from '../support/service-process';
+import { startTcpProxy } from '../support/tcp-proxy';
 import { waitFor } from '../support/wait';
 import { readyz } from './connection-faults-helpers';
 import { sql } from './mysql-fixture';
@@ -192,6 +193,36 @@ describe('source history: MariaDB failover to a promoted GTID replica, every sin
       assert.match(status.stdout, /server=2;epoch=1;binlog\.0+1:\d+/, status.stdout);
     } finally {
       await e2e.tearDown();
+    }
+  });
+
+  it('failover behind an unchanged address (a VIP moving to the replica), no restart: the source reconnects, notices the other server, resumes from the GTID', async () => {
+    const db = 'vip';
+    const [primary, replica] = await replicatedPair(db);
+    const vip = await startTcpProxy({ port: primary.port });
+    const address = `mysql://root@127.0.0.1:${vip.port}/`;
+    const e2e = await service(db, { ...primary, url: address } as MariadbServer, 'initial');
+    let moved: Awaited<ReturnType<typeof startTcpProxy>> | undefined;
+    try {
+      const load = new Load(primary, db);
+      await e2e.service.start();
+      load.start();
+      await sleep(4000);
+      await mariadbQuery(primary.port, 'SHUTDOWN WAIT FOR ALL SLAVES').catch(() => undefined);
+      await waitFor(async () => primary.pid === undefined, { timeoutMs: 30_000, what: 'the primary to shut down' });
+      await promote(replica);
+      load.target = replica;
+      // The address moves: same port, now the replica behind it.
+      await vip.close();
+      moved = await startTcpProxy({ port: replica.port, listenPort: vip.port });
+      await sleep(3000);
+      await load.stop();
+      await converge(e2e, replica, db, 'every sink to equal the new primary, without a restart');
+      assert.ok(e2e.service.output.some((l) => /failover: the saved position .*\(server 1\) belongs to another server; the source now reads server 2 at 127\.0\.0\.1:\d+ and resumes at binlog\.0+1:/.test(l)), e2e.service.recentOutput());
+      assert.equal(e2e.service.output.filter((l) => /service started/.test(l)).length, 1, 'the service was not restarted');
+    } finally {
+      await e2e.tearDown();
+      await moved?.close();
     }
   });
 });
