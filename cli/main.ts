@@ -78,7 +78,7 @@ program
     if (options.watch) return watchStatus(loadConfig(options.config), Number(options.watch === true ? 2 : options.watch) || 2, options.json);
     const status = redact((await callAdmin(loadConfig(options.config), 'GET', '/api/status')) as StatusReport);
     if (options.json) return void process.stdout.write(JSON.stringify(status, null, 2) + '\n');
-    process.stdout.write(formatStatus(status) + formatPauses(status) + formatResyncFailures(status));
+    process.stdout.write(formatStatus(status) + formatPauses(status) + formatHistoryEvents(status) + formatResyncFailures(status));
   });
 
 program
@@ -141,6 +141,15 @@ registerPauseCommands(program);
 registerDeadLetterCommands(program);
 registerCompletionCommand(program);
 program.addHelpText('after', EXIT_CODES_HELP);
+
+/** What happened to a source's history (positions went backwards, failover, lost slot) and what it did. */
+function formatHistoryEvents(status: StatusReport): string {
+  const lines: string[] = [];
+  for (const source of status.sources as Array<{ name: string; historyEvents?: Array<{ kind: string; epoch: number; detail: string; at: string }> }>) {
+    for (const h of source.historyEvents ?? []) lines.push(`  source ${source.name}: ${h.kind} at ${h.at} (epoch ${h.epoch}): ${h.detail}`);
+  }
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
 
 /** Resync tasks dropped because their request could not succeed (e.g. a WHERE failing on the data). */
 function formatResyncFailures(status: StatusReport): string {

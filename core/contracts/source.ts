@@ -34,6 +34,12 @@ export interface SourceProgress {
   backlogBytes(bytes: number): void;
   /** A resync task was dropped because its request cannot succeed (status shows it). */
   resyncDropped?(failure: { requestId: string; table: string; where?: string; error: string }): void;
+  /**
+   * The source's history: its epoch (core/event/version.ts) at every start, and
+   * with `kind` when something happened to it (positions went backwards, a
+   * failover, a lost slot), `detail` saying what and what the source did.
+   */
+  history?(event: { epoch: number; kind?: string; detail?: string }): void;
 }
 
 /**

@@ -97,6 +97,18 @@ export class Metrics {
     labelNames: ['sink'] as const,
     registers: [this.registry],
   });
+  readonly sourceHistoryEvents = new Counter({
+    name: 'cdc_source_history_events_total',
+    help: "Events of a source's history (positions went backwards, failover, lost slot), by kind",
+    labelNames: ['source', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly sourceEpoch = new Gauge({
+    name: 'cdc_source_epoch',
+    help: "A source's epoch: raised each time its positions went backwards (versions order by it first)",
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
   readonly componentRestarts = new Counter({
     name: 'cdc_component_restarts_total',
     help: 'Restarts of a component (source NAME, sink NAME, log) after a failure, by reason',

@@ -38,6 +38,7 @@ export class SourceRunner {
   private current: Source | null = null;
   /** The last resync tasks dropped because their request cannot succeed (cdc status shows them). */
   private resyncFailures: Array<{ requestId: string; table: string; where?: string; error: string; at: string }> = [];
+  private historyEvents: Array<{ kind: string; epoch: number; detail: string; at: string }> = [];
 
   constructor(private readonly options: SourceRunnerOptions) {
     this.health = new ComponentHealth('source', options.name, options.metrics);
@@ -85,6 +86,12 @@ export class SourceRunner {
     resyncDropped: (failure) => {
       this.resyncFailures = [...this.resyncFailures.slice(-9), { ...failure, at: new Date().toISOString() }];
     },
+    history: ({ epoch, kind, detail }) => {
+      this.options.metrics.sourceEpoch.set({ source: this.options.name }, epoch);
+      if (!kind) return;
+      this.options.metrics.sourceHistoryEvents.inc({ source: this.options.name, kind });
+      this.historyEvents = [...this.historyEvents.slice(-9), { kind, epoch, detail: detail ?? '', at: new Date().toISOString() }];
+    },
   };
 
   /** Asks the running source to re-read tables while it streams (DBLog watermarks). */
@@ -112,7 +119,7 @@ export class SourceRunner {
 
   async status(): Promise<Record<string, unknown>> {
     const saved = await this.options.state.read().catch(() => null);
-    return { name: this.options.name, ready: this.ready, health: this.health.status(), lagSeconds: Math.round(this.lagSeconds() * 1000) / 1000, checkpoint: saved?.position ?? null, savedAt: saved?.updatedAt ?? null, resyncFailures: this.resyncFailures };
+    return { name: this.options.name, ready: this.ready, health: this.health.status(), lagSeconds: Math.round(this.lagSeconds() * 1000) / 1000, checkpoint: saved?.position ?? null, savedAt: saved?.updatedAt ?? null, resyncFailures: this.resyncFailures, historyEvents: this.historyEvents };
   }
 
   lagSeconds(): number {
