@@ -23,10 +23,16 @@ import { ZongjiDecoder } from './zongji-decoder';
 
 /** What a start must do before streaming, decided from the saved checkpoint, the binlog and the snapshot mode. */
 type StartPlan =
-  | { kind: 'stream'; from: BinlogPosition; /** Set after a failover whose positions went backwards. */ epoch?: number }
+  | { kind: 'stream'; from: BinlogPosition; /** Set after a failover whose positions went backwards. */ epoch?: number; history?: SourceHistory }
   | { kind: 'stream-from-end' }
-  | { kind: 'new-snapshot'; reason: string; /** Set when positions went backwards: the source epoch to snapshot and stream under. */ epoch?: number }
+  | { kind: 'new-snapshot'; reason: string; /** Set when positions went backwards: the source epoch to snapshot and stream under. */ epoch?: number; history?: SourceHistory }
   | { kind: 'resume-snapshot'; progress: SnapshotProgress };
+
+/** What happened to the source's history, for the operator (metric, status): `kind` and what the source did. */
+interface SourceHistory {
+  kind: 'positions-went-back' | 'failover-resumed' | 'failover-resnapshot';
+  detail: string;
+}
 
 /** Seams for tests and for a replacement decoder; not part of the config. */
 export interface MysqlSourceInternals {
@@ -133,6 +139,8 @@ export class MysqlSource implements Source {
     // every checkpoint names the server its position belongs to.
     const epoch = (plan.kind === 'new-snapshot' || plan.kind === 'stream') && plan.epoch !== undefined ? plan.epoch : (saved?.epoch ?? 0);
     emit = originEmit(emit, epoch, identity);
+    const history = plan.kind === 'new-snapshot' || plan.kind === 'stream' ? plan.history : undefined;
+    progress.history?.({ epoch, ...(history ? { kind: history.kind, detail: history.detail } : {}) });
     let start: BinlogPosition;
     if (plan.kind === 'stream') {
       start = plan.from;
@@ -223,7 +231,8 @@ export class MysqlSource implements Source {
       const epoch = (checkpoint.epoch ?? 0) + 1;
       const saved = formatBinlogPosition(checkpoint.position);
       if (checkpoint.snapshot || mode === 'when_needed' || mode === 'always') {
-        return { kind: 'new-snapshot', reason: `binlog positions went backwards since the saved position ${saved}: ${wentBack}; re-snapshotting under source epoch ${epoch}`, epoch };
+        const reason = `binlog positions went backwards since the saved position ${saved}: ${wentBack}; re-snapshotting under source epoch ${epoch}`;
+        return { kind: 'new-snapshot', reason, epoch, history: { kind: 'positions-went-back', detail: reason } };
       }
       throw new Error(
         `cannot resume at the saved position ${saved}: ${wentBack}, so the binlog there is another history. ` +
@@ -259,7 +268,8 @@ export class MysqlSource implements Source {
     const next = (checkpoint.epoch ?? 0) + 1;
     const newServer = `server ${here.identity} at ${here.server}`;
     if (checkpoint.snapshot || mode === 'always') {
-      return { kind: 'new-snapshot', reason: `the source now reads ${newServer}, not server ${checkpoint.server} where ${checkpoint.snapshot ? 'the interrupted snapshot began' : 'the saved position was'} (failover); re-snapshotting under source epoch ${next}`, epoch: next };
+      const reason = `the source now reads ${newServer}, not server ${checkpoint.server} where ${checkpoint.snapshot ? 'the interrupted snapshot began' : 'the saved position was'} (failover); re-snapshotting under source epoch ${next}`;
+      return { kind: 'new-snapshot', reason, epoch: next, history: { kind: 'failover-resnapshot', detail: reason } };
     }
     const lookup = checkpoint.position.gtid
       ? await findGtidPosition(admin, checkpoint.position.gtid)
@@ -268,17 +278,17 @@ export class MysqlSource implements Source {
       // New versions must beat every stored one: made from this server's positions, they do only if those are higher.
       const backwards = packBinlogPosition(lookup.position) < packBinlogPosition(checkpoint.position);
       const epoch = backwards ? next : (checkpoint.epoch ?? 0);
-      this.logger.warn(
+      const detail =
         `failover: the saved position ${saved} belongs to another server; the source now reads ${newServer} and resumes at ` +
-          `${formatBinlogPosition(lookup.position)}, where its binlog continues after GTID ${checkpoint.position.gtid}` +
-          (backwards ? `; its positions are lower than the saved one, so versions move to source epoch ${epoch}` : '') +
-          (lookup.note ? `; ${lookup.note}` : ''),
-        { source: this.name, savedServer: checkpoint.server, server: here.identity, from: formatBinlogPosition(lookup.position), epoch },
-      );
-      return { kind: 'stream', from: lookup.position, epoch };
+        `${formatBinlogPosition(lookup.position)}, where its binlog continues after GTID ${checkpoint.position.gtid}` +
+        (backwards ? `; its positions are lower than the saved one, so versions move to source epoch ${epoch}` : '') +
+        (lookup.note ? `; ${lookup.note}` : '');
+      this.logger.warn(detail, { source: this.name, savedServer: checkpoint.server, server: here.identity, from: formatBinlogPosition(lookup.position), epoch });
+      return { kind: 'stream', from: lookup.position, epoch, history: { kind: 'failover-resumed', detail } };
     }
     if (mode === 'when_needed') {
-      return { kind: 'new-snapshot', reason: `failover: the saved position ${saved} belongs to another server, and ${newServer} cannot continue after it: ${lookup.reason}; re-snapshotting under source epoch ${next}`, epoch: next };
+      const reason = `failover: the saved position ${saved} belongs to another server, and ${newServer} cannot continue after it: ${lookup.reason}; re-snapshotting under source epoch ${next}`;
+      return { kind: 'new-snapshot', reason, epoch: next, history: { kind: 'failover-resnapshot', detail: reason } };
     }
     throw new Error(
       `cannot resume on ${newServer}: the saved position ${saved} belongs to server ${checkpoint.server}, and this server cannot continue after it: ${lookup.reason}. ` +

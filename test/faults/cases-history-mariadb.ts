@@ -23,6 +23,13 @@ function statusCheckpoint(ctx: CaseContext): string {
   return (/(server=\S+|epoch=\S+|binlog\.\S+)/.exec(status.stdout)?.[0] ?? `(not shown: ${status.stdout.slice(0, 200)}${status.stderr.slice(0, 200)})`);
 }
 
+/** The source's history metrics as the operator sees them. */
+async function historyMetrics(ctx: CaseContext): Promise<string> {
+  const metrics = await ctx.monitor.metrics();
+  const wanted = [...(metrics ?? [])].filter(([key]) => /^cdc_source_(history_events_total|epoch)\b/.test(key));
+  return wanted.length ? wanted.map(([key, value]) => `${key} ${value}`).join(', ') : 'no history metrics';
+}
+
 /** Waits for the service's history line after `since` and notes it, or notes that none came. */
 async function noteHistoryLine(ctx: CaseContext, since: number, timeoutMs: number): Promise<void> {
   const seen = await ctx.waitLine(HISTORY_LINE, timeoutMs, since);
@@ -62,7 +69,7 @@ const resetMaster = (when: 'running' | 'stopped', pipeline: PipelineName): Fault
     }
     await noteHistoryLine(ctx, since, 60_000);
     await ctx.waitLine(/snapshot complete/, 120_000, since);
-    ctx.note(`re-snapshot complete ${((Date.now() - since) / 1000).toFixed(1)} s after the ${when === 'stopped' ? 'restart' : 'reset'}; cdc status: ${statusCheckpoint(ctx)}`);
+    ctx.note(`re-snapshot complete ${((Date.now() - since) / 1000).toFixed(1)} s after the ${when === 'stopped' ? 'restart' : 'reset'}; cdc status: ${statusCheckpoint(ctx)}; ${await historyMetrics(ctx)}`);
     // Recovery counts from the reset (or the restart after it): the re-snapshot is part of it.
     return since;
   },
@@ -165,7 +172,7 @@ const failover = (pipeline: PipelineName, lossy = false): FaultCase => {
       ctx.note('service pointed at the new primary (source URL changed) and restarted');
       await noteHistoryLine(ctx, since, 60_000);
       await ctx.waitLine(/streaming the binlog/, 120_000, since);
-      ctx.note(`cdc status: ${statusCheckpoint(ctx)}`);
+      ctx.note(`cdc status: ${statusCheckpoint(ctx)}; ${await historyMetrics(ctx)}`);
       return since;
     },
     async cleanup(ctx) {

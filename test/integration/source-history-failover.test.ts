@@ -17,6 +17,11 @@ import { sql } from './mysql-fixture';
 // the service had read, re-snapshots (when_needed) or stops saying what to do.
 const SCHEMA = `CREATE TABLE accounts (id INT PRIMARY KEY, n INT NOT NULL, note VARCHAR(40))`;
 const REPLICATION_ARGS = ['--log-slave-updates', '--gtid-strict-mode=1'];
+/** The service's metrics text lines that start with `name`. */
+async function metricLines(e2e: SinkE2e, name: string): Promise<string> {
+  const text = await (await fetch(`http://127.0.0.1:${e2e.service.httpPort}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(name)).join('\n');
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A primary and its GTID replica; the primary's binlog numbered well above the replica's. */
@@ -146,6 +151,9 @@ describe('source history: MariaDB failover to a promoted GTID replica, every sin
       assert.ok(!e2e.service.output.some((l) => /snapshot started/.test(l) && e2e.service.output.indexOf(l) > e2e.service.output.indexOf(line!)), 'no re-snapshot after the failover');
       const status = runCli(['status', '-c', e2e.service.configPath], e2e.service.env);
       assert.match(status.stdout, /server=2;epoch=1;binlog\.0+1:\d+/, `cdc status shows the new server and epoch with the position:\n${status.stdout}`);
+      assert.match(status.stdout, /source switchover-src: failover-resumed at \S+ \(epoch 1\): failover: the saved position/, status.stdout);
+      assert.match(await metricLines(e2e, 'cdc_source_history_events_total'), /kind="failover-resumed"\} 1/);
+      assert.match(await metricLines(e2e, 'cdc_source_epoch'), /source="switchover-src"\} 1/);
       // Later changes and a restart keep flowing under the new server and epoch.
       await sql(replica, `UPDATE ${db}.accounts SET n = n + 100 WHERE id < 50; DELETE FROM ${db}.accounts WHERE id BETWEEN 50 AND 60`);
       assert.equal(await e2e.service.stop(), 0);
@@ -191,6 +199,8 @@ describe('source history: MariaDB failover to a promoted GTID replica, every sin
       assert.ok(e2e.service.output.some((l) => /failover: the saved position .* belongs to another server, and server 2 at .* cannot continue after it.*re-snapshotting under source epoch 1/.test(l)), e2e.service.recentOutput());
       const status = runCli(['status', '-c', e2e.service.configPath], e2e.service.env);
       assert.match(status.stdout, /server=2;epoch=1;binlog\.0+1:\d+/, status.stdout);
+      assert.match(status.stdout, /source lossy-src: failover-resnapshot at \S+ \(epoch 1\): failover: the saved position/, status.stdout);
+      assert.match(await metricLines(e2e, 'cdc_source_history_events_total'), /kind="failover-resnapshot"\} 1/);
     } finally {
       await e2e.tearDown();
     }
