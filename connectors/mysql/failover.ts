@@ -88,8 +88,9 @@ export async function findGtidPosition(connection: Connection, saved: string): P
 async function placeAfter(connection: Connection, files: { name: string; size: number }[], gtid: MariadbGtid): Promise<BinlogPosition | null> {
   let seen = false;
   for (const file of files) {
-    for (let offset = 0; ; offset += PAGE) {
-      const events = await binlogEvents(connection, file.name, offset, PAGE);
+    // Pages start FROM the next event's position: LIMIT offset, count would re-read the file from its start for each page.
+    for (let from: number | null = null; ; ) {
+      const events = await binlogEvents(connection, file.name, from, PAGE);
       for (const event of events) {
         const other = gtidOf(event);
         if (!other) continue;
@@ -97,6 +98,7 @@ async function placeAfter(connection: Connection, files: { name: string; size: n
         seen = other.domain === gtid.domain && other.server === gtid.server && other.sequence === gtid.sequence;
       }
       if (events.length < PAGE) break;
+      from = events[events.length - 1].end;
     }
   }
   const last = files[files.length - 1];
@@ -112,7 +114,7 @@ function gtidOf(event: BinlogEvent): MariadbGtid | null {
 
 /** Per domain, the highest sequence number before a binlog file (its Gtid_list event lists the last GTID per domain and server). */
 async function fileStartState(connection: Connection, file: string): Promise<Map<number, bigint>> {
-  const events = await binlogEvents(connection, file, 0, 4);
+  const events = await binlogEvents(connection, file, null, 4);
   const list = events.find((e) => e.type === 'Gtid_list');
   const highest = new Map<number, bigint>();
   for (const part of (list?.info ?? '').replace(/[[\]\s]/g, '').split(',').filter(Boolean)) {
@@ -122,8 +124,8 @@ async function fileStartState(connection: Connection, file: string): Promise<Map
   return highest;
 }
 
-async function binlogEvents(connection: Connection, file: string, offset: number, count: number): Promise<BinlogEvent[]> {
-  const [rows] = await connection.query<RowDataPacket[]>(`SHOW BINLOG EVENTS IN ${connection.escape(file)} LIMIT ${offset}, ${count}`);
+async function binlogEvents(connection: Connection, file: string, from: number | null, count: number): Promise<BinlogEvent[]> {
+  const [rows] = await connection.query<RowDataPacket[]>(`SHOW BINLOG EVENTS IN ${connection.escape(file)}${from === null ? '' : ` FROM ${Number(from)}`} LIMIT ${count}`);
   return rows.map((r) => ({ file, pos: Number(r.Pos), type: String(r.Event_type), end: Number(r.End_log_pos), info: String(r.Info ?? '') }));
 }
 
