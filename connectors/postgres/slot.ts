@@ -148,9 +148,11 @@ export async function slotWalStatus(client: Client, slot: string): Promise<strin
  */
 export async function describeLostSlot(client: Client, slot: string, savedLsn: string): Promise<string> {
   const { rows } = await client.query<{ setting: string }>(`SELECT current_setting('max_slot_wal_keep_size') AS setting`);
+  // -1 (unlimited) now means it was raised since: say so rather than name a limit that cannot have been passed.
+  const setting = rows[0].setting === '-1' ? '-1 now, unlimited: it was lower when the slot was lost' : rows[0].setting;
   return (
     `replication slot ${slot} was invalidated by the server (pg_replication_slots.wal_status = 'lost'): the WAL it held ` +
-    `grew past max_slot_wal_keep_size (${rows[0].setting}) while the source was stopped or behind, ` +
+    `grew past max_slot_wal_keep_size (${setting}) while the source was stopped or behind, ` +
     `so the changes after ${savedLsn} can no longer be streamed`
   );
 }
