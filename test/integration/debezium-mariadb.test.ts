@@ -2,9 +2,9 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, KafkaMessage, logLevel } from 'kafkajs';
 import { freePort, KafkaMock, MariadbServer, mariadbQuery, RedisServer, startKafkaMock, startMariadb, startRedis, stopAll } from '../support/servers';
 import { ServiceProcess, writeConfig } from '../support/service-process';
+import { readTopic } from './debezium-consumer';
 
 /**
  * The service on a real MariaDB with log: { type: kafka, format: debezium }:
@@ -33,28 +33,7 @@ describe('MariaDB → service → Kafka log with Debezium topics (mock cluster)'
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function read(topic: string, count: number): Promise<KafkaMessage[]> {
-    const consumer = new Kafka({ clientId: 'debezium-consumer', brokers: mock.brokers, logLevel: logLevel.NOTHING }).consumer({ groupId: `g${Date.now()}`, sessionTimeout: 6000 });
-    const got: KafkaMessage[] = [];
-    await consumer.connect();
-    try {
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${got.length} of ${count} messages in ${topic}`)), 30_000);
-        void consumer.run({
-          eachMessage: async ({ message }) => {
-            got.push(message);
-            if (got.length < count) return;
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      });
-    } finally {
-      await consumer.disconnect();
-    }
-    return got;
-  }
+  const read = (topic: string, count: number) => readTopic(mock.brokers, topic, count);
 
   it('connector "mariadb" with file, pos, row, gtid and server_id from the binlog; snapshot rows as op "r"', async () => {
     await mariadbQuery(mariadb.port, `CREATE DATABASE dbzm; CREATE TABLE dbzm.items (id INT PRIMARY KEY, name VARCHAR(20)); INSERT INTO dbzm.items VALUES (1, 'one'), (2, 'two')`);

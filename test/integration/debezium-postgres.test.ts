@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { Kafka, KafkaMessage, logLevel } from 'kafkajs';
 import { PgRedisFixture } from '../support/pg-redis-fixture';
 import { KafkaMock, PgServer, RedisServer, startKafkaMock, startPostgres, startRedis, stopAll } from '../support/servers';
 import { waitFor } from '../support/wait';
+import { readTopic } from './debezium-consumer';
 
 const ITEMS = { items: `SELECT id::text AS k, to_jsonb(items)::text AS doc FROM items` };
 
@@ -32,28 +32,7 @@ describe('Postgres → service → Kafka log with Debezium topics (mock cluster)
     await stopAll();
   });
 
-  async function read(topic: string, count: number): Promise<KafkaMessage[]> {
-    const consumer = new Kafka({ clientId: 'debezium-consumer', brokers: mock.brokers, logLevel: logLevel.NOTHING }).consumer({ groupId: `g${Date.now()}`, sessionTimeout: 6000 });
-    const got: KafkaMessage[] = [];
-    await consumer.connect();
-    try {
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${got.length} of ${count} messages in ${topic}`)), 30_000);
-        void consumer.run({
-          eachMessage: async ({ message }) => {
-            got.push(message);
-            if (got.length < count) return;
-            clearTimeout(timer);
-            resolve();
-          },
-        });
-      });
-    } finally {
-      await consumer.disconnect();
-    }
-    return got;
-  }
+  const read = (topic: string, count: number) => readTopic(mock.brokers, topic, count);
 
   it('snapshot rows as op "r" with snapshot "true"/"last", then c/u/d with lsn, txId and the transaction block; the sinks unaffected', async () => {
     fixture = new PgRedisFixture(pg, redis, 'dbz1', {
