@@ -4,7 +4,7 @@ import { BinlogDecoder, DecodedEvent, DecoderStartOptions, RawRow, TableShape } 
 import { BinlogPosition } from './binlog-position';
 import { ColumnShape, columnShape } from './types';
 
-type ZongJi = InstanceType<typeof ZongJiClass>;
+export type ZongJi = InstanceType<typeof ZongJiClass>;
 
 /** zongji is an ES module; this CommonJS build loads it once, on first use. */
 let zongjiModule: Promise<typeof import('@vlasky/zongji', { with: { 'resolution-mode': 'import' } })> | null = null;
@@ -45,6 +45,7 @@ export class ZongjiDecoder implements BinlogDecoder {
       zongji.on('error', (error: Error) => (started ? options.onError(error) : reject(error)));
       zongji.once('ready', () => {
         started = true;
+        this.onReady(zongji, options);
         zongji.connection?.once('end', () => options.onError(new Error('the server closed the binlog connection')));
         resolve();
       });
@@ -69,6 +70,12 @@ export class ZongjiDecoder implements BinlogDecoder {
       }
     });
   }
+
+  /**
+   * Called once the binlog connection is ready, before zongji sends the dump
+   * request: native-rows-decoder.ts takes over the rows events here.
+   */
+  protected onReady(_zongji: ZongJi, _options: DecoderStartOptions): void {}
 
   pause(): void {
     this.zongji?.connection?.pause();
