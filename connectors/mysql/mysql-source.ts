@@ -12,6 +12,7 @@ import { MysqlCatalog } from './catalog';
 import { MysqlCheckpoint, parseCheckpoint, serializeCheckpoint, SnapshotProgress, withCheckpointOrigin } from './checkpoint';
 import { describeSaved, findGtidPosition, serverIdentity } from './failover';
 import { MysqlSourceConfig, watermarkTableOf } from './config';
+import { NativeRowsDecoder } from './native-rows-decoder';
 import { openConnection, parseMysqlUrl } from './connection';
 import { ResyncCoordinator } from './resync';
 import { ResyncTaskError } from './resync-reader';
@@ -19,7 +20,6 @@ import { currentPosition, openSnapshot, readSnapshot, SnapshotStart } from './sn
 import { binlogWentBack, checkServer, serverInfo } from './startup-checks';
 import { withEpoch } from '../../core/event/version';
 import { WatermarkTable } from './watermark-table';
-import { ZongjiDecoder } from './zongji-decoder';
 
 /** What a start must do before streaming, decided from the saved checkpoint, the binlog and the snapshot mode. */
 type StartPlan =
@@ -188,7 +188,7 @@ export class MysqlSource implements Source {
     });
     const stream = new BinlogStream({
       sourceName: this.name,
-      decoder: this.internals.createDecoder?.() ?? new ZongjiDecoder(),
+      decoder: this.internals.createDecoder?.() ?? new NativeRowsDecoder(this.logger),
       connection,
       serverId: this.config.serverId,
       tables: this.config.tables,
