@@ -179,7 +179,7 @@ function toEvent(
       ts_ms: now,
     },
     ts_ms: now,
-  }, { columnTypes, ...(json && { jsonText: { after: json } }) });
+  }, { columnTypes, ...(json && { jsonText: { after: json } }), ...(key ? {} : { noPrimaryKey: true as const }) });
 }
 
 /** Just below the snapshot rows' version and above every change committed before the snapshot. */

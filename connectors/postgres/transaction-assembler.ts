@@ -143,7 +143,9 @@ export class TransactionAssembler {
     // For the Debezium topics: column types, json text, Debezium's source.sequence[0] (never in the native log).
     const columnTypes = pgColumnTypesOf(relation);
     const json = { before: pgJsonText(columnTypes, beforeTuple), after: pgJsonText(columnTypes, afterTuple) };
-    addSourceDetails(event, { columnTypes, lastCommitLsn: formatLsn(this.lastCommitEnd), ...((json.before || json.after) && { jsonText: json }) });
+    // Keyed by REPLICA IDENTITY FULL or USING INDEX, not a primary key: Debezium writes a null message key.
+    const noPrimaryKey = op !== 't' && relation.replicaIdentity !== 'default' && !this.options.primaryKeys.has(`${relation.schema}.${relation.name}`) ? { noPrimaryKey: true as const } : {};
+    addSourceDetails(event, { columnTypes, lastCommitLsn: formatLsn(this.lastCommitEnd), ...((json.before || json.after) && { jsonText: json }), ...noPrimaryKey });
     this.pending.push(event);
     this.options.onRowEvent?.(event);
     return event;

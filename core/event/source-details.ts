@@ -39,6 +39,8 @@ export interface SourceDetails {
   binlogEvent?: { pos: number; row: number };
   /** The MySQL-protocol source is a MariaDB server (its rows may carry no GTID to tell, e.g. snapshot rows). */
   mariadb?: true;
+  /** The event's key is not a primary key (Postgres replica identity without one): Debezium writes a null message key. */
+  noPrimaryKey?: true;
   /** The delete half of a primary-key change: the key the row moved to. */
   newKey?: Row;
   /** The create half of a primary-key change: the key the row moved from. */

@@ -108,7 +108,8 @@ export function debeziumRecords(event: ChangeEvent, options: DebeziumFormatOptio
   // The truncate a snapshot writes below its rows (so our sinks drop rows deleted meanwhile) has no Debezium counterpart.
   if (event.op === 't' && event.source.snapshot) return [];
   const { envelope, key: keyRow } = envelopeAndKey(event, options, order);
-  const key = event.op === 't' ? null : jsonText(keyRow);
+  // Debezium keys by the primary key only: a table without one (REPLICA IDENTITY FULL) gets a null key.
+  const key = event.op === 't' || sourceDetails(event)?.noPrimaryKey ? null : jsonText(keyRow);
   const headers = keyChangeHeaders(event, options);
   const value = jsonText(envelope);
   const records: DebeziumRecord[] = [{ key, value, ...(headers && { headers }) }];

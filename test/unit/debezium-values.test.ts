@@ -177,6 +177,13 @@ describe('Debezium format: value details', () => {
     assert.equal(debeziumRecords(truncate, { release: RELEASE, tombstones: true }).length, 1, 'a TRUNCATE statement is');
   });
 
+  it('a table without a primary key (REPLICA IDENTITY FULL) gets a null message key, as Debezium writes it', () => {
+    const event = addSourceDetails(eventOf('postgresql', { id: 'int4' }, { id: 1 }, 'd'), { noPrimaryKey: true });
+    const records = debeziumRecords(event, { release: RELEASE, tombstones: true });
+    assert.deepEqual(records.map((r) => r.key), [null, null]);
+    assert.equal(JSON.parse(records[0].value!).before.id, 1);
+  });
+
   it('source details never reach the native log record', () => {
     const event = addSourceDetails(eventOf('postgresql', { id: 'int4' }, { id: 1 }), { lastCommitLsn: '0/1', resync: true, thread: 3 });
     const copy = { ...event };
