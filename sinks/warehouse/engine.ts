@@ -50,7 +50,7 @@ export interface SqlEngine {
   /**
    * Creates (or replaces) a temporary table of text columns and loads the
    * rows into it, the fast way the engine offers (DuckDB: appender; Postgres:
-   * one INSERT from a JSON array parameter).
+   * COPY FROM STDIN).
    */
   stage(name: string, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): Promise<void>;
   /** The columns of a table, name → type as the catalog spells it, or null when the table does not exist. */

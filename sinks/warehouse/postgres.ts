@@ -1,13 +1,17 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { ColumnType } from '../shared/column-types';
+import { copyTextChunks } from './copy-text';
 import { quoteIdent, quoteText, SqlEngine, SqlRow } from './engine';
 
 const TYPE_NAMES: Record<ColumnType, string> = { boolean: 'boolean', integer: 'bigint', double: 'double precision', text: 'text', json: 'jsonb' };
 
 /**
  * Postgres as the warehouse: tables in one schema, one connection per sink.
- * Batches are staged into a temporary table with one INSERT ... SELECT from a
- * JSON array parameter, which needs no extra client library (COPY would).
+ * Batches are staged into a temporary table with COPY FROM STDIN (text
+ * format), the bulk path Postgres offers; one MERGE applies them from there.
  */
 export class PostgresEngine implements SqlEngine {
   readonly historyJsonType = 'json';
@@ -76,12 +80,12 @@ export class PostgresEngine implements SqlEngine {
 
   async stage(name: string, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): Promise<void> {
     const client = this.requireOpen();
-    // Created once per session (emptied by every commit), so no catalog churn per batch.
-    await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${quoteIdent(name)} (${columns.map((c) => `${quoteIdent(c)} text`).join(', ')}) ON COMMIT DELETE ROWS`);
-    await client.query(`DELETE FROM pg_temp.${quoteIdent(name)}`);
-    // One JSON parameter (serialized natively, parsed by the server in one go) beats text[] parameters.
-    const objects = rows.map((row) => Object.fromEntries(columns.map((column, i) => [column, row[i]])));
-    await client.query(`INSERT INTO ${quoteIdent(name)} SELECT * FROM json_populate_recordset(NULL::${quoteIdent(name)}, $1::json)`, [JSON.stringify(objects)]);
+    // Created once per session (emptied by every commit), so no catalog churn per batch; emptied here too (a transaction stages once per table).
+    await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${quoteIdent(name)} (${columns.map((c) => `${quoteIdent(c)} text`).join(', ')}) ON COMMIT DELETE ROWS;
+      DELETE FROM pg_temp.${quoteIdent(name)}`);
+    if (rows.length === 0) return;
+    const copy = client.query(copyFrom(`COPY pg_temp.${quoteIdent(name)} (${columns.map(quoteIdent).join(', ')}) FROM STDIN`));
+    await pipeline(Readable.from(copyTextChunks(rows)), copy);
   }
 
   async columns(name: string): Promise<Map<string, string> | null> {
