@@ -34,7 +34,7 @@ describe('Postgres → service → Kafka log with Debezium topics (mock cluster)
 
   const read = (topic: string, count: number) => readTopic(mock.brokers, topic, count);
 
-  it('snapshot rows as op "r" with snapshot "true"/"last", then c/u/d with lsn, txId and the transaction block; the sinks unaffected', async () => {
+  it('snapshot rows as op "r" marked "first"/"last", then c/u/d with lsn, txId and the transaction block; the sinks unaffected', async () => {
     fixture = new PgRedisFixture(pg, redis, 'dbz1', {
       schema: 'CREATE TABLE items (id int PRIMARY KEY, name text)',
       expectedRows: ITEMS,
