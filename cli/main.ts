@@ -12,6 +12,7 @@ import { formatPauses, watchStatus } from './watch';
 import { registerCompletionCommand } from './completion';
 import { EXIT_CODES_HELP, validateJson } from './json-output';
 import { CdcService } from '../core/runtime/service';
+import { tuneGarbageCollection } from '../core/runtime/gc-tuning';
 import { components } from '../app/registry';
 
 const program = new Command()
@@ -49,6 +50,8 @@ program
     }
     const config = loadConfig(options.config);
     const logger = createLogger('cdc', { format: options.logFormat, level: options.logLevel ?? config.service.logLevel }); // the logger redacts every line (config/redact.ts)
+    const v8Flags = tuneGarbageCollection(); // keeps the heap near its live data (core/runtime/gc-tuning.ts)
+    if (v8Flags) logger.info(`V8 flags: ${v8Flags} (CDC_V8_FLAGS overrides)`);
     const service = new CdcService(config, components, logger, { only: options.only, sink: options.sink });
     let stopping = false;
     const shutdown = (signal: string) => {

@@ -1,4 +1,5 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
+import { ChunkSizer } from '../shared/chunk-sizer';
 import { addSourceDetails, markSnapshotChunk } from '../../core/event/source-details';
 import { mysqlColumnTypesOf, mysqlJsonText } from './column-types';
 import { ChangeEvent, Row } from '../../core/event/change-event';
@@ -144,13 +145,17 @@ async function readTable(connection: Connection, name: string, options: Snapshot
   const startedAt = Date.now();
   let lastLog = startedAt;
   const first = state.afterKey === undefined ? [truncateBelow(name, options)] : [];
+  const sizer = new ChunkSizer(options.chunkSize);
   while (!state.done && !options.signal.aborted) {
     const afterKey = state.afterKey ? restoreKey(state.afterKey) : undefined;
-    const [rows] = await connection.query<RowDataPacket[]>(chunkQuery(name, columns, key, afterKey !== undefined, options.chunkSize), afterKey ? chunkParameters(afterKey) : []);
-    const events = [...first.splice(0), ...rows.map((raw) => rowEvent(raw, name, columns, key, options))];
+    const limit = sizer.next();
+    const [rows] = await connection.query<RowDataPacket[]>(chunkQuery(name, columns, key, afterKey !== undefined, limit), afterKey ? chunkParameters(afterKey) : []);
+    const rowEvents = rows.map((raw) => rowEvent(raw, name, columns, key, options));
+    sizer.observe(rowEvents);
+    const events = [...first.splice(0), ...rowEvents];
     const last = rows[rows.length - 1];
     const snapshotFirst = Object.values(progress.tables).every((t) => t.rows === 0);
-    Object.assign(state, { done: rows.length < options.chunkSize, rows: state.rows + rows.length, afterKey: last ? saveKey(key.map((c) => last[c])) : state.afterKey });
+    Object.assign(state, { done: rows.length < limit, rows: state.rows + rows.length, afterKey: last ? saveKey(key.map((c) => last[c])) : state.afterKey });
     progress.tables[name] = state;
     // Debezium's snapshot marks (first / first and last in table / last).
     markSnapshotChunk(events, { tableFirst: state.rows === rows.length, tableLast: state.done, snapshotFirst, snapshotLast: state.done && options.catalog.tables.every((t) => progress.tables[t]?.done) });

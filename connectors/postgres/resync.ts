@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ChunkSizer } from '../shared/chunk-sizer';
 import { Client } from 'pg';
 import { Pgoutput } from 'pg-logical-replication';
 import { ChangeEvent, keyString } from '../../core/event/change-event';
@@ -57,6 +58,8 @@ export class ResyncCoordinator {
   /** The high watermark's outcome, applied once its transaction is handed to the log. */
   private staged: Window | null = null;
   private reader: Client | null = null;
+  /** Rows per chunk by table, bounded by bytes (chunk-sizer.ts). */
+  private readonly sizers = new Map<string, ChunkSizer>();
   private wake: (() => void) | null = null;
   /** Per request and table, the planner's row estimate (for progress and ETA; 0 with a WHERE: unknown). */
   private readonly estimates = new Map<string, number>();
@@ -251,7 +254,9 @@ export class ResyncCoordinator {
     const params: unknown[] = [...(task.afterKey ?? [])];
     const filter = task.where !== undefined ? await this.filterFor(reader, task.table, task.where, params.length) : undefined;
     if (filter) params.push(...filter.params);
-    params.push(this.options.chunkSize);
+    const sizer = this.sizers.get(task.table) ?? this.sizers.set(task.table, new ChunkSizer(this.options.chunkSize)).get(task.table)!;
+    const limit = sizer.next();
+    params.push(limit);
     const conditions = [task.afterKey ? `(${columns}) > (${key.map((_, i) => `$${i + 1}`).join(', ')})` : '', filter?.sql ?? ''].filter(Boolean);
     const sql = `SELECT * FROM ${quoteTable(splitTableName(task.table))} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY ${columns} LIMIT $${params.length}`;
     let result;
@@ -280,8 +285,9 @@ export class ResyncCoordinator {
       const json = pgJsonText(pgColumnTypesOf(result.fields), raw);
       return addSourceDetails(event, { columnTypes: pgColumnTypesOf(result.fields), resync: true, ...(json && { jsonText: { after: json } }) });
     });
+    sizer.observe(rows);
     const last = result.rows[result.rows.length - 1] as Record<string, string> | undefined;
-    return { rows, lastKey: last ? key.map((c) => last[c]) : undefined, complete: result.rows.length < this.options.chunkSize };
+    return { rows, lastKey: last ? key.map((c) => last[c]) : undefined, complete: result.rows.length < limit };
   }
 }
 

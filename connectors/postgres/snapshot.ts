@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { ChunkSizer } from '../shared/chunk-sizer';
 import { ChangeEvent, Row } from '../../core/event/change-event';
 import { makeVersion, snapshotVersion } from '../../core/event/version';
 import { addSourceDetails, markSnapshotChunk } from '../../core/event/source-details';
@@ -92,15 +93,18 @@ async function readTable(client: Client, table: CapturedTable, options: Snapshot
   const rowsAtStart = state.rows;
   options.logger.info(state.rows > 0 ? 'resuming table snapshot' : 'snapshotting table', { table: name, rowsDone: state.rows, estimatedRows: estimate });
 
+  const sizer = new ChunkSizer(options.chunkSize);
   while (!state.done && !options.signal.aborted) {
-    const result = await client.query(chunkQuery(table, key, state.afterKey, options.chunkSize), [...(state.afterKey ?? []), options.chunkSize]);
+    const limit = sizer.next();
+    const result = await client.query(chunkQuery(table, key, state.afterKey, limit), [...(state.afterKey ?? []), limit]);
     await options.catalog.load(result.fields.map((f) => f.dataTypeID));
     const events = result.rows.map((raw: Record<string, string | null>) => toEvent(raw, result.fields, table, key, options));
+    sizer.observe(events);
     // A re-snapshot must remove rows deleted meanwhile: a truncate just below the snapshot's version goes first (docs/architecture.md §2).
     if (state.afterKey === undefined) events.unshift(truncateBelow(table, options));
     const last = result.rows[result.rows.length - 1] as Record<string, string> | undefined;
     const next: TableSnapshotProgress = {
-      done: result.rows.length < options.chunkSize,
+      done: result.rows.length < limit,
       rows: state.rows + result.rows.length,
       afterKey: last ? (key ? key.map((c) => last[c]) : [last[CTID]]) : state.afterKey,
     };

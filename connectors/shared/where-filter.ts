@@ -1,4 +1,4 @@
-import { Parser } from 'node-sql-parser';
+import type { Parser } from 'node-sql-parser';
 
 /**
  * `cdc resync --where`: parsed, checked and rendered by us, never pasted.
@@ -48,7 +48,8 @@ const LIKES: Record<WhereDialect, Set<string>> = {
   mariadb: new Set(['LIKE', 'NOT LIKE']),
 };
 const NUMBER = /^-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
-const parser = new Parser();
+// Loaded at the first --where: the parser's grammars cost ~7 MB that a service without resync filters never needs.
+let parser: Parser | undefined;
 
 /** Checks `where` against the table; throws WhereFilterError naming what is not allowed. Returns the rendered SQL. */
 export function compileWhere(where: string, target: WhereTarget, placeholder: Placeholder): RenderedWhere {
@@ -67,6 +68,7 @@ function parseWhere(where: string, dialect: WhereDialect): Node {
   if (where.trim() === '') throw new WhereFilterError(where, 'it is empty');
   scanLexically(where, dialect);
   const prefix = 'SELECT * FROM t WHERE ';
+  parser ??= new (require('node-sql-parser') as typeof import('node-sql-parser')).Parser();
   let parsed: Node | Node[];
   try {
     parsed = parser.astify(prefix + where, { database: dialect }) as Node | Node[];
@@ -79,7 +81,7 @@ function parseWhere(where: string, dialect: WhereDialect): Node {
   const ast: Node = Array.isArray(parsed) ? parsed[0] : parsed;
   // Everything but the WHERE must be exactly what `SELECT * FROM t WHERE 1 = 1` gives: no ORDER BY, LIMIT, UNION, FOR UPDATE...
   const { where: tree, ...rest } = ast;
-  const { where: _baseWhere, ...base } = parser.astify(`${prefix}1 = 1`, { database: dialect }) as Node;
+  const { where: _baseWhere, ...base } = parser!.astify(`${prefix}1 = 1`, { database: dialect }) as Node;
   if (JSON.stringify(rest) !== JSON.stringify(base)) {
     const extra = Object.keys(rest).find((key) => JSON.stringify(rest[key]) !== JSON.stringify(base[key]));
     throw new WhereFilterError(where, `it goes beyond a condition (${describeClause(extra)})`);

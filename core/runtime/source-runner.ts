@@ -1,4 +1,5 @@
 import { ResyncRequest, Source, SourceBatch, SourceProgress } from '../contracts/source';
+import { roughEventBytes } from '../log/large-record-gc';
 import { ChangeEvent } from '../event/change-event';
 import { AdminError } from '../http/admin';
 import { Metrics } from '../http/metrics';
@@ -22,6 +23,8 @@ export interface SourceRunnerOptions {
   logger: Logger;
   /** Events queued between the source and the log before the source is paused. */
   maxQueuedEvents?: number;
+  /** Bytes (roughly, of row data) queued between the source and the log before the source is paused. */
+  maxQueuedBytes?: number;
 }
 
 /**
@@ -141,6 +144,7 @@ export class SourceRunner {
   private async streamOnce(source: Source, outer: AbortSignal, onProgress: () => void): Promise<void> {
     const { state, log, metrics, name } = this.options;
     const maxQueued = this.options.maxQueuedEvents ?? 5_000;
+    const maxQueuedBytes = this.options.maxQueuedBytes ?? 16 * 1024 * 1024;
     const saved = await state.read();
     const stop = new AbortController();
     const abort = () => stop.abort();
@@ -148,6 +152,8 @@ export class SourceRunner {
 
     let queue: SourceBatch[] = [];
     let queuedEvents = 0;
+    let queuedBytes = 0;
+    const batchBytes = new WeakMap<SourceBatch, number>();
     let wakeWriter: (() => void) | null = null;
     let wakeEmitters: Array<() => void> = [];
     let writerError: Error | null = null;
@@ -167,6 +173,7 @@ export class SourceRunner {
         }
         const batches = queue;
         queue = [];
+        const bytes = batches.reduce((sum, b) => sum + (batchBytes.get(b) ?? 0), 0);
         const events = batches.flatMap((b) => b.events);
         const startedAt = performance.now();
         if (events.length > 0) await log.append(events);
@@ -178,6 +185,7 @@ export class SourceRunner {
         this.lastCommitTimeMs = last.commitTimeMs;
         metrics.sourceLagSeconds.set({ source: name }, this.lagSeconds());
         queuedEvents -= events.length;
+        queuedBytes -= bytes;
         onProgress();
         const waiting = wakeEmitters;
         wakeEmitters = [];
@@ -191,10 +199,13 @@ export class SourceRunner {
 
     const emit = async (batch: SourceBatch): Promise<void> => {
       if (writerError) throw writerError;
+      const bytes = batch.events.reduce((sum, e) => sum + roughEventBytes(e), 0);
+      batchBytes.set(batch, bytes);
       queue.push(batch);
       queuedEvents += batch.events.length;
+      queuedBytes += bytes;
       notifyWriter();
-      while (queuedEvents > maxQueued && !writerError) await new Promise<void>((resolve) => wakeEmitters.push(resolve));
+      while ((queuedEvents > maxQueued || queuedBytes > maxQueuedBytes) && !writerError) await new Promise<void>((resolve) => wakeEmitters.push(resolve));
     };
 
     try {

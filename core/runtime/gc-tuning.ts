@@ -1,0 +1,21 @@
+import { setFlagsFromString } from 'node:v8';
+
+/**
+ * V8 sizes the old generation by the machine, not by the live data: after
+ * each full collection it lets the heap grow to up to ~4× the live set before
+ * collecting again. A CDC service turns over its whole working set every few
+ * seconds (events decoded, framed, appended, read back, written to sinks), so
+ * with ~45 MB live the heap settles at 170–200 MB of mostly garbage, which is
+ * resident memory the operator pays for (the fault suite measured peak RSS
+ * 340–410 MB; 300 MB is the limit). Growing the heap by 20 % per collection
+ * keeps it near the live set, for a few more full collections per minute
+ * (each a few ms at this heap size). `CDC_V8_FLAGS` overrides the flags
+ * (e.g. `CDC_V8_FLAGS=" "` to keep V8's defaults).
+ */
+export const DEFAULT_V8_FLAGS = '--heap-growing-percent=20';
+
+export function tuneGarbageCollection(env: NodeJS.ProcessEnv = process.env): string {
+  const flags = env.CDC_V8_FLAGS ?? DEFAULT_V8_FLAGS;
+  if (flags.trim()) setFlagsFromString(flags);
+  return flags.trim();
+}
