@@ -81,6 +81,8 @@ function sizeBytes(size: string): number {
  */
 export class DuckDbEngine implements SqlEngine {
   readonly historyJsonType = 'JSON';
+  private outOfMemoryInARow = 0;
+  private raisedMemoryLimit = false;
   readonly keyedTables = false;
   readonly historyDedup = 'scan';
   readonly commitSeqType = 'UBIGINT';
@@ -116,6 +118,38 @@ export class DuckDbEngine implements SqlEngine {
       from: `(SELECT *, json_transform(${imageExpr}, '${structure}') AS cdc_image FROM ${quoteIdent(stage)} AS s WHERE ${where}) AS s`,
       field: (column: string) => `struct_extract(s.cdc_image, ${quoteText(column)})`,
     };
+  }
+
+  /**
+   * DuckDB keeps the rows written since its last checkpoint in memory, and a
+   * batch of big values needs its staging copy and the MERGE's hash table on
+   * top: under a small memory_limit one transaction can fail with "Out of
+   * Memory Error" however often it is retried. After such a failure: a
+   * CHECKPOINT writes the resident rows to the file, and if the same batch
+   * fails again, the limit doubles (up to 16× the configured one) until a
+   * transaction commits, then returns to the configured value. Bounded, and
+   * never stuck on one batch.
+   */
+  async afterFailedTransaction(error: unknown): Promise<string | null> {
+    if (!/Out of Memory Error/i.test(String((error as Error)?.message ?? error))) return null;
+    await this.query('CHECKPOINT');
+    this.outOfMemoryInARow++;
+    const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
+    if (this.outOfMemoryInARow < 2 || configured === null) return `DuckDB ran out of memory (memory_limit ${this.settings.memoryLimit ?? 'default'}): checkpointed to free it; retrying`;
+    const raised = Math.min(configured * 16, configured * 2 ** (this.outOfMemoryInARow - 1));
+    await this.query(`SET GLOBAL memory_limit = '${Math.ceil(raised / 1048576)}MB'`);
+    this.raisedMemoryLimit = true;
+    return `DuckDB ran out of memory again: memory_limit raised to ${Math.ceil(raised / 1048576)}MB until this batch commits (configured ${this.settings.memoryLimit}; raise warehouse memoryLimit if this repeats)`;
+  }
+
+  async afterCommit(): Promise<void> {
+    this.outOfMemoryInARow = 0;
+    if (!this.raisedMemoryLimit || !this.settings.memoryLimit) return;
+    // DuckDB refuses a limit below what it holds right now: then the next commit tries again.
+    await this.query(`SET GLOBAL memory_limit = ${quoteText(this.settings.memoryLimit)}`).then(
+      () => (this.raisedMemoryLimit = false),
+      () => undefined,
+    );
   }
 
   emptyCopySql(from: string, to: string): string {
@@ -225,4 +259,12 @@ export class DuckDbEngine implements SqlEngine {
     if (!this.connection) throw new Error(`duckdb ${this.path}: used before open() or after close()`);
     return this.connection;
   }
+}
+
+/** Bytes of a size such as `64MB` or `1.5GiB` (the warehouse config's memoryLimit), or null. */
+function parseSize(text: string): number | null {
+  const match = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)$/i.exec(text.trim());
+  if (!match) return null;
+  const unit = match[2].toUpperCase().replace('I', '');
+  return Number(match[1]) * 1024 ** (unit === 'KB' ? 1 : unit === 'MB' ? 2 : 3);
 }

@@ -30,6 +30,13 @@ export interface SqlEngine {
   readonly keyedTables: boolean;
   /** A boolean SQL expression: true when `textExpr` does not cast to `sqlType`. */
   castFails(textExpr: string, sqlType: string): string;
+  /**
+   * After a transaction failed and was rolled back: frees what the engine can
+   * so the retry may succeed; returns what it did, for the log, or null.
+   */
+  afterFailedTransaction?(error: unknown): Promise<string | null>;
+  /** After a transaction committed (an engine may undo what afterFailedTransaction did). */
+  afterCommit?(): Promise<void>;
 
   /**
    * A FROM clause over the staging table (alias `s`, its rows filtered by

@@ -281,6 +281,7 @@ export class WarehouseSink implements GenerationalSink {
       await this.engine.query('BEGIN TRANSACTION');
       await work();
       await this.engine.query('COMMIT');
+      await this.engine.afterCommit?.();
     } catch (error) {
       if (epoch !== this.epoch) throw error; // given up on and reopened: the connection it used is gone already
       // What the rolled-back transaction created is gone: learn it again from the catalog.
@@ -288,6 +289,8 @@ export class WarehouseSink implements GenerationalSink {
       this.registered.clear();
       try {
         await this.engine.query('ROLLBACK');
+        const relieved = await this.engine.afterFailedTransaction?.(error);
+        if (relieved) this.context.logger.warn(`sink ${this.name}: ${relieved}`, { sink: this.name });
       } catch {
         // The connection itself failed: the next transaction starts on a new one.
         await this.engine.close().catch(() => undefined);

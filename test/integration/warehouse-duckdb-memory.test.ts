@@ -1,0 +1,62 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { createLogger } from '../../core/runtime/logger';
+import { makeVersion } from '../../core/event/version';
+import { DeadLetterStore } from '../../sinks/shared/dead-letters';
+import { warehouseSinkConfig } from '../../sinks/warehouse/config';
+import { WarehouseSink } from '../../sinks/warehouse/warehouse-sink';
+import { makeEvent } from '../support/events';
+import { asRecords } from '../support/sink-history';
+
+// The fault suite saw a DuckDB warehouse with memory_limit 64MB fail one batch
+// of 5 MB values with "Out of Memory Error" on every retry, for good, while
+// the other sinks went on. The sink must get past it by itself.
+describe('Warehouse sink (duckdb) under a small memory_limit', function () {
+  this.timeout(120_000);
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'tidewater-duck-mem-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes a batch of big values that does not fit in memory_limit, with the retries the sink runner makes, and says what it did', async () => {
+    const warnings: string[] = [];
+    const logger = createLogger('test', (line) => {
+      if (/"level":"?(warn|40)/i.test(line) || line.includes('WARN')) warnings.push(line);
+    });
+    const path = join(dir, 'w.duckdb');
+    const config = warehouseSinkConfig.parse({ name: 'wh', type: 'warehouse', engine: 'duckdb', path, memoryLimit: '16MB' });
+    const sink = new WarehouseSink(config, { logger, dataDir: dir }, new DeadLetterStore(dir, 'wh'));
+    await sink.open();
+    const big = (i: number) => String.fromCharCode(97 + (i % 26)).repeat(3 << 20); // 3 MiB each
+    const events = Array.from({ length: 4 }, (_, i) =>
+      makeEvent({ key: { id: i + 1 }, after: { id: i + 1, payload: big(i) }, version: makeVersion(BigInt(1000 + i), 0) }),
+    );
+    let attempts = 0;
+    for (;;) {
+      attempts++;
+      try {
+        await sink.write(asRecords(events));
+        await sink.flush();
+        break;
+      } catch (error) {
+        assert.match((error as Error).message, /Out of Memory/i, 'only an out-of-memory failure is expected here');
+        assert.ok(attempts < 8, `still failing after ${attempts} attempts: ${(error as Error).message}`);
+      }
+    }
+    await sink.close();
+
+    const instance = await DuckDBInstance.create(path);
+    const connection = await instance.connect();
+    const rows = (await (await connection.runAndReadAll('SELECT id, length(payload) AS n, substr(payload, 1, 1) AS c FROM public__items ORDER BY id')).getRowObjectsJS()) as Array<{ id: bigint | number; n: bigint | number; c: string }>;
+    connection.closeSync();
+    assert.equal(rows.length, 4, 'every row written');
+    rows.forEach((row, i) => {
+      assert.equal(Number(row.n), 3 << 20, `row ${i + 1} holds its whole value`);
+      assert.equal(row.c, String.fromCharCode(97 + (i % 26)));
+    });
+    if (attempts > 1) assert.ok(warnings.some((w) => w.includes('DuckDB ran out of memory')), `a warning says what happened: ${warnings.join('\n')}`);
+    console.log(`      (${attempts} attempt(s) for a batch of 4 × 3 MiB values under memory_limit 16MB)`);
+  });
+});
