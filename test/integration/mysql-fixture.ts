@@ -119,7 +119,7 @@ export function runSource(
       emit: async (batch) => {
         batches.push(batch);
         // Slows the snapshot down (its batches carry the JSON progress checkpoint), so tests can interrupt it or write during it.
-        if (source.snapshotChunkDelayMs && batch.checkpoint.startsWith('{')) await new Promise((r) => setTimeout(r, source.snapshotChunkDelayMs));
+        if (source.snapshotChunkDelayMs && batch.checkpoint.includes('{')) await new Promise((r) => setTimeout(r, source.snapshotChunkDelayMs));
       },
     })
     .then(() => null, (error: Error) => error)
