@@ -3,9 +3,11 @@
 // tables that join the capture later. Each runs under the suite's load and
 // ends with its row-by-row comparison of every sink; each also checks that the
 // operator was told (log line, metric, /readyz) and fails the case if not.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chownSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Client } from 'pg';
+import { ensureBinary } from '../support/ensure-binary';
+import { makeTempDir, run, serviceUser } from '../support/proc';
 import type { FaultCase } from './cases';
 import { CaseContext } from './context';
 import { sleep } from './faults';
@@ -212,7 +214,61 @@ const lateTables = (pipeline: PipelineName): FaultCase => ({
   },
 });
 
+/**
+ * A failover to a server restored from an older base backup (same cluster,
+ * lower WAL, a new timeline): the source Postgres is backed up mid-stream, the
+ * load and the service go on, then the primary dies (kill -9) and the restored
+ * copy takes its place (same address). Positions went backwards: in the default
+ * mode the source must refuse, naming the server and the saved LSN; restarted
+ * with when_needed it re-snapshots under a new source epoch, and every sink must
+ * end equal to the new primary (rows only the old primary had are gone).
+ */
+const restoredBackup = (pipeline: PipelineName): FaultCase => ({
+  name: `restored-backup-failover@${pipeline}`, kind: 'source history: failover to an older copy', pipeline, inQuick: false,
+  async inject(ctx) {
+    const pg = ctx.p.lab.pg!;
+    const runAs = serviceUser('postgres');
+    const binDir = dirname(realpathSync(ensureBinary(['initdb'], 'postgresql')));
+    await ctx.reach('stream');
+    const backupDir = makeTempDir('pg-restored', runAs);
+    const restored = join(backupDir, 'data');
+    await run(join(binDir, 'pg_basebackup'), ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-D', restored, '-X', 'stream', '--checkpoint=fast', '--no-sync'], { runAs, cwd: backupDir });
+    ctx.note('base backup of the source Postgres taken; the load and the service go on');
+    await sleep(ctx.between(5000, 10_000));
+    await pg.kill9();
+    // The restored copy takes the dead primary's place: same data directory path, port and socket.
+    renameSync(pg.dataDir, `${pg.dataDir}-old`);
+    renameSync(restored, pg.dataDir);
+    const signal = join(pg.dataDir, 'recovery.signal');
+    writeFileSync(signal, '');
+    appendFileSync(join(pg.dataDir, 'postgresql.auto.conf'), `restore_command = 'false'\n`);
+    if (runAs) chownSync(signal, runAs.uid, runAs.gid);
+    await pg.start();
+    await onServer(pg.url, async (c) => {
+      for (let i = 0; i < 300 && (await c.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0].r; i++) await sleep(100);
+    });
+    rmSync(`${pg.dataDir}-old`, { recursive: true, force: true });
+    rmSync(backupDir, { recursive: true, force: true });
+    const switchedAt = Date.now();
+    ctx.note('the primary was killed (kill -9) and the restored copy promoted in its place (timeline 2)');
+    await expectLine(ctx, 'positions went backwards (the source refuses, naming the saved LSN and what to do)', /cannot resume at the saved position [0-9A-F]+\/[0-9A-F]+ on .*set snapshot\.mode: when_needed/i, switchedAt, 60_000);
+    let ready: boolean | null = null;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(250)) if ((ready = await ctx.monitor.ready()) === false) break;
+    if (ready !== false) throw new Error(`the operator was not told positions went backwards: /readyz answered ${ready === null ? 'nothing' : '200'}`);
+    ctx.note('told: /readyz 503');
+    await ctx.p.stopService();
+    editConfig(ctx.p, whenNeeded);
+    const restartedAt = Date.now();
+    await ctx.p.start();
+    ctx.note('service restarted with snapshot.mode when_needed');
+    await expectLine(ctx, 'a re-snapshot under source epoch 1 starts', /re-snapshotting under source epoch 1/, restartedAt);
+    await expectLine(ctx, 'the re-snapshot completed', /snapshot complete/, restartedAt, 120_000);
+    ctx.note(`re-snapshot complete ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart (recovery counts from the restart, so it includes the whole re-snapshot)`);
+    return restartedAt;
+  },
+});
+
 /** The Postgres source-history cases of the full suite (issue 12). */
 export function historyPostgresCases(): FaultCase[] {
-  return [slotDropped('pg-embedded'), slotLost('pg-embedded'), lateTables('pg-embedded')];
+  return [slotDropped('pg-embedded'), slotLost('pg-embedded'), lateTables('pg-embedded'), restoredBackup('pg-embedded')];
 }
