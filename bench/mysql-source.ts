@@ -103,7 +103,7 @@ export const mysqlSourceScenario: Scenario = {
       baseline: limit,
       baselineName: 'mariadb-binlog -v (decode rows) → /dev/null',
       peakRssMb: Math.max(...results.map((r) => r.peakRssMb)),
-      notes: `binlog decoded by @vlasky/zongji; includes ${Math.min(...results.map((r) => r.firstEventSeconds)).toFixed(1)} s from start to first event`,
+      notes: `binlog rows decoded natively (connectors/mysql/native-rows), other events by @vlasky/zongji; includes ${Math.min(...results.map((r) => r.firstEventSeconds)).toFixed(1)} s from start to first event`,
     }];
   },
 };
