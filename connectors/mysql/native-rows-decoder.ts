@@ -52,7 +52,7 @@ export class NativeRowsDecoder extends ZongjiDecoder {
   private readonly plans = new Map<number, { plan: TablePlan; packet: Buffer; generation: number; zongjiKnows: boolean }>();
   /** Table ids whose last map was left to zongji (for the fallback count). */
   private readonly zongjiTables = new Set<number>();
-  /** Raised by every query event (DDL): a table map read after one gets a new shape even if its bytes are the same. */
+  /** Raised by every query event but BEGIN/COMMIT/ROLLBACK/XA (DDL): a table map read after one gets a new shape even if its bytes are the same. */
   private generation = 0;
   private charsets: CharsetMap | null = null;
 
@@ -93,7 +93,7 @@ export class NativeRowsDecoder extends ZongjiDecoder {
       else if (this.zongjiTables.has(tableId)) this.stats.fallbackEvents++;
       return false;
     }
-    if (type === QUERY_EVENT) this.generation++;
+    if (type === QUERY_EVENT && !isTransactionControl(buffer, start + EVENT_HEADER_BYTES, end)) this.generation++;
     return false;
   }
 
@@ -167,4 +167,14 @@ export class NativeRowsDecoder extends ZongjiDecoder {
     this.stats.fallbackTables.set(table, reason);
     this.logger?.info(`binlog rows of ${table} are decoded by zongji, not natively: ${reason}`, { table, reason });
   }
+}
+
+const CONTROL = /^(BEGIN|COMMIT|ROLLBACK|XA )/;
+
+/** A QUERY_EVENT (body at `body`) whose statement only delimits a transaction (MySQL writes BEGIN for every one). */
+function isTransactionControl(buf: Buffer, body: number, end: number): boolean {
+  const schemaLength = buf[body + 8];
+  const statusLength = buf.readUInt16LE(body + 11);
+  const statement = body + 13 + statusLength + schemaLength + 1;
+  return statement < end && CONTROL.test(buf.toString('latin1', statement, Math.min(end, statement + 9)));
 }

@@ -99,6 +99,8 @@ describe('MySQL native rows decoder against the zongji decoder, on the same binl
     for (let i = 0; i < zongji.length; i++) assert.deepStrictEqual(ours[i], zongji[i], `event ${i} (seed ${seed})`);
     assert.equal(native.stats.nativeEvents, rowsEvents.length, 'every rows event decoded natively');
     assert.equal(native.stats.fallbackEvents, 0);
+    // The same table map in every transaction: one TableShape, so the caches keyed on it (column types, JSON columns) hold.
+    assert.equal(new Set(ours.map((e) => e.kind === 'rows' && e.table).filter(Boolean)).size, 1, 'one shape object for the unchanged table');
   });
 
   it('leaves to zongji the tables and events it cannot read (koi8r text, compressed rows events), with the same events', async () => {
