@@ -5,9 +5,10 @@ import { latencyScenario } from './latency';
 import { main } from './lib/runner';
 import { memoryScenario } from './memory';
 import { pgSourceScenario } from './pg-source';
+import { scaleScenario } from './scale';
 import { sinksScenario } from './sinks';
 import { snapshotScenario } from './snapshot';
 
-export const scenarios = [pgSourceScenario, mysqlSourceScenario, snapshotScenario, sinksScenario, latencyScenario, memoryScenario];
+export const scenarios = [pgSourceScenario, mysqlSourceScenario, snapshotScenario, sinksScenario, latencyScenario, memoryScenario, scaleScenario];
 
 if (require.main === module) main(scenarios);

@@ -15,8 +15,8 @@ function usage(scenarios: readonly Scenario[]): string {
   return [
     'usage: node dist/bench/run.js [scenario ...] [--quick] [--runs N] [--<size option> N ...]',
     '',
-    'scenarios (default: all, in this order):',
-    ...scenarios.map((s) => `  ${s.name.padEnd(14)} ${s.summary}`),
+    'scenarios (default: all but those marked "when named", in this order):',
+    ...scenarios.map((s) => `  ${s.name.padEnd(14)} ${s.onlyWhenNamed ? '(when named) ' : ''}${s.summary}`),
     '',
     '--quick   small sizes and one run (about a minute or two for all)',
     '--runs N  repetitions per measurement (default 3; 1 with --quick)',
@@ -57,7 +57,7 @@ export async function runScenarios(scenarios: readonly Scenario[], argv: string[
     redis: () => servers.redis(),
     say: (message) => process.stderr.write(`${message}\n`),
   };
-  const selected = chosen.length ? scenarios.filter((s) => chosen.includes(s.name)) : scenarios;
+  const selected = chosen.length ? scenarios.filter((s) => chosen.includes(s.name)) : scenarios.filter((s) => !s.onlyWhenNamed);
   const rows: BenchRow[] = [];
   const started = Date.now();
   try {

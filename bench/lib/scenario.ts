@@ -24,6 +24,8 @@ export interface Scenario {
   name: string;
   /** One line for --help. */
   summary: string;
+  /** Left out of the default (all scenarios) run: too long for it; runs when named. */
+  onlyWhenNamed?: boolean;
   run(ctx: BenchContext): Promise<BenchRow[]>;
 }
 
