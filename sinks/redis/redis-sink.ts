@@ -13,16 +13,37 @@ import { normalizeStamp, rowStamp } from '../shared/version';
 import { GenerationalSink } from '../../core/contracts/sink';
 import { RedisSinkConfig, RedisTableOptions } from './config';
 import { keyRenderer } from './key-template';
-import { APPLY_CHANGE, DELETE_IF_OLDER, DELETE_IF_OLDER_GENERATION, RECORD_TRUNCATE, TRUNCATED_FIELD } from './scripts';
+import { APPLY_CHANGES, DELETE_IF_OLDER, DELETE_IF_OLDER_GENERATION, RECORD_TRUNCATE, TRUNCATED_FIELD } from './scripts';
 
 interface ScriptCommands {
-  cdcApply(rowKey: string, versionKey: string, ...args: string[]): Promise<number>;
+  /** APPLY_CHANGES: the key count, then the keys, then the arguments. */
+  cdcApplyChanges(keyCount: number, ...keysThenArgs: string[]): Promise<number[]>;
   cdcRecordTruncate(versionKey: string, stamp: string): Promise<number>;
   cdcDeleteIfOlder(rowKey: string, versionKey: string, field: string, stamp: string): Promise<number>;
   cdcDeleteIfOlderGeneration(rowKey: string, versionKey: string, field: string, generation: string): Promise<number>;
 }
 type Client = Redis & ScriptCommands;
 type Pipeline = ReturnType<Redis['pipeline']> & ScriptCommands;
+
+/** Changes per APPLY_CHANGES call: few calls per batch, yet a short hold on Redis (which runs a script alone). */
+const CHANGES_PER_CALL = 100;
+
+/** Changes gathered for the next APPLY_CHANGES call. */
+class ApplyCall {
+  readonly keys: string[] = [];
+  readonly args: string[] = [];
+  readonly events: ChangeEvent[] = [];
+
+  add(event: ChangeEvent, rowKey: string, versionKey: string, args: string[]): void {
+    this.keys.push(rowKey, versionKey);
+    for (const arg of args) this.args.push(arg);
+    this.events.push(event);
+  }
+
+  queueOn(pipeline: Pipeline): void {
+    pipeline.cdcApplyChanges(this.keys.length, ...this.keys, ...this.args);
+  }
+}
 
 interface TableRoute {
   options: RedisTableOptions;
@@ -126,22 +147,26 @@ export class RedisSink implements GenerationalSink {
   private async writeOnce(batch: readonly LogRecord[]): Promise<void> {
     const redis = this.requireOpen();
     const letters: { event: ChangeEvent; reason: string }[] = [];
-    // Row changes go out in one pipeline; a truncate is a barrier within the batch.
+    // Row changes go out in one pipeline of APPLY_CHANGES calls; a truncate is a barrier within the batch.
     let pipeline = redis.pipeline() as Pipeline;
-    let queued: ChangeEvent[] = [];
+    let calls: ApplyCall[] = [];
+    let call = new ApplyCall();
     const send = async () => {
+      if (call.events.length > 0) calls.push(call);
+      call = new ApplyCall();
+      for (const c of calls) c.queueOn(pipeline);
       const results = await this.exec(pipeline);
       // 3: an update whose TOAST columns the source did not send, with no stored row to keep them from.
-      results.forEach((result, i) => result === 3 && letters.push({ event: queued[i], reason: noStoredRow(queued[i]) }));
+      results.forEach((result, i) => (result as number[]).forEach((r, j) => r === 3 && letters.push({ event: calls[i].events[j], reason: noStoredRow(calls[i].events[j]) })));
       pipeline = redis.pipeline() as Pipeline;
-      queued = [];
+      calls = [];
     };
     for (const record of batch) {
       const { schema, table } = record.event.source;
       if (!this.filter.includes(schema, table)) continue;
       if (!this.knownTables.has(`${schema}.${table}`)) await this.noteTable(schema, table); // no await per record once known
       if (record.event.op === 't') {
-        if (pipeline.length > 0) await send();
+        if (calls.length > 0 || call.events.length > 0) await send();
         await this.truncate(record.event);
         continue;
       }
@@ -150,11 +175,14 @@ export class RedisSink implements GenerationalSink {
       const problem = unfillableUnchanged(event);
       if (problem) letters.push({ event, reason: problem });
       else {
-        this.queueChange(pipeline, event, route);
-        queued.push(event);
+        this.queueChange(call, event, route);
+        if (call.events.length >= CHANGES_PER_CALL) {
+          calls.push(call);
+          call = new ApplyCall();
+        }
       }
     }
-    if (pipeline.length > 0) await send();
+    if (calls.length > 0 || call.events.length > 0) await send();
     if (letters.length > 0) await this.deadLetter(letters, batch);
   }
 
@@ -194,12 +222,12 @@ export class RedisSink implements GenerationalSink {
     this.logger.info('redis generation promoted', { sink: this.name, generation: this.writing, swept });
   }
 
-  private queueChange(pipeline: Pipeline, event: ChangeEvent, route: TableRoute): void {
+  private queueChange(call: ApplyCall, event: ChangeEvent, route: TableRoute): void {
     const key = keyString(event.key);
     const deleted = event.op === 'd' || event.after === null;
-    const args = [key, rowStamp(event.source.version, this.writing), deleted ? 'del' : 'set', deleted ? '' : JSON.stringify(event.after), route.ttlMs];
-    if (!deleted && event.unchanged?.length) args.push(...event.unchanged.map((column) => JSON.stringify(column)));
-    pipeline.cdcApply(route.rowKey(key), route.versionKey, ...args);
+    const keep = !deleted && event.unchanged?.length ? event.unchanged.map((column) => JSON.stringify(column)) : [];
+    const args = [key, rowStamp(event.source.version, this.writing), deleted ? 'del' : 'set', deleted ? '' : JSON.stringify(event.after), route.ttlMs, String(keep.length), ...keep];
+    call.add(event, route.rowKey(key), route.versionKey, args);
   }
 
   /** What a table's writes need, worked out once per table. */
@@ -278,17 +306,19 @@ export class RedisSink implements GenerationalSink {
     this.knownTables.add(qualified);
   }
 
-  /** Runs a pipeline; returns each command's result (apply: 0 stale, 1 applied, 2 applied without kept columns, 3 refused). */
+  /** Runs a pipeline; returns each command's result (with count, APPLY_CHANGES calls: per change 0 stale, 1 applied, 2 applied without kept columns, 3 refused). */
   private async exec(pipeline: Pipeline, count = true): Promise<unknown[]> {
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([error]) => error);
     if (failed) throw failed[0];
     if (!count) return results.map(([, result]) => result);
     let lost = 0;
-    for (const [, result] of results) {
-      if (result === 0) this.stats.skipped++;
-      else if (result === 1 || result === 2) this.stats.applied++;
-      if (result === 2) lost++;
+    for (const [, call] of results) {
+      for (const result of call as number[]) {
+        if (result === 0) this.stats.skipped++;
+        else if (result === 1 || result === 2) this.stats.applied++;
+        if (result === 2) lost++;
+      }
     }
     if (lost > 0) {
       this.stats.unchangedLost += lost;
@@ -299,7 +329,7 @@ export class RedisSink implements GenerationalSink {
 
   private connect(): Client {
     const redis = new Redis(this.config.url, { lazyConnect: true, maxRetriesPerRequest: null, ...redisTlsOptions(this.config) }) as Client;
-    redis.defineCommand('cdcApply', { numberOfKeys: 2, lua: APPLY_CHANGE });
+    redis.defineCommand('cdcApplyChanges', { lua: APPLY_CHANGES }); // no numberOfKeys: each call passes its key count
     redis.defineCommand('cdcRecordTruncate', { numberOfKeys: 1, lua: RECORD_TRUNCATE });
     redis.defineCommand('cdcDeleteIfOlder', { numberOfKeys: 2, lua: DELETE_IF_OLDER });
     redis.defineCommand('cdcDeleteIfOlderGeneration', { numberOfKeys: 2, lua: DELETE_IF_OLDER_GENERATION });

@@ -23,41 +23,71 @@ end
 `;
 
 /**
- * KEYS[1] row key, KEYS[2] the table's version hash.
- * ARGV[1] row key within the table (hash field), ARGV[2] stamp, ARGV[3] 'set' or 'del',
- * ARGV[4] row JSON, ARGV[5] TTL in ms ('0': none), ARGV[6..] JSON-quoted names of
- * columns to keep from the stored row (unchanged TOAST).
- * Returns 0 when the event is not newer than what is stored, 1 when applied,
+ * Applies one change (a Lua function, called per change by APPLY_CHANGES):
+ * row_key, version_key, field (row key within the table), stamp, op ('set' or
+ * 'del'), doc (row JSON), ttl (ms, '0': none), names (JSON-quoted names of
+ * columns to keep from the stored row: unchanged TOAST), truncated (the
+ * table's truncate stamp, or false).
+ * Returns 0 when the change is not newer than what is stored, 1 when applied,
  * 2 when applied but the stored row to keep columns from was missing (expired)
  * or unreadable, 3 when not applied: columns to keep and the row was never
  * written (no stamp: e.g. its primary-key change was dead-lettered).
  */
-export const APPLY_CHANGE = `${STAMP_LUA}${JSON_SPLICE_LUA}
-local current = stamp_of(redis.call('HGET', KEYS[2], ARGV[1]))
-if current and current >= ARGV[2] then return 0 end
-local truncated = stamp_of(redis.call('HGET', KEYS[2], '${TRUNCATED_FIELD}'))
-if truncated and truncated >= ARGV[2] then return 0 end
-local result = 1
-if ARGV[3] == 'del' then
-  redis.call('DEL', KEYS[1])
-else
-  local doc = ARGV[4]
-  if #ARGV > 5 then
-    if not current then return 3 end
-    local stored = redis.call('GET', KEYS[1])
-    local ok, merged, missing = false, nil, 0
-    if stored then ok, merged, missing = pcall(keep_members, doc, stored, ARGV, 6) end
-    if ok then doc = merged end
-    if not ok or missing > 0 then result = 2 end
-  end
-  if ARGV[5] ~= '0' then
-    redis.call('SET', KEYS[1], doc, 'PX', ARGV[5])
+const APPLY_ONE_LUA = `
+local function apply_one(row_key, version_key, field, stamp, op, doc, ttl, names, truncated)
+  local current = stamp_of(redis.call('HGET', version_key, field))
+  if current and current >= stamp then return 0 end
+  if truncated and truncated >= stamp then return 0 end
+  local result = 1
+  if op == 'del' then
+    redis.call('DEL', row_key)
   else
-    redis.call('SET', KEYS[1], doc)
+    if #names > 0 then
+      if not current then return 3 end
+      local stored = redis.call('GET', row_key)
+      local ok, merged, missing = false, nil, 0
+      if stored then ok, merged, missing = pcall(keep_members, doc, stored, names, 1) end
+      if ok then doc = merged end
+      if not ok or missing > 0 then result = 2 end
+    end
+    if ttl ~= '0' then
+      redis.call('SET', row_key, doc, 'PX', ttl)
+    else
+      redis.call('SET', row_key, doc)
+    end
   end
+  redis.call('HSET', version_key, field, stamp)
+  return result
 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return result
+`;
+
+/** Arguments of one change in APPLY_CHANGES, before its column names. */
+export const APPLY_ARGS_PER_CHANGE = 6;
+
+/**
+ * Applies a run of changes in order, in one call (one script run per change
+ * cost Redis more than the writes themselves). KEYS: per change its row key
+ * and its table's version hash. ARGV: per change field, stamp, op, doc, ttl,
+ * the count n of column names to keep, then those n names (see apply_one).
+ * Returns each change's result in order. No truncate runs inside the call, so
+ * a table's truncate stamp is read once per call.
+ */
+export const APPLY_CHANGES = `${STAMP_LUA}${JSON_SPLICE_LUA}${APPLY_ONE_LUA}
+local results, truncates, a = {}, {}, 1
+for c = 1, #KEYS / 2 do
+  local row_key, version_key = KEYS[2 * c - 1], KEYS[2 * c]
+  local n = tonumber(ARGV[a + 5])
+  local names = {}
+  for k = 1, n do names[k] = ARGV[a + 5 + k] end
+  local truncated = truncates[version_key]
+  if truncated == nil then
+    truncated = stamp_of(redis.call('HGET', version_key, '${TRUNCATED_FIELD}')) or false
+    truncates[version_key] = truncated
+  end
+  results[c] = apply_one(row_key, version_key, ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], names, truncated)
+  a = a + ${APPLY_ARGS_PER_CHANGE} + n
+end
+return results
 `;
 
 /**
