@@ -115,7 +115,8 @@ async function measureShape(ctx: BenchContext, baseUrl: string, shape: TableShap
     baselineName: 'pg_recvlogical → /dev/null',
     peakRssMb: Math.max(...results.map((r) => r.peakRssMb)),
     notes: `${TRANSACTION_ROWS}-row transactions; column data ${mbps(ours.median)} MB/s ours, ${mbps(limit.median)} MB/s pg_recvlogical; ` +
-      `includes ${Math.min(...results.map((r) => r.firstEventSeconds)).toFixed(1)} s from start to first event`,
+      `includes ${Math.min(...results.map((r) => r.firstEventSeconds)).toFixed(1)} s from start to first event ` +
+      `(${Math.round(Math.max(...results.map((r) => (r.events - 1) / Math.max(1e-9, r.seconds - r.firstEventSeconds)))).toLocaleString('en-US')} rows/s after it, best run)`,
   };
 }
 
