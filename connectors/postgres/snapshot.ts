@@ -8,6 +8,7 @@ import { Logger } from '../../core/runtime/logger';
 import { SourceBatch, SourceProgress } from '../../core/contracts/source';
 import { serializeCheckpoint, SnapshotProgress, TableSnapshotProgress } from './checkpoint';
 import { formatLsn } from './lsn';
+import { copyLiteral, copyRows } from './copy-chunk';
 import { rawTextClient } from './pg-session';
 import { CapturedTable, quoteIdent, quoteTable, tableName } from './slot';
 import { TypeCatalog } from './type-catalog';
@@ -93,19 +94,20 @@ async function readTable(client: Client, table: CapturedTable, options: Snapshot
   const rowsAtStart = state.rows;
   options.logger.info(state.rows > 0 ? 'resuming table snapshot' : 'snapshotting table', { table: name, rowsDone: state.rows, estimatedRows: estimate });
 
+  const fields = await describeColumns(client, table, key);
+  await options.catalog.load(fields.map((f) => f.dataTypeID));
   const sizer = new ChunkSizer(options.chunkSize);
   while (!state.done && !options.signal.aborted) {
     const limit = sizer.next();
-    const result = await client.query(chunkQuery(table, key, state.afterKey, limit), [...(state.afterKey ?? []), limit]);
-    await options.catalog.load(result.fields.map((f) => f.dataTypeID));
-    const events = result.rows.map((raw: Record<string, string | null>) => toEvent(raw, result.fields, table, key, options));
+    const rows = await readChunk(client, table, key, fields, state.afterKey, limit);
+    const events = rows.map((raw) => toEvent(raw, fields, table, key, options));
     sizer.observe(events);
     // A re-snapshot must remove rows deleted meanwhile: a truncate just below the snapshot's version goes first (docs/architecture.md §2).
     if (state.afterKey === undefined) events.unshift(truncateBelow(table, options));
-    const last = result.rows[result.rows.length - 1] as Record<string, string> | undefined;
+    const last = rows[rows.length - 1] as Record<string, string> | undefined;
     const next: TableSnapshotProgress = {
-      done: result.rows.length < limit,
-      rows: state.rows + result.rows.length,
+      done: rows.length < limit,
+      rows: state.rows + rows.length,
       afterKey: last ? (key ? key.map((c) => last[c]) : [last[CTID]]) : state.afterKey,
     };
     // Debezium's snapshot marks: decided in this synchronous step, so of parallel readers only the one that finishes last marks "last".
@@ -115,14 +117,14 @@ async function readTable(client: Client, table: CapturedTable, options: Snapshot
     Object.assign(state, next);
     options.progress.tables[name] = state;
     markSnapshotChunk(events, {
-      tableFirst: next.rows === result.rows.length,
+      tableFirst: next.rows === rows.length,
       tableLast: next.done,
       snapshotFirst,
       snapshotLast: next.done && options.tables.every((t) => options.progress.tables[tableName(t)]?.done),
     });
     const checkpoint = serializeCheckpoint({ position: options.progress.position, snapshot: options.progress });
     const emitted = options.emit({ events, checkpoint, commitTimeMs: Date.now() });
-    options.report.snapshotRows(name, result.rows.length, Math.max(0, estimate - state.rows));
+    options.report.snapshotRows(name, rows.length, Math.max(0, estimate - state.rows));
     await emitted;
     if (Date.now() - lastLog > 5000 || state.done) {
       lastLog = Date.now();
@@ -139,14 +141,37 @@ async function readTable(client: Client, table: CapturedTable, options: Snapshot
   if (state.done) options.report.snapshotRows(name, 0, 0);
 }
 
-/** Keyset pagination: the next chunk after the last key read, in key order (ctid order without a key). */
-function chunkQuery(table: CapturedTable, key: string[] | undefined, afterKey: string[] | undefined, _chunkSize: number): string {
+type Field = { name: string; dataTypeID: number; dataTypeModifier: number };
+
+/** The columns a chunk returns, in COPY's order, with their types (COPY itself describes none). */
+async function describeColumns(client: Client, table: CapturedTable, key: string[] | undefined): Promise<Field[]> {
+  const result = await client.query(`SELECT ${key ? '*' : `ctid::text AS ${CTID}, *`} FROM ${quoteTable(table)} LIMIT 0`);
+  return result.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, dataTypeModifier: f.dataTypeModifier }));
+}
+
+/** One chunk's rows as column name → text (null for NULL), streamed through COPY. */
+async function readChunk(client: Client, table: CapturedTable, key: string[] | undefined, fields: Field[], afterKey: string[] | undefined, limit: number): Promise<Record<string, string | null>[]> {
+  const rows: Record<string, string | null>[] = [];
+  const names = fields.map((f) => f.name);
+  await copyRows(client, chunkQuery(table, key, afterKey, limit), names.length, (values) => {
+    const raw: Record<string, string | null> = {};
+    for (let i = 0; i < names.length; i++) raw[names[i]] = values[i];
+    rows.push(raw);
+  });
+  return rows;
+}
+
+/**
+ * Keyset pagination: the next chunk after the last key read, in key order
+ * (ctid order without a key). The key's values are SQL literals (COPY takes
+ * no parameters); unknown-typed literals take the key columns' types.
+ */
+function chunkQuery(table: CapturedTable, key: string[] | undefined, afterKey: string[] | undefined, limit: number): string {
   const columns = key ? key.map(quoteIdent) : ['ctid'];
   const select = key ? '*' : `ctid::text AS ${CTID}, *`;
-  const placeholders = columns.map((_, i) => `$${i + 1}`);
-  const where = afterKey ? `WHERE (${columns.join(', ')}) > (${key ? placeholders.join(', ') : `${placeholders[0]}::tid`})` : '';
-  const limit = `$${afterKey ? columns.length + 1 : 1}`;
-  return `SELECT ${select} FROM ${quoteTable(table)} ${where} ORDER BY ${columns.join(', ')} LIMIT ${limit}`;
+  const literals = (afterKey ?? []).map(copyLiteral);
+  const where = afterKey ? `WHERE (${columns.join(', ')}) > (${key ? literals.join(', ') : `${literals[0]}::tid`})` : '';
+  return `SELECT ${select} FROM ${quoteTable(table)} ${where} ORDER BY ${columns.join(', ')} LIMIT ${Math.max(1, Math.floor(limit))}`;
 }
 
 function toEvent(

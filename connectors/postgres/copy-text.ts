@@ -1,0 +1,94 @@
+/**
+ * Postgres `COPY ... TO STDOUT` text format, parsed as a stream: rows end at
+ * a newline byte, fields are split by tabs, `\N` alone is NULL, and a
+ * backslash escapes the rest (\b \f \n \r \t \v \\, octal \ooo, hex \xhh, any
+ * other character stands for itself). A literal newline or tab inside a value
+ * is always escaped, so raw 0x0A and 0x09 bytes only ever separate; and they
+ * never occur inside a multi-byte UTF-8 character, so cutting the byte stream
+ * at a newline never splits a character.
+ *
+ * Each field comes out as the exact text the same query returns over the
+ * ordinary protocol (the type's output function), or null.
+ */
+export class CopyTextParser {
+  private pending: Buffer | undefined;
+
+  constructor(private readonly columns: number, private readonly onRow: (fields: (string | null)[]) => void) {}
+
+  /** Parses every complete row in `chunk` (plus what an earlier chunk left unfinished). */
+  push(chunk: Buffer): void {
+    const end = chunk.lastIndexOf(0x0a);
+    if (end < 0) {
+      this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+      return;
+    }
+    const head = this.pending ? Buffer.concat([this.pending, chunk.subarray(0, end)]) : chunk.subarray(0, end);
+    this.pending = end + 1 < chunk.length ? chunk.subarray(end + 1) : undefined;
+    const lines = head.toString('utf8').split('\n');
+    for (const line of lines) this.onRow(this.fields(line));
+  }
+
+  /** Ends the stream: a row without its newline means the copy was cut short. */
+  end(): void {
+    if (this.pending && this.pending.length > 0) {
+      throw new Error(`COPY output ended in the middle of a row (${this.pending.length} bytes without a newline); the connection was probably cut — the chunk is read again on retry`);
+    }
+  }
+
+  private fields(line: string): (string | null)[] {
+    const raw = line.split('\t');
+    if (raw.length !== this.columns) {
+      throw new Error(`COPY row has ${raw.length} fields where ${this.columns} columns were described: ${JSON.stringify(line.slice(0, 200))}`);
+    }
+    const out: (string | null)[] = new Array(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      const text = raw[i];
+      out[i] = text === '\\N' ? null : text.includes('\\') ? unescapeCopyText(text) : text;
+    }
+    return out;
+  }
+}
+
+const SIMPLE: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+
+/** Undoes COPY's text escaping of one field (the field is not `\N`). */
+export function unescapeCopyText(text: string): string {
+  // Octal and hex escapes name bytes, which may form multi-byte characters together: decode those at byte level.
+  if (/\\(?:[0-7]|x[0-9a-fA-F])/.test(text)) return unescapeBytes(text);
+  return text.replace(/\\(.?)/gs, (_, c: string) => SIMPLE[c] ?? c);
+}
+
+function unescapeBytes(text: string): string {
+  const input = Buffer.from(text, 'utf8');
+  const out = Buffer.allocUnsafe(input.length);
+  let o = 0;
+  for (let i = 0; i < input.length; i++) {
+    const b = input[i];
+    if (b !== 0x5c || i + 1 >= input.length) {
+      out[o++] = b;
+      continue;
+    }
+    const c = input[++i];
+    if (c >= 0x30 && c <= 0x37) {
+      let value = c - 0x30;
+      for (let n = 0; n < 2 && i + 1 < input.length && input[i + 1] >= 0x30 && input[i + 1] <= 0x37; n++) value = value * 8 + (input[++i] - 0x30);
+      out[o++] = value & 0xff;
+    } else if (c === 0x78 && i + 1 < input.length && isHex(input[i + 1])) {
+      let value = hexValue(input[++i]);
+      if (i + 1 < input.length && isHex(input[i + 1])) value = value * 16 + hexValue(input[++i]);
+      out[o++] = value;
+    } else {
+      const simple = SIMPLE[String.fromCharCode(c)];
+      out[o++] = simple ? simple.charCodeAt(0) : c;
+    }
+  }
+  return out.subarray(0, o).toString('utf8');
+}
+
+function isHex(b: number): boolean {
+  return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
+}
+
+function hexValue(b: number): number {
+  return b <= 0x39 ? b - 0x30 : (b | 0x20) - 0x61 + 10;
+}

@@ -1,0 +1,216 @@
+// TEST ORACLE ONLY: the Postgres snapshot reader as it was before COPY streaming
+// (commit 87590d8, connectors/postgres/snapshot.ts), kept verbatim so
+// test/integration/pg-snapshot-copy.test.ts can compare the new path's events
+// with the old one's on the same data. Not used by the service.
+import { Client } from 'pg';
+import { ChunkSizer } from '../../connectors/shared/chunk-sizer';
+import { ChangeEvent, Row } from '../../core/event/change-event';
+import { makeVersion, snapshotVersion } from '../../core/event/version';
+import { addSourceDetails, markSnapshotChunk } from '../../core/event/source-details';
+import { pgColumnTypesOf, pgJsonText } from '../../connectors/postgres/column-types';
+import { Logger } from '../../core/runtime/logger';
+import { SourceBatch, SourceProgress } from '../../core/contracts/source';
+import { serializeCheckpoint, SnapshotProgress, TableSnapshotProgress } from '../../connectors/postgres/checkpoint';
+import { formatLsn } from '../../connectors/postgres/lsn';
+import { rawTextClient } from '../../connectors/postgres/pg-session';
+import { CapturedTable, quoteIdent, quoteTable, tableName } from '../../connectors/postgres/slot';
+import { TypeCatalog } from '../../connectors/postgres/type-catalog';
+
+export interface SnapshotOptions {
+  url: string;
+  sourceName: string;
+  db: string;
+  tables: CapturedTable[];
+  /** Primary-key columns per table; a table without one is read in ctid order. */
+  primaryKeys: Map<string, string[]>;
+  catalog: TypeCatalog;
+  /** The snapshot exported with the slot; absent when resuming after a crash (see below). */
+  snapshotName?: string;
+  /** Called once every reader has imported the exported snapshot. */
+  onImported(): Promise<void>;
+  progress: SnapshotProgress;
+  chunkSize: number;
+  parallelism: number;
+  emit(batch: SourceBatch): Promise<void>;
+  report: SourceProgress;
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+const CTID = '__tidewater_ctid';
+
+/**
+ * Reads every captured table in primary-key chunks and emits the rows as 'r'
+ * events carrying the snapshot's position as version. Each batch's checkpoint
+ * records the progress, so a crash resumes at the next chunk.
+ *
+ * Resuming reads the remaining chunks in a fresh snapshot, later than the
+ * slot's consistent point. That is safe: streaming starts at the consistent
+ * point, so every change after it arrives with a higher version and wins.
+ */
+export async function runSnapshot(options: SnapshotOptions): Promise<void> {
+  const pending = options.tables.filter((t) => !options.progress.tables[tableName(t)]?.done);
+  const opened = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(options.parallelism, pending.length)) }, () => openReader(options)));
+  const readers = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(readers.map((r) => r.end().catch(() => undefined)));
+    throw failed.reason;
+  }
+  // The attempt ended (another connection failed, or the service stops): a query in flight must not hold it up.
+  const endReaders = () => readers.forEach((r) => void r.end().catch(() => undefined));
+  options.signal.addEventListener('abort', endReaders, { once: true });
+  try {
+    await options.onImported();
+    const queue = [...pending];
+    await Promise.all(
+      readers.map(async (reader) => {
+        for (let table = queue.shift(); table && !options.signal.aborted; table = queue.shift()) await readTable(reader, table, options);
+      }),
+    );
+  } finally {
+    options.signal.removeEventListener('abort', endReaders);
+    await Promise.all(readers.map((r) => r.end().catch(() => undefined)));
+  }
+}
+
+async function openReader(options: SnapshotOptions): Promise<Client> {
+  const client = rawTextClient(options.url);
+  try {
+    await client.connect();
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    if (options.snapshotName) await client.query(`SET TRANSACTION SNAPSHOT '${options.snapshotName.replace(/'/g, "''")}'`);
+    return client;
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function readTable(client: Client, table: CapturedTable, options: SnapshotOptions): Promise<void> {
+  const name = tableName(table);
+  const key = options.primaryKeys.get(name);
+  const state: TableSnapshotProgress = options.progress.tables[name] ?? { done: false, rows: 0 };
+  const estimate = await estimateRows(client, table);
+  const startedAt = Date.now();
+  let lastLog = startedAt;
+  const rowsAtStart = state.rows;
+  options.logger.info(state.rows > 0 ? 'resuming table snapshot' : 'snapshotting table', { table: name, rowsDone: state.rows, estimatedRows: estimate });
+
+  const sizer = new ChunkSizer(options.chunkSize);
+  while (!state.done && !options.signal.aborted) {
+    const limit = sizer.next();
+    const result = await client.query(chunkQuery(table, key, state.afterKey, limit), [...(state.afterKey ?? []), limit]);
+    await options.catalog.load(result.fields.map((f) => f.dataTypeID));
+    const events = result.rows.map((raw: Record<string, string | null>) => toEvent(raw, result.fields, table, key, options));
+    sizer.observe(events);
+    // A re-snapshot must remove rows deleted meanwhile: a truncate just below the snapshot's version goes first (docs/architecture.md §2).
+    if (state.afterKey === undefined) events.unshift(truncateBelow(table, options));
+    const last = result.rows[result.rows.length - 1] as Record<string, string> | undefined;
+    const next: TableSnapshotProgress = {
+      done: result.rows.length < limit,
+      rows: state.rows + result.rows.length,
+      afterKey: last ? (key ? key.map((c) => last[c]) : [last[CTID]]) : state.afterKey,
+    };
+    // Debezium's snapshot marks: decided in this synchronous step, so of parallel readers only the one that finishes last marks "last".
+    const snapshotFirst = Object.values(options.progress.tables).every((t) => t.rows === 0);
+    // Progress changes and the batch is queued in one synchronous step, so a
+    // checkpoint never covers rows of a chunk that is not queued before it.
+    Object.assign(state, next);
+    options.progress.tables[name] = state;
+    markSnapshotChunk(events, {
+      tableFirst: next.rows === result.rows.length,
+      tableLast: next.done,
+      snapshotFirst,
+      snapshotLast: next.done && options.tables.every((t) => options.progress.tables[tableName(t)]?.done),
+    });
+    const checkpoint = serializeCheckpoint({ position: options.progress.position, snapshot: options.progress });
+    const emitted = options.emit({ events, checkpoint, commitTimeMs: Date.now() });
+    options.report.snapshotRows(name, result.rows.length, Math.max(0, estimate - state.rows));
+    await emitted;
+    if (Date.now() - lastLog > 5000 || state.done) {
+      lastLog = Date.now();
+      const seconds = (Date.now() - startedAt) / 1000;
+      options.logger.info(state.done ? 'table snapshot done' : 'table snapshot progress', {
+        table: name,
+        rows: state.rows,
+        estimatedRows: estimate,
+        percent: estimate > 0 ? Math.min(100, Math.round((100 * state.rows) / estimate)) : undefined,
+        rowsPerSecond: Math.round((state.rows - rowsAtStart) / Math.max(seconds, 0.001)),
+      });
+    }
+  }
+  if (state.done) options.report.snapshotRows(name, 0, 0);
+}
+
+/** Keyset pagination: the next chunk after the last key read, in key order (ctid order without a key). */
+function chunkQuery(table: CapturedTable, key: string[] | undefined, afterKey: string[] | undefined, _chunkSize: number): string {
+  const columns = key ? key.map(quoteIdent) : ['ctid'];
+  const select = key ? '*' : `ctid::text AS ${CTID}, *`;
+  const placeholders = columns.map((_, i) => `$${i + 1}`);
+  const where = afterKey ? `WHERE (${columns.join(', ')}) > (${key ? placeholders.join(', ') : `${placeholders[0]}::tid`})` : '';
+  const limit = `$${afterKey ? columns.length + 1 : 1}`;
+  return `SELECT ${select} FROM ${quoteTable(table)} ${where} ORDER BY ${columns.join(', ')} LIMIT ${limit}`;
+}
+
+function toEvent(
+  raw: Record<string, string | null>,
+  fields: { name: string; dataTypeID: number; dataTypeModifier: number }[],
+  table: CapturedTable,
+  key: string[] | undefined,
+  options: SnapshotOptions,
+): ChangeEvent {
+  const row: Row = {};
+  for (const field of fields) {
+    if (field.name === CTID) continue;
+    const text = raw[field.name];
+    row[field.name] = text === null ? null : options.catalog.decode(field.dataTypeID, text);
+  }
+  const keyColumns = key ?? Object.keys(row); // REPLICA IDENTITY FULL without a primary key: the whole row
+  const now = Date.now();
+  const columnTypes = pgColumnTypesOf(fields);
+  const json = pgJsonText(columnTypes, raw);
+  return addSourceDetails<ChangeEvent>({
+    op: 'r',
+    key: Object.fromEntries(keyColumns.map((c) => [c, row[c]])),
+    before: null,
+    after: row,
+    source: {
+      connector: 'postgresql',
+      name: options.sourceName,
+      db: options.db,
+      schema: table.schema,
+      table: table.table,
+      position: formatLsn(options.progress.position),
+      version: snapshotVersion(options.progress.position),
+      snapshot: true,
+      ts_ms: now,
+    },
+    ts_ms: now,
+  }, { columnTypes, ...(json && { jsonText: { after: json } }), ...(key ? {} : { noPrimaryKey: true as const }) });
+}
+
+/** Just below the snapshot rows' version and above every change committed before the snapshot. */
+function truncateBelow(table: CapturedTable, options: SnapshotOptions): ChangeEvent {
+  const now = Date.now();
+  const { position } = options.progress;
+  return {
+    op: 't',
+    key: {},
+    before: null,
+    after: null,
+    source: {
+      connector: 'postgresql', name: options.sourceName, db: options.db, schema: table.schema, table: table.table,
+      position: formatLsn(position), version: makeVersion(position - 1n, 0xffffffff), snapshot: true, ts_ms: now,
+    },
+    ts_ms: now,
+  };
+}
+
+async function estimateRows(client: Client, table: CapturedTable): Promise<number> {
+  const { rows } = await client.query<{ estimate: string }>(
+    `SELECT GREATEST(c.reltuples, 0)::bigint::text AS estimate FROM pg_class c WHERE c.oid = $1::regclass`,
+    [quoteTable(table)],
+  );
+  return Number(rows[0]?.estimate ?? 0);
+}
