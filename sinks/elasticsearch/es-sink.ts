@@ -108,7 +108,7 @@ export class ElasticsearchSink implements GenerationalSink {
         if (target.truncated !== null && event.source.version < target.truncated) continue;
         const id = keyString(event.key);
         const deleted = event.op === 'd' || event.after === null;
-        const document = deleted ? undefined : JSON.stringify({ ...event.after, [VERSION_FIELD]: event.source.version });
+        const document = deleted ? undefined : documentJson(event.after!, event.source.version);
         actions.push({ event, index: target.index, id, version, document });
       }
     }
@@ -140,7 +140,8 @@ export class ElasticsearchSink implements GenerationalSink {
     const keyColumns = new Set(Object.keys(events[0].key));
     const properties = (existing: ReadonlySet<string>) => {
       const out: Record<string, unknown> = {};
-      for (const [column, type] of inferColumns(rowsOf(events))) {
+      // Only rows with a column not mapped yet can add a field: a batch of known columns infers nothing.
+      for (const [column, type] of inferColumns(rowsWithColumnsOutside(events, existing))) {
         if (!existing.has(column)) out[column] = options.mappings?.[column] ?? fieldMapping(type, keyColumns.has(column));
       }
       for (const [column, mapping] of Object.entries(options.mappings ?? {})) if (!existing.has(column)) out[column] = mapping;
@@ -223,6 +224,27 @@ function groupByTable(events: ChangeEvent[]): Map<string, ChangeEvent[]> {
   return out;
 }
 
-function rowsOf(events: ChangeEvent[]): Row[] {
-  return events.flatMap((e) => (e.after ? [e.after] : []));
+/** The row images holding a column not in `fields`. */
+function rowsWithColumnsOutside(events: ChangeEvent[], fields: ReadonlySet<string>): Row[] {
+  const rows: Row[] = [];
+  for (const { after } of events) {
+    if (!after) continue;
+    for (const column in after) {
+      if (!fields.has(column)) {
+        rows.push(after);
+        break;
+      }
+    }
+  }
+  return rows;
+}
+
+const VERSION_MEMBER = `${JSON.stringify(VERSION_FIELD)}:`;
+
+/** The document's JSON: the row with its source version appended (as `{ ...row, [VERSION_FIELD]: version }`, without copying the row). */
+function documentJson(row: Row, version: string): string {
+  if (Object.prototype.hasOwnProperty.call(row, VERSION_FIELD)) return JSON.stringify({ ...row, [VERSION_FIELD]: version });
+  const json = JSON.stringify(row);
+  const member = VERSION_MEMBER + JSON.stringify(version);
+  return json.length === 2 ? `{${member}}` : `${json.slice(0, -1)},${member}}`;
 }
