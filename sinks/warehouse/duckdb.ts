@@ -84,6 +84,7 @@ export class DuckDbEngine implements SqlEngine {
   private outOfMemoryInARow = 0;
   private raisedMemoryLimit = false;
   readonly keyedTables = false;
+  readonly currentTableStorage = '';
   readonly historyDedup = 'scan';
   readonly commitSeqType = 'UBIGINT';
   private connection: DuckDBConnection | null = null;

@@ -16,6 +16,12 @@ const TYPE_NAMES: Record<ColumnType, string> = { boolean: 'boolean', integer: 'b
 export class PostgresEngine implements SqlEngine {
   readonly historyJsonType = 'json';
   readonly keyedTables = true;
+  /**
+   * A row the MERGE updates gets its new version in the same page when there is
+   * room (a HOT update: no new primary-key entry); full pages (fillfactor 100)
+   * leave no room, so a replay of mostly updates rewrote the index per change.
+   */
+  readonly currentTableStorage = ' WITH (fillfactor = 70)';
   readonly historyDedup = 'primary-key';
   readonly commitSeqType = 'numeric(20,0)';
   private client: Client | null = null;

