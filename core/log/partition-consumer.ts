@@ -18,8 +18,9 @@ export interface OwnedPartitions {
 
 /**
  * consume() for the embedded log: this process owns every partition, so
- * each partition is a loop of read → handle → commit, waiting (without
- * polling) for appends when caught up. A failing handler stops every loop
+ * each partition is a loop of read → handle → commit (the commit finishing
+ * while the next batch is handled), waiting (without polling) for appends
+ * when caught up. A failing handler stops every loop
  * and consume() rejects with its error.
  */
 export async function consumeAllPartitions(log: OwnedPartitions, options: ConsumeOptions): Promise<void> {
@@ -66,7 +67,11 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
     }
     return { nextOffset, bytes };
   };
+  // A batch's offset is committed (an fsync'd file write) while the next batch is read and applied, so records
+  // appended meanwhile do not wait for it; a partition has one commit in flight, and consume() settles them all.
+  const commits = new Set<Promise<void>>();
   const loop = async (partition: number) => {
+    let committing: Promise<void> | undefined;
     while (!stop.signal.aborted) {
       // A segment deleted from outside (or a sink's stored offset from another log): never skip to what is there.
       const { oldest, end } = log.heldOffsets(partition);
@@ -79,7 +84,14 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
         continue;
       }
       if (stop.signal.aborted) return; // the batch may be half applied: it is replayed on the next start
-      await log.commit(consumer, partition, done.nextOffset);
+      await committing; // commits of a partition stay in order
+      const commit = log.commit(consumer, partition, done.nextOffset).catch((error: unknown) => {
+        failure ??= error;
+        stop.abort();
+      });
+      committing = commit;
+      commits.add(commit);
+      void commit.then(() => commits.delete(commit));
       next[partition] = done.nextOffset;
     }
   };
@@ -92,6 +104,7 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
         }),
       ),
     );
+    await Promise.all(commits);
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
