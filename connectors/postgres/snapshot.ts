@@ -8,9 +8,10 @@ import { Logger } from '../../core/runtime/logger';
 import { SourceBatch, SourceProgress } from '../../core/contracts/source';
 import { serializeCheckpoint, SnapshotProgress, TableSnapshotProgress } from './checkpoint';
 import { formatLsn } from './lsn';
-import { copyLiteral, copyRows } from './copy-chunk';
+import { ChunkPipeline } from './snapshot-pipeline';
+import { CTID, describeColumns, Field } from './snapshot-chunks';
 import { rawTextClient } from './pg-session';
-import { CapturedTable, quoteIdent, quoteTable, tableName } from './slot';
+import { CapturedTable, quoteTable, tableName } from './slot';
 import { TypeCatalog } from './type-catalog';
 
 export interface SnapshotOptions {
@@ -34,8 +35,6 @@ export interface SnapshotOptions {
   logger: Logger;
 }
 
-const CTID = '__tidewater_ctid';
-
 /**
  * Reads every captured table in primary-key chunks and emits the rows as 'r'
  * events carrying the snapshot's position as version. Each batch's checkpoint
@@ -47,7 +46,8 @@ const CTID = '__tidewater_ctid';
  */
 export async function runSnapshot(options: SnapshotOptions): Promise<void> {
   const pending = options.tables.filter((t) => !options.progress.tables[tableName(t)]?.done);
-  const opened = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(options.parallelism, pending.length)) }, () => openReader(options)));
+  // Every reader imports the snapshot now: once the queue of tables runs dry, an idle one reads chunks of a table still going.
+  const opened = await Promise.allSettled(Array.from({ length: Math.max(1, pending.length === 0 ? 1 : options.parallelism) }, () => openReader(options)));
   const readers = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
@@ -60,9 +60,11 @@ export async function runSnapshot(options: SnapshotOptions): Promise<void> {
   try {
     await options.onImported();
     const queue = [...pending];
+    const idle: Client[] = [];
     await Promise.all(
       readers.map(async (reader) => {
-        for (let table = queue.shift(); table && !options.signal.aborted; table = queue.shift()) await readTable(reader, table, options);
+        for (let table = queue.shift(); table && !options.signal.aborted; table = queue.shift()) await readTable(reader, idle, table, options);
+        idle.push(reader);
       }),
     );
   } finally {
@@ -84,7 +86,7 @@ async function openReader(options: SnapshotOptions): Promise<Client> {
   }
 }
 
-async function readTable(client: Client, table: CapturedTable, options: SnapshotOptions): Promise<void> {
+async function readTable(client: Client, idle: Client[], table: CapturedTable, options: SnapshotOptions): Promise<void> {
   const name = tableName(table);
   const key = options.primaryKeys.get(name);
   const state: TableSnapshotProgress = options.progress.tables[name] ?? { done: false, rows: 0 };
@@ -96,87 +98,59 @@ async function readTable(client: Client, table: CapturedTable, options: Snapshot
 
   const fields = await describeColumns(client, table, key);
   await options.catalog.load(fields.map((f) => f.dataTypeID));
-  const sizer = new ChunkSizer(options.chunkSize);
-  while (!state.done && !options.signal.aborted) {
-    const limit = sizer.next();
-    const rows = await readChunk(client, table, key, fields, state.afterKey, limit);
-    const events = rows.map((raw) => toEvent(raw, fields, table, key, options));
-    sizer.observe(events);
-    // A re-snapshot must remove rows deleted meanwhile: a truncate just below the snapshot's version goes first (docs/architecture.md §2).
-    if (state.afterKey === undefined) events.unshift(truncateBelow(table, options));
-    const last = rows[rows.length - 1] as Record<string, string> | undefined;
-    const next: TableSnapshotProgress = {
-      done: rows.length < limit,
-      rows: state.rows + rows.length,
-      afterKey: last ? (key ? key.map((c) => last[c]) : [last[CTID]]) : state.afterKey,
-    };
-    // Debezium's snapshot marks: decided in this synchronous step, so of parallel readers only the one that finishes last marks "last".
-    const snapshotFirst = Object.values(options.progress.tables).every((t) => t.rows === 0);
-    // Progress changes and the batch is queued in one synchronous step, so a
-    // checkpoint never covers rows of a chunk that is not queued before it.
-    Object.assign(state, next);
-    options.progress.tables[name] = state;
-    markSnapshotChunk(events, {
-      tableFirst: next.rows === rows.length,
-      tableLast: next.done,
-      snapshotFirst,
-      snapshotLast: next.done && options.tables.every((t) => options.progress.tables[tableName(t)]?.done),
-    });
-    const checkpoint = serializeCheckpoint({ position: options.progress.position, snapshot: options.progress });
-    const emitted = options.emit({ events, checkpoint, commitTimeMs: Date.now() });
-    options.report.snapshotRows(name, rows.length, Math.max(0, estimate - state.rows));
-    await emitted;
-    if (Date.now() - lastLog > 5000 || state.done) {
-      lastLog = Date.now();
-      const seconds = (Date.now() - startedAt) / 1000;
-      options.logger.info(state.done ? 'table snapshot done' : 'table snapshot progress', {
-        table: name,
-        rows: state.rows,
-        estimatedRows: estimate,
-        percent: estimate > 0 ? Math.min(100, Math.round((100 * state.rows) / estimate)) : undefined,
-        rowsPerSecond: Math.round((state.rows - rowsAtStart) / Math.max(seconds, 0.001)),
+  const chunks = new ChunkPipeline({ lead: client, idle, table, key, fields, after: state.afterKey, sizer: new ChunkSizer(options.chunkSize) });
+  try {
+    while (!state.done && !options.signal.aborted) {
+      const { rows, range } = await chunks.next();
+      const events = rows.map((raw) => toEvent(raw, fields, table, key, options));
+      chunks.observe(events);
+      // A re-snapshot must remove rows deleted meanwhile: a truncate just below the snapshot's version goes first (docs/architecture.md §2).
+      if (state.afterKey === undefined) events.unshift(truncateBelow(table, options));
+      const last = rows[rows.length - 1] as Record<string, string> | undefined;
+      const next: TableSnapshotProgress = {
+        // A chunk ending at a known key is never the last: the one after it finds out.
+        done: !range.upto && rows.length < (range.limit ?? Infinity),
+        rows: state.rows + rows.length,
+        afterKey: range.upto ?? (last ? (key ? key.map((c) => last[c]) : [last[CTID]]) : state.afterKey),
+      };
+      // Debezium's snapshot marks: decided in this synchronous step, so of parallel readers only the one that finishes last marks "last".
+      const snapshotFirst = Object.values(options.progress.tables).every((t) => t.rows === 0);
+      // Progress changes and the batch is queued in one synchronous step, so a
+      // checkpoint never covers rows of a chunk that is not queued before it.
+      Object.assign(state, next);
+      options.progress.tables[name] = state;
+      markSnapshotChunk(events, {
+        tableFirst: next.rows === rows.length,
+        tableLast: next.done,
+        snapshotFirst,
+        snapshotLast: next.done && options.tables.every((t) => options.progress.tables[tableName(t)]?.done),
       });
+      const checkpoint = serializeCheckpoint({ position: options.progress.position, snapshot: options.progress });
+      const emitted = options.emit({ events, checkpoint, commitTimeMs: Date.now() });
+      options.report.snapshotRows(name, rows.length, Math.max(0, estimate - state.rows));
+      await emitted;
+      if (Date.now() - lastLog > 5000 || state.done) {
+        lastLog = Date.now();
+        const seconds = (Date.now() - startedAt) / 1000;
+        options.logger.info(state.done ? 'table snapshot done' : 'table snapshot progress', {
+          table: name,
+          rows: state.rows,
+          estimatedRows: estimate,
+          percent: estimate > 0 ? Math.min(100, Math.round((100 * state.rows) / estimate)) : undefined,
+          rowsPerSecond: Math.round((state.rows - rowsAtStart) / Math.max(seconds, 0.001)),
+        });
+      }
     }
+    if (state.done) options.report.snapshotRows(name, 0, 0);
+  } finally {
+    // Borrowed readers go back for other tables; chunks read ahead are dropped (a resume reads them again).
+    await chunks.close();
   }
-  if (state.done) options.report.snapshotRows(name, 0, 0);
-}
-
-type Field = { name: string; dataTypeID: number; dataTypeModifier: number };
-
-/** The columns a chunk returns, in COPY's order, with their types (COPY itself describes none). */
-async function describeColumns(client: Client, table: CapturedTable, key: string[] | undefined): Promise<Field[]> {
-  const result = await client.query(`SELECT ${key ? '*' : `ctid::text AS ${CTID}, *`} FROM ${quoteTable(table)} LIMIT 0`);
-  return result.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, dataTypeModifier: f.dataTypeModifier }));
-}
-
-/** One chunk's rows as column name → text (null for NULL), streamed through COPY. */
-async function readChunk(client: Client, table: CapturedTable, key: string[] | undefined, fields: Field[], afterKey: string[] | undefined, limit: number): Promise<Record<string, string | null>[]> {
-  const rows: Record<string, string | null>[] = [];
-  const names = fields.map((f) => f.name);
-  await copyRows(client, chunkQuery(table, key, afterKey, limit), names.length, (values) => {
-    const raw: Record<string, string | null> = {};
-    for (let i = 0; i < names.length; i++) raw[names[i]] = values[i];
-    rows.push(raw);
-  });
-  return rows;
-}
-
-/**
- * Keyset pagination: the next chunk after the last key read, in key order
- * (ctid order without a key). The key's values are SQL literals (COPY takes
- * no parameters); unknown-typed literals take the key columns' types.
- */
-function chunkQuery(table: CapturedTable, key: string[] | undefined, afterKey: string[] | undefined, limit: number): string {
-  const columns = key ? key.map(quoteIdent) : ['ctid'];
-  const select = key ? '*' : `ctid::text AS ${CTID}, *`;
-  const literals = (afterKey ?? []).map(copyLiteral);
-  const where = afterKey ? `WHERE (${columns.join(', ')}) > (${key ? literals.join(', ') : `${literals[0]}::tid`})` : '';
-  return `SELECT ${select} FROM ${quoteTable(table)} ${where} ORDER BY ${columns.join(', ')} LIMIT ${Math.max(1, Math.floor(limit))}`;
 }
 
 function toEvent(
   raw: Record<string, string | null>,
-  fields: { name: string; dataTypeID: number; dataTypeModifier: number }[],
+  fields: Field[],
   table: CapturedTable,
   key: string[] | undefined,
   options: SnapshotOptions,
