@@ -164,10 +164,19 @@ export class SourceRunner {
       wake?.();
     };
 
+    const failed = (error: Error) => {
+      writerError ??= error;
+      stop.abort();
+      wakeEmitters.forEach((wake) => wake());
+    };
+    // A position is saved (an fsync'd file write) and acknowledged while the next append runs, so appends do not
+    // wait for it; saves stay in order, each after its own append is durable.
+    let saving: Promise<void> = Promise.resolve();
     const writer = (async () => {
       while (true) {
+        if (writerError) throw writerError;
         if (queue.length === 0) {
-          if (streamDone) return;
+          if (streamDone) return await saving;
           await new Promise<void>((resolve) => (wakeWriter = resolve));
           continue;
         }
@@ -178,8 +187,11 @@ export class SourceRunner {
         const startedAt = performance.now();
         if (events.length > 0) await log.append(events);
         const last = batches[batches.length - 1];
-        await state.write({ position: last.checkpoint, updatedAt: new Date().toISOString() });
-        await source.acknowledge(last.checkpoint);
+        await saving;
+        saving = (async () => {
+          await state.write({ position: last.checkpoint, updatedAt: new Date().toISOString() });
+          await source.acknowledge(last.checkpoint);
+        })().catch(failed);
         if (events.length > 0) metrics.sourceBatchSeconds.observe({ source: name }, (performance.now() - startedAt) / 1000);
         this.countEvents(events);
         this.lastCommitTimeMs = last.commitTimeMs;
@@ -191,11 +203,7 @@ export class SourceRunner {
         wakeEmitters = [];
         waiting.forEach((wake) => wake());
       }
-    })().catch((error: Error) => {
-      writerError = error;
-      stop.abort();
-      wakeEmitters.forEach((wake) => wake());
-    });
+    })().catch(failed);
 
     const emit = async (batch: SourceBatch): Promise<void> => {
       if (writerError) throw writerError;
