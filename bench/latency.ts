@@ -49,6 +49,19 @@ async function createDatabase(baseUrl: string, name: string, schema: string): Pr
   return url;
 }
 
+/** Drops a slot; the walsender of a pg_recvlogical just stopped may hold it for a moment ("is active for PID"). */
+async function dropSlotOnceReleased(db: Client, slot: string): Promise<void> {
+  for (let waitedMs = 0; ; waitedMs += 100) {
+    try {
+      await db.query('SELECT pg_drop_replication_slot($1)', [slot]);
+      return;
+    } catch (error) {
+      if (!/is active for PID/.test((error as Error).message) || waitedMs >= 10_000) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /**
  * Waits until everything committed so far is visible (the previous trial may
  * have left a backlog), offers `rate` for warmup + measure, waits (up to 5 s)
@@ -157,7 +170,7 @@ export const latencyScenario: Scenario = {
         limit.set(rate, t);
         ctx.say(`  pg_recvlogical @ ${fmtRate(rate)}/s: p50 ${t.stats.p50.toFixed(1)} ms, p99 ${t.stats.p99.toFixed(1)} ms, achieved ${fmtRate(t.achieved)}/s`);
       }
-      await writer.query(`SELECT pg_drop_replication_slot('latency_baseline')`);
+      await dropSlotOnceReleased(writer, 'latency_baseline');
     } finally {
       await writer.end();
       rmSync(dir, { recursive: true, force: true });
