@@ -7,6 +7,9 @@ export const CTID = '__tidewater_ctid';
 
 export type Field = { name: string; dataTypeID: number; dataTypeModifier: number };
 
+/** A row as COPY sent it: each column's text, null for NULL. */
+export type ChunkRow = (string | null)[];
+
 /** A chunk of a table: the rows after `after` (in key order), up to and including `upto`, at most `limit` of them. */
 export interface ChunkRange {
   after?: string[];
@@ -20,16 +23,20 @@ export async function describeColumns(client: Client, table: CapturedTable, key:
   return result.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, dataTypeModifier: f.dataTypeModifier }));
 }
 
-/** One chunk's rows as column name → text (null for NULL), streamed through COPY. */
-export async function readChunk(client: Client, table: CapturedTable, key: string[] | undefined, fields: Field[], range: ChunkRange): Promise<Record<string, string | null>[]> {
-  const rows: Record<string, string | null>[] = [];
-  const names = fields.map((f) => f.name);
-  await copyRows(client, chunkQuery(table, key, range), names.length, (values) => {
-    const raw: Record<string, string | null> = {};
-    for (let i = 0; i < names.length; i++) raw[names[i]] = values[i];
-    rows.push(raw);
-  });
+/** One chunk's rows, each its values' text in `fields` order (null for NULL), streamed through COPY. */
+export async function readChunk(client: Client, table: CapturedTable, key: string[] | undefined, fields: Field[], range: ChunkRange): Promise<ChunkRow[]> {
+  const rows: ChunkRow[] = [];
+  await copyRows(client, chunkQuery(table, key, range), fields.length, (values) => void rows.push(values));
   return rows;
+}
+
+/** Where a row's key is: the key columns' positions in `fields` (the ctid column's without a key). */
+export function keyIndexes(fields: Field[], key: string[] | undefined): number[] {
+  return (key ?? [CTID]).map((name) => {
+    const index = fields.findIndex((f) => f.name === name);
+    if (index < 0) throw new Error(`snapshot: key column ${JSON.stringify(name)} is not among the columns read (${fields.map((f) => f.name).join(', ')}); was the table altered meanwhile?`);
+    return index;
+  });
 }
 
 /**

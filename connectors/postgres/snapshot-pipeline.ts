@@ -1,9 +1,9 @@
 import { Client } from 'pg';
 import { ChunkSizer } from '../shared/chunk-sizer';
 import { CapturedTable } from './slot';
-import { chunkEndKey, ChunkRange, CTID, Field, readChunk } from './snapshot-chunks';
+import { chunkEndKey, ChunkRange, ChunkRow, Field, keyIndexes, readChunk } from './snapshot-chunks';
 
-type Rows = Record<string, string | null>[];
+type Rows = ChunkRow[];
 
 interface InFlight {
   range: ChunkRange;
@@ -48,8 +48,11 @@ export class ChunkPipeline {
   private failure: unknown;
   private closed = false;
 
+  private readonly keyAt: number[];
+
   constructor(private readonly options: ChunkPipelineOptions) {
     this.after = options.after;
+    this.keyAt = keyIndexes(options.fields, options.key);
   }
 
   /** The next chunk in key order: its rows (column → text) and the range they were read from. */
@@ -125,7 +128,8 @@ export class ChunkPipeline {
     this.queue.push({ range, reader, rows });
   }
 
-  private keyOf(row: Record<string, string | null>): string[] {
-    return this.options.key ? this.options.key.map((c) => row[c] as string) : [row[CTID] as string];
+  /** A row's key as text, where the next chunk starts. */
+  keyOf(row: ChunkRow): string[] {
+    return this.keyAt.map((i) => row[i] as string);
   }
 }

@@ -1,15 +1,15 @@
 import { Client } from 'pg';
 import { ChunkSizer } from '../shared/chunk-sizer';
-import { ChangeEvent, Row } from '../../core/event/change-event';
-import { makeVersion, snapshotVersion } from '../../core/event/version';
-import { addSourceDetails, markSnapshotChunk } from '../../core/event/source-details';
-import { pgColumnTypesOf, pgJsonText } from './column-types';
+import { ChangeEvent } from '../../core/event/change-event';
+import { makeVersion } from '../../core/event/version';
+import { markSnapshotChunk } from '../../core/event/source-details';
 import { Logger } from '../../core/runtime/logger';
 import { SourceBatch, SourceProgress } from '../../core/contracts/source';
 import { serializeCheckpoint, SnapshotProgress, TableSnapshotProgress } from './checkpoint';
 import { formatLsn } from './lsn';
 import { ChunkPipeline } from './snapshot-pipeline';
-import { CTID, describeColumns, Field } from './snapshot-chunks';
+import { describeColumns } from './snapshot-chunks';
+import { snapshotRowEvents } from './snapshot-rows';
 import { rawTextClient } from './pg-session';
 import { CapturedTable, quoteTable, tableName } from './slot';
 import { TypeCatalog } from './type-catalog';
@@ -99,19 +99,21 @@ async function readTable(client: Client, idle: Client[], table: CapturedTable, o
   const fields = await describeColumns(client, table, key);
   await options.catalog.load(fields.map((f) => f.dataTypeID));
   const chunks = new ChunkPipeline({ lead: client, idle, table, key, fields, after: state.afterKey, sizer: new ChunkSizer(options.chunkSize) });
+  const toEvent = snapshotRowEvents(fields, table, key, { sourceName: options.sourceName, db: options.db, catalog: options.catalog, position: options.progress.position });
   try {
     while (!state.done && !options.signal.aborted) {
       const { rows, range } = await chunks.next();
-      const events = rows.map((raw) => toEvent(raw, fields, table, key, options));
+      const now = Date.now();
+      const events = rows.map((values) => toEvent(values, now));
       chunks.observe(events);
       // A re-snapshot must remove rows deleted meanwhile: a truncate just below the snapshot's version goes first (docs/architecture.md §2).
       if (state.afterKey === undefined) events.unshift(truncateBelow(table, options));
-      const last = rows[rows.length - 1] as Record<string, string> | undefined;
+      const last = rows[rows.length - 1];
       const next: TableSnapshotProgress = {
         // A chunk ending at a known key is never the last: the one after it finds out.
         done: !range.upto && rows.length < (range.limit ?? Infinity),
         rows: state.rows + rows.length,
-        afterKey: range.upto ?? (last ? (key ? key.map((c) => last[c]) : [last[CTID]]) : state.afterKey),
+        afterKey: range.upto ?? (last ? chunks.keyOf(last) : state.afterKey),
       };
       // Debezium's snapshot marks: decided in this synchronous step, so of parallel readers only the one that finishes last marks "last".
       const snapshotFirst = Object.values(options.progress.tables).every((t) => t.rows === 0);
@@ -146,43 +148,6 @@ async function readTable(client: Client, idle: Client[], table: CapturedTable, o
     // Borrowed readers go back for other tables; chunks read ahead are dropped (a resume reads them again).
     await chunks.close();
   }
-}
-
-function toEvent(
-  raw: Record<string, string | null>,
-  fields: Field[],
-  table: CapturedTable,
-  key: string[] | undefined,
-  options: SnapshotOptions,
-): ChangeEvent {
-  const row: Row = {};
-  for (const field of fields) {
-    if (field.name === CTID) continue;
-    const text = raw[field.name];
-    row[field.name] = text === null ? null : options.catalog.decode(field.dataTypeID, text);
-  }
-  const keyColumns = key ?? Object.keys(row); // REPLICA IDENTITY FULL without a primary key: the whole row
-  const now = Date.now();
-  const columnTypes = pgColumnTypesOf(fields);
-  const json = pgJsonText(columnTypes, raw);
-  return addSourceDetails<ChangeEvent>({
-    op: 'r',
-    key: Object.fromEntries(keyColumns.map((c) => [c, row[c]])),
-    before: null,
-    after: row,
-    source: {
-      connector: 'postgresql',
-      name: options.sourceName,
-      db: options.db,
-      schema: table.schema,
-      table: table.table,
-      position: formatLsn(options.progress.position),
-      version: snapshotVersion(options.progress.position),
-      snapshot: true,
-      ts_ms: now,
-    },
-    ts_ms: now,
-  }, { columnTypes, ...(json && { jsonText: { after: json } }), ...(key ? {} : { noPrimaryKey: true as const }) });
 }
 
 /** Just below the snapshot rows' version and above every change committed before the snapshot. */

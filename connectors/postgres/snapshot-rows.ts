@@ -1,0 +1,57 @@
+import { ChangeEvent, Row } from '../../core/event/change-event';
+import { snapshotVersion } from '../../core/event/version';
+import { addSourceDetails } from '../../core/event/source-details';
+import { pgColumnTypesOf } from './column-types';
+import { formatLsn, Lsn } from './lsn';
+import { CapturedTable } from './slot';
+import { CTID, Field } from './snapshot-chunks';
+import { TypeCatalog } from './type-catalog';
+
+export interface SnapshotRowContext {
+  sourceName: string;
+  db: string;
+  catalog: TypeCatalog;
+  position: Lsn;
+}
+
+/**
+ * Builds a table's snapshot 'r' events from rows of text values (in `fields`
+ * order, null for NULL). Everything that is the same for every row of the
+ * table — decoders, column types, the snapshot's position and version — is
+ * worked out once here, not per row. The types must be loaded in the catalog.
+ */
+export function snapshotRowEvents(fields: Field[], table: CapturedTable, key: string[] | undefined, context: SnapshotRowContext): (values: (string | null)[], now: number) => ChangeEvent {
+  const columnTypes = pgColumnTypesOf(fields);
+  const columns = fields.flatMap((f, index) => (f.name === CTID ? [] : [{ name: f.name, index, decode: context.catalog.decoderOf(f.dataTypeID) }]));
+  // REPLICA IDENTITY FULL without a primary key: the whole row is the key.
+  const keyColumns = key ?? columns.map((c) => c.name);
+  // json/jsonb text as Postgres sent it, beside the parsed value (what pgJsonText() gives).
+  const jsonColumns = columns.filter((c) => columnTypes[c.name] === 'json' || columnTypes[c.name] === 'jsonb');
+  const position = formatLsn(context.position);
+  const version = snapshotVersion(context.position);
+  return (values, now) => {
+    const row: Row = {};
+    for (const column of columns) {
+      const text = values[column.index];
+      row[column.name] = text === null ? null : column.decode(text);
+    }
+    const eventKey: Row = {};
+    for (const name of keyColumns) eventKey[name] = row[name];
+    let json: Record<string, string> | undefined;
+    for (const column of jsonColumns) {
+      const text = values[column.index];
+      if (text !== null) (json ??= {})[column.name] = text;
+    }
+    return addSourceDetails<ChangeEvent>({
+      op: 'r',
+      key: eventKey,
+      before: null,
+      after: row,
+      source: {
+        connector: 'postgresql', name: context.sourceName, db: context.db, schema: table.schema, table: table.table,
+        position, version, snapshot: true, ts_ms: now,
+      },
+      ts_ms: now,
+    }, { columnTypes, ...(json && { jsonText: { after: json } }), ...(key ? {} : { noPrimaryKey: true as const }) });
+  };
+}
