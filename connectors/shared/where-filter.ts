@@ -68,7 +68,10 @@ function parseWhere(where: string, dialect: WhereDialect): Node {
   if (where.trim() === '') throw new WhereFilterError(where, 'it is empty');
   scanLexically(where, dialect);
   const prefix = 'SELECT * FROM t WHERE ';
-  parser ??= new (require('node-sql-parser') as typeof import('node-sql-parser')).Parser();
+  if (!parser) {
+    const sqlParser = require('node-sql-parser') as typeof import('node-sql-parser');
+    parser = new sqlParser.Parser();
+  }
   let parsed: Node | Node[];
   try {
     parsed = parser.astify(prefix + where, { database: dialect }) as Node | Node[];
