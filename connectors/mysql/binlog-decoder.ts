@@ -23,7 +23,7 @@ export type DecodedEvent =
   /** Start of a transaction's event group (MariaDB GTID event, MySQL GTID / anonymous GTID / BEGIN). */
   | { kind: 'begin'; position: BinlogPosition; gtid: string | null; timestampMs: number; /** An XA transaction: it ends with XA PREPARE, its outcome comes later. */ xa?: boolean; /** The thread (connection) id that ran it, when the binlog says (MySQL's BEGIN, MariaDB 11.5+ GTID events). */ thread?: number }
   /** Row images of one rows event: `before` for update/delete, `after` for insert/update. */
-  | { kind: 'rows'; op: 'insert' | 'update' | 'delete'; table: TableShape; rows: Array<{ before: RawRow | null; after: RawRow | null }>; timestampMs: number; /** Where this rows event starts in its binlog file, when known. */ eventPosition?: number }
+  | { kind: 'rows'; op: 'insert' | 'update' | 'delete'; table: TableShape; rows: Array<{ before: RawRow | null; after: RawRow | null }>; timestampMs: number; /** Where this rows event starts in its binlog file, when known. */ eventPosition?: number; /** The server that wrote the event (its header's server_id), when the decoder reads headers (the native one does, zongji does not). */ serverId?: number }
   /** End of a transaction (Xid, COMMIT, ROLLBACK of non-transactional changes, XA PREPARE). `end` is where the next group starts. */
   | { kind: 'commit'; end: BinlogPosition; gtid: string | null; timestampMs: number; /** The end of an XA PREPARE: the outcome (XA COMMIT / ROLLBACK) comes later. */ xaPrepare?: boolean }
   /**

@@ -250,7 +250,7 @@ export class MysqlTransactionAssembler {
     const withDetails = (change: ChangeEvent, raw: { before: RawRow | null; after: RawRow | null }, extra?: { newKey?: Row; oldKey?: Row }): ChangeEvent => {
       const json = { before: mysqlJsonText(columns, raw.before), after: mysqlJsonText(columns, raw.after) };
       const binlogEvent = event.eventPosition !== undefined ? { binlogEvent: { pos: event.eventPosition, row } } : {};
-      return addSourceDetails(change, { columnTypes, ...(thread !== undefined && { thread }), ...((json.before || json.after) && { jsonText: json }), ...binlogEvent, ...extra });
+      return addSourceDetails(change, { columnTypes, ...(thread !== undefined && { thread }), ...(event.serverId !== undefined && { serverId: event.serverId }), ...((json.before || json.after) && { jsonText: json }), ...binlogEvent, ...extra });
     };
     for (const [index, raw] of event.rows.entries()) {
       row = index;

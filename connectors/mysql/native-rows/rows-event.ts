@@ -54,5 +54,7 @@ export function readRowsEvent(buf: Buffer, start: number, end: number, plan: Tab
   }
   if (at !== end) throw new RangeError(`rows event of ${plan.shape.schema}.${plan.shape.table} read ${at - end} bytes past its end`);
   const eventPosition = nextPosition > length ? nextPosition - length : undefined;
-  return { kind: 'rows', op: type.op, table: plan.shape, rows, timestampMs, ...(eventPosition !== undefined && { eventPosition }) };
+  // The common header: timestamp (4), type (1), server_id (4), ...
+  const serverId = buf.readUInt32LE(start + 5);
+  return { kind: 'rows', op: type.op, table: plan.shape, rows, timestampMs, ...(eventPosition !== undefined && { eventPosition }), serverId };
 }
