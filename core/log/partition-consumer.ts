@@ -67,11 +67,11 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
     }
     return { nextOffset, bytes };
   };
-  // A batch's offset is committed (an fsync'd file write) while the next batch is read and applied, so records
-  // appended meanwhile do not wait for it; a partition has one commit in flight, and consume() settles them all.
+  // A batch's offset is committed (an fsync'd file write) while the next batches are read and applied, so records
+  // appended meanwhile do not wait for it. Commits stay in call order (ConsumerOffsets writes them one file write at
+  // a time, and those arriving during a write share the next one), and consume() settles them all before it returns.
   const commits = new Set<Promise<void>>();
   const loop = async (partition: number) => {
-    let committing: Promise<void> | undefined;
     while (!stop.signal.aborted) {
       // A segment deleted from outside (or a sink's stored offset from another log): never skip to what is there.
       const { oldest, end } = log.heldOffsets(partition);
@@ -84,12 +84,10 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
         continue;
       }
       if (stop.signal.aborted) return; // the batch may be half applied: it is replayed on the next start
-      await committing; // commits of a partition stay in order
       const commit = log.commit(consumer, partition, done.nextOffset).catch((error: unknown) => {
         failure ??= error;
         stop.abort();
       });
-      committing = commit;
       commits.add(commit);
       void commit.then(() => commits.delete(commit));
       next[partition] = done.nextOffset;

@@ -169,14 +169,33 @@ export class SourceRunner {
       stop.abort();
       wakeEmitters.forEach((wake) => wake());
     };
-    // A position is saved (an fsync'd file write) and acknowledged while the next append runs, so appends do not
-    // wait for it; saves stay in order, each after its own append is durable.
-    let saving: Promise<void> = Promise.resolve();
+    // A position is saved (an fsync'd file write) and acknowledged while the next appends run, so appends do not
+    // wait for it: one save at a time, in order, each after its append is durable; the newest waiting position
+    // replaces older ones.
+    let unsaved: string | null = null;
+    let saving: Promise<void> | null = null;
+    const save = (position: string) => {
+      unsaved = position;
+      saving ??= (async () => {
+        try {
+          for (let next: string | null = unsaved; next !== null; next = unsaved) {
+            unsaved = null;
+            await state.write({ position: next, updatedAt: new Date().toISOString() });
+            await source.acknowledge(next);
+          }
+        } finally {
+          saving = null;
+        }
+      })().catch(failed);
+    };
     const writer = (async () => {
       while (true) {
         if (writerError) throw writerError;
         if (queue.length === 0) {
-          if (streamDone) return await saving;
+          if (streamDone) {
+            while (saving) await saving;
+            return;
+          }
           await new Promise<void>((resolve) => (wakeWriter = resolve));
           continue;
         }
@@ -187,11 +206,7 @@ export class SourceRunner {
         const startedAt = performance.now();
         if (events.length > 0) await log.append(events);
         const last = batches[batches.length - 1];
-        await saving;
-        saving = (async () => {
-          await state.write({ position: last.checkpoint, updatedAt: new Date().toISOString() });
-          await source.acknowledge(last.checkpoint);
-        })().catch(failed);
+        save(last.checkpoint);
         if (events.length > 0) metrics.sourceBatchSeconds.observe({ source: name }, (performance.now() - startedAt) / 1000);
         this.countEvents(events);
         this.lastCommitTimeMs = last.commitTimeMs;
