@@ -32,7 +32,9 @@ export interface SourceRunnerOptions {
  * position, then acknowledge it to the database. Nothing is acknowledged
  * before it is durable, so a crash replays and never loses (docs/architecture.md §1).
  * Batches queued while an append is in flight are appended together: one
- * fsync for many small transactions. On failure it reconnects with backoff,
+ * fsync for many small transactions. Saving a position runs beside the next
+ * appends (the newest appended position is saved next), so an append never
+ * waits for the position file's fsyncs. On failure it reconnects with backoff,
  * using a fresh Source from the last durable position.
  */
 export class SourceRunner {
