@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 
-/** A field of /proc/PID/status in MiB (VmHWM: peak resident set since start; VmRSS: now); undefined once the process is gone. */
-function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
+/**
+ * A field of /proc/PID/status in MiB (VmHWM: peak resident set since start;
+ * VmRSS: now, the sum of RssAnon, heap and stacks, and RssFile, mapped files);
+ * undefined once the process is gone.
+ */
+export function statusMb(pid: number, field: 'VmHWM' | 'VmRSS' | 'RssAnon' | 'RssFile'): number | undefined {
   try {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : undefined;

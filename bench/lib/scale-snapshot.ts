@@ -12,7 +12,7 @@ import { freePort } from '../../test/support/servers';
 import { ServiceProcess, writeConfig } from '../../test/support/service-process';
 import { BenchRow, repeat, summarize } from './report';
 import { BenchContext, mb, profiledChildEnv, timeCommand } from './scenario';
-import { peakRssMb, RssWatcher } from './rss';
+import { peakRssMb, RssWatcher, statusMb } from './rss';
 
 const QUARTERS = [0.25, 0.5, 0.75, 1] as const;
 const FILL_CHUNK = 1_000_000;
@@ -55,6 +55,8 @@ interface ServiceSnapshot {
   readySeconds: number;
   /** VmHWM when 25, 50, 75, 100 % of the rows were in the log. */
   hwmAtQuarters: number[];
+  /** RssAnon (heap, not mapped files) at the same moments: tells growing memory from mapped pages. */
+  anonAtQuarters: number[];
   peak: number;
 }
 
@@ -75,12 +77,16 @@ sources:
     const readySeconds = (performance.now() - started) / 1000;
     const watcher = new RssWatcher(service.pid!);
     const hwmAtQuarters: number[] = [];
+    const anonAtQuarters: number[] = [];
     let nextReport = 0.1;
     for (let done = 0; hwmAtQuarters.length < QUARTERS.length;) {
       if (Date.now() > deadline) throw new Error(`the snapshot of ${rows} rows was still at ${done} rows in the log when the time ran out; service output:\n${service.recentOutput()}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
       done = await counter(service, 'cdc_source_events_total');
-      while (hwmAtQuarters.length < QUARTERS.length && done >= rows * QUARTERS[hwmAtQuarters.length]) hwmAtQuarters.push(peakRssMb(service.pid!) ?? 0);
+      while (hwmAtQuarters.length < QUARTERS.length && done >= rows * QUARTERS[hwmAtQuarters.length]) {
+        hwmAtQuarters.push(peakRssMb(service.pid!) ?? 0);
+        anonAtQuarters.push(statusMb(service.pid!, 'RssAnon') ?? 0);
+      }
       if (done >= rows * nextReport) {
         ctx.say(`  snapshot through the service: ${Math.floor((done / rows) * 100)} % (${Math.round(done / ((performance.now() - started) / 1000))} rows/s, VmHWM ${mb(peakRssMb(service.pid!) ?? 0)})`);
         while (done >= rows * nextReport) nextReport += 0.1;
@@ -88,7 +94,7 @@ sources:
     }
     const elapsed = (performance.now() - started) / 1000;
     const peak = watcher.stop();
-    return { rate: rows / elapsed, seconds: elapsed, readySeconds, hwmAtQuarters, peak };
+    return { rate: rows / elapsed, seconds: elapsed, readySeconds, hwmAtQuarters, anonAtQuarters, peak };
   } finally {
     await service.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -106,6 +112,7 @@ export async function largeSnapshotRows(ctx: BenchContext, rows: number): Promis
   await admin.query('DROP DATABASE IF EXISTS bench_scale_snapshot WITH (FORCE)');
   await admin.end();
   const quarters = ours.hwmAtQuarters.map((value) => Math.round(value)).join(' / ');
+  const anon = ours.anonAtQuarters.map((value) => Math.round(value)).join(' / ');
   const growth = ours.hwmAtQuarters[3] - ours.hwmAtQuarters[0];
   return [{
     scenario: `S3. Postgres snapshot → durable log through the service (${rows.toLocaleString('en-US')} rows)`,
@@ -115,6 +122,6 @@ export async function largeSnapshotRows(ctx: BenchContext, rows: number): Promis
     baselineName: 'psql COPY TO STDOUT → /dev/null',
     peakRssMb: ours.peak,
     notes: `one run of ours (${ours.seconds.toFixed(0)} s, ${ours.readySeconds.toFixed(1)} s of it to /readyz); 5 columns, 8 partitions; ` +
-      `VmHWM at 25/50/75/100 % of the rows: ${quarters} MB (${growth >= 0 ? '+' : ''}${Math.round(growth)} MB from 25 % to 100 %)`,
+      `VmHWM at 25/50/75/100 % of the rows: ${quarters} MB (${growth >= 0 ? '+' : ''}${Math.round(growth)} MB from 25 % to 100 %; RssAnon then ${anon} MB)`,
   }];
 }
