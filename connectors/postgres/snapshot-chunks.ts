@@ -55,6 +55,29 @@ export async function chunkEndKey(client: Client, table: CapturedTable, key: str
   return rows[0] as string[] | undefined;
 }
 
+/**
+ * Takes the table's ACCESS SHARE lock on a reader borrowed for it, waiting at
+ * most `timeoutMs`; false if that is not enough. Why: a DDL statement queued
+ * behind the table's own reader (which holds the lock until the snapshot ends)
+ * would make a second reader wait for it forever, and the table's chunks with
+ * it. Done in a savepoint, so a timeout leaves the reader's transaction usable.
+ */
+export async function lockForReading(client: Client, table: CapturedTable, timeoutMs = 1000): Promise<boolean> {
+  await client.query('SAVEPOINT tidewater_borrow');
+  try {
+    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
+    await client.query(`LOCK TABLE ${quoteTable(table)} IN ACCESS SHARE MODE`);
+    await client.query('SET LOCAL lock_timeout TO DEFAULT');
+    await client.query('RELEASE SAVEPOINT tidewater_borrow');
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code !== '55P03') throw error; // lock_not_available
+    await client.query('ROLLBACK TO SAVEPOINT tidewater_borrow');
+    await client.query('RELEASE SAVEPOINT tidewater_borrow');
+    return false;
+  }
+}
+
 function selectList(key: string[] | undefined): string {
   return key ? '*' : `ctid::text AS ${CTID}, *`;
 }

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { ChunkSizer } from '../shared/chunk-sizer';
 import { CapturedTable } from './slot';
-import { chunkEndKey, ChunkRange, ChunkRow, Field, keyIndexes, readChunk } from './snapshot-chunks';
+import { chunkEndKey, ChunkRange, ChunkRow, Field, keyIndexes, lockForReading, readChunk } from './snapshot-chunks';
 
 type Rows = ChunkRow[];
 
@@ -44,6 +44,8 @@ export class ChunkPipeline {
   /** A chunk without an upper end is in flight (or was the last): the next one starts where it ends. */
   private blocked = false;
   private observed = false;
+  /** A reader could not get the table's lock (DDL waiting on it): no more borrowing for this table. */
+  private noBorrowing = false;
   private planning: Promise<void> | undefined;
   private failure: unknown;
   private closed = false;
@@ -95,10 +97,10 @@ export class ChunkPipeline {
   }
 
   private async fill(): Promise<void> {
-    const { key, idle, lead, table } = this.options;
+    const { key, lead, table } = this.options;
     while (!this.blocked && !this.closed) {
       const limit = this.options.sizer.next();
-      if (key && this.observed) while (idle.length > 0) this.borrowed.push(idle.pop()!);
+      if (key && this.observed) await this.borrow();
       if (!key || !this.observed || this.borrowed.length === 0) {
         // One at a time: the chunk's own end decides where the next one starts.
         if (this.queue.length === 0) this.dispatch({ after: this.after, limit });
@@ -115,6 +117,18 @@ export class ChunkPipeline {
       }
       this.dispatch({ after: this.after, upto, limit });
       this.after = upto;
+    }
+  }
+
+  private async borrow(): Promise<void> {
+    const { idle, table } = this.options;
+    while (!this.noBorrowing && !this.closed && idle.length > 0) {
+      const reader = idle.pop()!;
+      if (await lockForReading(reader, table)) this.borrowed.push(reader);
+      else {
+        idle.push(reader);
+        this.noBorrowing = true;
+      }
     }
   }
 

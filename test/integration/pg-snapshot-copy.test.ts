@@ -186,4 +186,49 @@ describe('Postgres snapshot via COPY TO STDOUT', function () {
       assert.deepStrictEqual(final(resumed), final(legacy), 'the final checkpoint');
     }
   });
+
+  it('finishes a table while an ALTER TABLE waits for it: a reader that cannot get the lock at once is not borrowed', async () => {
+    const db = new Client({ connectionString: url });
+    await db.connect();
+    const ddl = new Client({ connectionString: url });
+    await ddl.connect();
+    try {
+      await db.query(`CREATE TABLE altered (id int PRIMARY KEY, t text); INSERT INTO altered SELECT g, 'row ' || g FROM generate_series(1, 200) g`);
+      const altered = [{ schema: 'public', table: 'altered' }];
+      const keys = new Map([['public.altered', ['id']]]);
+      let alter: Promise<unknown> | undefined;
+      let alteredAt = 0;
+      const progress = { position: 0x16b3748n, tables: {} } as SnapshotProgress;
+      const batches: SourceBatch[] = [];
+      const admin = new Client({ connectionString: url });
+      await admin.connect();
+      const started = Date.now();
+      await runSnapshot({
+        url, sourceName: 'copytest', db: 'copytest', tables: altered, primaryKeys: keys,
+        catalog: new TypeCatalog((sql, params) => admin.query(sql, params)),
+        onImported: async () => undefined, progress, chunkSize: 20, parallelism: 3,
+        emit: async (batch) => {
+          batches.push(batch);
+          if (!alter) {
+            // After the first chunk (read alone), before any reader is borrowed: DDL queues behind the table's reader.
+            alter = ddl.query('ALTER TABLE altered ADD COLUMN added int').then(() => (alteredAt = Date.now()));
+            await new Promise((r) => setTimeout(r, 300));
+          }
+        },
+        report: { snapshotRows: () => undefined, backlogBytes: () => undefined },
+        signal: new AbortController().signal,
+        logger: createLogger('test', { write: () => undefined }),
+      });
+      const finished = Date.now();
+      await admin.end();
+      await alter;
+      const ids = batches.flatMap((b) => b.events).filter((e) => e.op === 'r').map((e) => e.key.id);
+      assert.deepStrictEqual(ids, Array.from({ length: 200 }, (_, i) => i + 1), 'every row once, in key order');
+      assert.ok(finished - started < 30_000, `the snapshot took ${finished - started} ms`);
+      assert.ok(alteredAt >= finished, 'the ALTER ran only after the snapshot released the table');
+    } finally {
+      await ddl.end();
+      await db.end();
+    }
+  });
 });
