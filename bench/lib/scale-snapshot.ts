@@ -10,21 +10,18 @@ import { performance } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { freePort } from '../../test/support/servers';
 import { ServiceProcess, writeConfig } from '../../test/support/service-process';
+import { dropDatabase, freshDatabase } from './fresh-database';
 import { BenchRow, repeat, summarize } from './report';
 import { BenchContext, mb, profiledChildEnv, timeCommand } from './scenario';
 import { peakRssMb, RssWatcher, statusMb } from './rss';
 
 const QUARTERS = [0.25, 0.5, 0.75, 1] as const;
 const FILL_CHUNK = 1_000_000;
+const DATABASE = 'bench_scale_snapshot';
 
 /** The snapshot scenario's five columns (int key, text, int, numeric, timestamp), filled a million rows per statement. */
 async function prepare(ctx: BenchContext, baseUrl: string, rows: number): Promise<string> {
-  const admin = new Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS bench_scale_snapshot WITH (FORCE)');
-  await admin.query('CREATE DATABASE bench_scale_snapshot');
-  await admin.end();
-  const url = baseUrl.replace(/\/[^/]*$/, '/bench_scale_snapshot');
+  const url = await freshDatabase(baseUrl, DATABASE);
   const db = new Client({ connectionString: url });
   await db.connect();
   try {
@@ -107,10 +104,7 @@ export async function largeSnapshotRows(ctx: BenchContext, rows: number): Promis
   const copy = await repeat(ctx.runs, async () => rows / (await timeCommand('psql', ['-X', '-q', '-d', url, '-c', 'COPY (SELECT * FROM snap) TO STDOUT'])));
   ctx.say(`  psql COPY TO STDOUT: ${Math.round(copy.median)} rows/s`);
   const ours = await snapshotThroughService(ctx, url, rows); // once: at 10M rows one run is minutes
-  const admin = new Client({ connectionString: pg.url });
-  await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS bench_scale_snapshot WITH (FORCE)');
-  await admin.end();
+  await dropDatabase(pg.url, DATABASE);
   const quarters = ours.hwmAtQuarters.map((value) => Math.round(value)).join(' / ');
   const anon = ours.anonAtQuarters.map((value) => Math.round(value)).join(' / ');
   const growth = ours.hwmAtQuarters[3] - ours.hwmAtQuarters[0];

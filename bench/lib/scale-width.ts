@@ -2,6 +2,7 @@
 // with table width (5 vs 50 columns) and row size (100 B vs 10 KB), each
 // shape beside pg_recvlogical decoding an identical slot in the same run.
 import { Client } from 'pg';
+import { dropDatabase, freshDatabase } from './fresh-database';
 import { alternate, BenchRow } from './report';
 import { BenchContext, timeCommand } from './scenario';
 import { SourceToLogResult, sourceToLogInChild } from './source-to-log';
@@ -37,6 +38,8 @@ function tableSql(shape: TableShape): { create: string; select: string } {
   };
 }
 
+const databaseName = (shape: TableShape) => `bench_scale_${shape.columns}c_${shape.rowBytes}b`;
+
 interface Prepared {
   url: string;
   endLsn: string;
@@ -45,13 +48,7 @@ interface Prepared {
 
 /** A database per shape, a pair of slots per run created before the inserts: every run decodes the same WAL. */
 async function prepare(baseUrl: string, shape: TableShape, changes: number, runs: number): Promise<Prepared> {
-  const name = `bench_scale_${shape.columns}c_${shape.rowBytes}b`;
-  const admin = new Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = baseUrl.replace(/\/[^/]*$/, `/${name}`);
+  const url = await freshDatabase(baseUrl, databaseName(shape));
   const db = new Client({ connectionString: url });
   await db.connect();
   try {
@@ -76,13 +73,6 @@ async function prepare(baseUrl: string, shape: TableShape, changes: number, runs
   }
 }
 
-async function dropDatabase(baseUrl: string, url: string): Promise<void> {
-  const admin = new Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${url.slice(url.lastIndexOf('/') + 1)} WITH (FORCE)`); // drops its slots too
-  await admin.end();
-}
-
 async function measureShape(ctx: BenchContext, baseUrl: string, shape: TableShape, changes: number): Promise<BenchRow> {
   const label = `${shape.columns} columns, ${kb(shape.rowBytes)} rows`;
   const prepared = await prepare(baseUrl, shape, changes, ctx.runs);
@@ -104,7 +94,7 @@ async function measureShape(ctx: BenchContext, baseUrl: string, shape: TableShap
       return prepared.changes / elapsed;
     },
   );
-  await dropDatabase(baseUrl, prepared.url);
+  await dropDatabase(baseUrl, databaseName(shape)); // its slots go with it
   const mbps = (rate: number) => ((rate * shape.rowBytes) / 1024 / 1024).toFixed(1);
   ctx.say(`    ours ${Math.round(ours.median)}/s, pg_recvlogical ${Math.round(limit.median)}/s`);
   return {
