@@ -53,23 +53,15 @@ export interface DuckDbSettings {
  * DuckDB checkpoints when its WAL reaches 16 MB, rewriting every row group the
  * MERGEs touched: at CDC rates that is most commits' cost, and a larger WAL
  * costs only recovery time after a crash. But what is not checkpointed yet
- * (updated rows, the WAL's tables) stays in memory: a threshold beyond a
- * quarter of memoryLimit ends in "Out of Memory" MERGEs (256 MB under the
- * 64 MB default did, 300k changes into a 100k-row table).
+ * (updated rows, the WAL's tables) stays in memory: a threshold of half the
+ * memoryLimit leaves the other half to the MERGE (256 MB under the 64 MB
+ * default ran out of memory after 300k changes into a 100k-row table; half
+ * held 1M, a quarter cost a third of the throughput in the sink benchmark).
  */
 export function checkpointThreshold(memoryLimit: string | undefined): string {
   const most = 256e6;
-  const limit = memoryLimit ? sizeBytes(memoryLimit) : Infinity;
-  return `${Math.floor(Math.max(1e6, Math.min(most, limit / 4)) / 1000)}KB`;
-}
-
-/** Bytes of a size such as 64MB, 1.5GiB (the config's memoryLimit format; KB = 1000 bytes, KiB = 1024, as DuckDB reads them). */
-function sizeBytes(size: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)$/i.exec(size.trim());
-  if (!match) throw new Error(`duckdb: memoryLimit "${size}" is not a size such as 64MB`);
-  const unit = match[2].toLowerCase();
-  const base = unit.endsWith('ib') ? 1024 : 1000;
-  return Number(match[1]) * base ** ({ k: 1, m: 2, g: 3 } as Record<string, number>)[unit[0]];
+  const limit = (memoryLimit ? parseSize(memoryLimit) : null) ?? Infinity;
+  return `${Math.floor(Math.max(1e6, Math.min(most, limit / 2)) / 1000)}KB`;
 }
 
 /**

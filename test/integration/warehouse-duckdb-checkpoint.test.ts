@@ -15,10 +15,10 @@ describe('Warehouse on DuckDB: checkpoint threshold within memoryLimit', functio
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'tidewater-duckdb-memory-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('checkpoints at a quarter of memoryLimit (at most 256 MB), so what waits for a checkpoint fits in memory', () => {
-    assert.equal(checkpointThreshold('64MB'), '16000KB');
+  it('checkpoints at half of memoryLimit (at most 256 MB), so what waits for a checkpoint fits in memory', () => {
+    assert.equal(checkpointThreshold('64MB'), '33554KB');
     assert.equal(checkpointThreshold('1GiB'), '256000KB');
-    assert.equal(checkpointThreshold('2MB'), '1000KB');
+    assert.equal(checkpointThreshold('1MB'), '1000KB');
     assert.equal(checkpointThreshold(undefined), '256000KB');
   });
 
