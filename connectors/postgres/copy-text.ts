@@ -55,7 +55,7 @@ const SIMPLE: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: 
 export function unescapeCopyText(text: string): string {
   // Octal and hex escapes name bytes, which may form multi-byte characters together: decode those at byte level.
   if (/\\(?:[0-7]|x[0-9a-fA-F])/.test(text)) return unescapeBytes(text);
-  return text.replace(/\\(.?)/gs, (_, c: string) => SIMPLE[c] ?? c);
+  return text.replace(/\\(.?)/gs, (_, c: string) => SIMPLE[c] ?? c); // a lone backslash at the end gives ''
 }
 
 function unescapeBytes(text: string): string {
@@ -64,10 +64,11 @@ function unescapeBytes(text: string): string {
   let o = 0;
   for (let i = 0; i < input.length; i++) {
     const b = input[i];
-    if (b !== 0x5c || i + 1 >= input.length) {
+    if (b !== 0x5c) {
       out[o++] = b;
       continue;
     }
+    if (i + 1 >= input.length) break; // a lone backslash at the end is dropped, as COPY FROM does
     const c = input[++i];
     if (c >= 0x30 && c <= 0x37) {
       let value = c - 0x30;

@@ -57,6 +57,9 @@ async function fill(db: Client): Promise<void> {
   }
   // Empty string and NULL, every other column NULL too.
   await db.query(`INSERT INTO nasty (id, t, v) VALUES (100, '', NULL), (101, NULL, '')`);
+  // A value of ~1 MB: COPY's stream arrives in pieces that cut it (and its multi-byte characters) anywhere.
+  const big = NASTY.join('\t|').repeat(2500);
+  await db.query(`INSERT INTO nasty (id, t, ta, jb) VALUES (102, $1, $2, $3)`, [big, [big.slice(0, 50_000), null], JSON.stringify({ big })]);
   for (let i = 0; i < NASTY.length; i++) {
     for (const k2 of [1, 2]) await db.query('INSERT INTO keyed VALUES ($1, $2, $3)', [NASTY[i] + '|' + i, k2, NASTY[(i + k2) % NASTY.length]]);
     await db.query('INSERT INTO loose VALUES ($1, $2)', [NASTY[i], i]);
@@ -140,11 +143,12 @@ describe('Postgres snapshot via COPY TO STDOUT', function () {
     }
     // The comparison saw the hard values, not just empty tables.
     const rows = after.batches.flatMap((b) => b.events).filter((e) => e.op === 'r');
-    assert.equal(rows.length, NASTY.length + 2 + NASTY.length * 2 + NASTY.length + 3);
+    assert.equal(rows.length, NASTY.length + 3 + NASTY.length * 2 + NASTY.length + 3);
     const tabRow = rows.find((e) => tableOf(e) === 'public.nasty' && e.key.id === 1);
     assert.equal(tabRow?.after?.t, 'tab\there');
     const emptyVsNull = rows.filter((e) => tableOf(e) === 'public.nasty' && (e.key.id === 100 || e.key.id === 101)).map((e) => [e.after?.t, e.after?.v]);
     assert.deepStrictEqual(emptyVsNull, [['', null], [null, '']]);
+    assert.equal(rows.find((e) => tableOf(e) === 'public.nasty' && e.key.id === 102)?.after?.t, NASTY.join('\t|').repeat(2500));
   });
 
   it('reads each table in parallel and still emits the old reader\'s rows in key order', async () => {
