@@ -106,6 +106,20 @@ export async function openConnection(options: MysqlConnectionOptions, onLost: (e
   return connection;
 }
 
+/**
+ * Closes a connection at once and fails whatever query it has in flight.
+ * mysql2's destroy() alone leaves an in-flight query pending for good (it marks
+ * the connection as closing, so the socket's close notifies no command): a
+ * snapshot or resync read ended that way hung its source until a restart (the
+ * fault suite's MariaDB restart mid-snapshot and mid-resync). Destroying the
+ * socket with an error makes mysql2 fail every pending command with it.
+ */
+export function destroyConnection(connection: Connection, reason = 'the connection was closed: its attempt ended'): void {
+  const socket = (connection as unknown as { connection?: { stream?: { destroy(error?: Error): void } } }).connection?.stream;
+  if (socket) socket.destroy(new Error(reason));
+  connection.destroy();
+}
+
 /** The server's error number (ER_*), when `error` came from the server. */
 export function serverErrorCode(error: unknown): number | undefined {
   const errno = (error as { errno?: unknown }).errno;

@@ -13,7 +13,7 @@ import { MysqlCheckpoint, parseCheckpoint, serializeCheckpoint, SnapshotProgress
 import { describeSaved, findGtidPosition, serverIdentity } from './failover';
 import { MysqlSourceConfig, watermarkTableOf } from './config';
 import { NativeRowsDecoder } from './native-rows-decoder';
-import { openConnection, parseMysqlUrl } from './connection';
+import { destroyConnection, openConnection, parseMysqlUrl } from './connection';
 import { ResyncCoordinator } from './resync';
 import { ResyncTaskError } from './resync-reader';
 import { currentPosition, openSnapshot, readSnapshot, SnapshotStart } from './snapshot';
@@ -97,7 +97,7 @@ export class MysqlSource implements Source {
     const admin = this.admin;
     this.admin = null;
     // A polite QUIT, but never waiting for long: a blackholed network does not answer it.
-    if (admin) await Promise.race([admin.end().catch(() => undefined), sleep(2000)]).finally(() => admin.destroy());
+    if (admin) await Promise.race([admin.end().catch(() => undefined), sleep(2000)]).finally(() => destroyConnection(admin));
   }
 
   /**
@@ -152,7 +152,7 @@ export class MysqlSource implements Source {
       const snapshotStart = plan.kind === 'resume-snapshot' ? 'resume' : (this.internals.snapshotStart ?? (info.mariadb ? 'consistent' : 'ftwrl'));
       const snapshot = await openSnapshot(connection, snapshotStart);
       // The attempt ended (another connection failed, or the service stops): a query in flight must not hold it up.
-      const endSnapshot = () => snapshot.connection.destroy();
+      const endSnapshot = () => destroyConnection(snapshot.connection, 'the snapshot read stopped: its attempt ended');
       signal.addEventListener('abort', endSnapshot, { once: true });
       try {
         const snapshotProgress = plan.kind === 'resume-snapshot' ? plan.progress : { position: snapshot.position!, tables: {} };

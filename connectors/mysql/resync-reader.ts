@@ -5,7 +5,7 @@ import { ChangeEvent, Row } from '../../core/event/change-event';
 import { MysqlConnectionOptions } from './binlog-decoder';
 import { MysqlCatalog } from './catalog';
 import { ResyncTask, restoreKey, saveKey, SavedKeyValue } from './checkpoint';
-import { openConnection, quoteIdent, quoteTable, splitTable } from './connection';
+import { destroyConnection, openConnection, quoteIdent, quoteTable, splitTable } from './connection';
 import { chunkParameters, chunkQuery } from './snapshot';
 import { normalizeValue } from './types';
 import { ResyncRequestError } from '../shared/resync-loop';
@@ -48,7 +48,7 @@ export class ChunkReader {
 
   /** Ends the connection at once (a query in flight fails). */
   close(): void {
-    this.connection?.destroy();
+    if (this.connection) destroyConnection(this.connection, 'the resync read stopped: its attempt ended');
     this.connection = null;
     this.database = null;
   }
