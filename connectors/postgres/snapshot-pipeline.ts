@@ -107,7 +107,8 @@ export class ChunkPipeline {
         this.blocked = this.queue.length > 0;
         return;
       }
-      if (this.queue.length > this.borrowed.length) return; // every reader has a chunk
+      // Chunks ahead of the one being turned into events: one per borrowed reader, so parallelism N holds N chunks at most.
+      if (this.queue.length >= this.borrowed.length) return;
       const upto = await chunkEndKey(lead, table, key, this.after, limit);
       if (this.closed) return;
       if (!upto) {
