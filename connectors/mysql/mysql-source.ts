@@ -105,7 +105,7 @@ export class MysqlSource implements Source {
    * every loop of the attempt (snapshot, binlog stream, resync) stops with it.
    */
   private async run(options: SourceStreamOptions): Promise<void> {
-    const attempt = new Attempt(options.signal);
+    const attempt = new Attempt(options.signal, { onAbandoned: (what) => this.logger.error(`source ${this.name}: ${what}`) });
     let resyncLoop: Promise<void> = Promise.resolve();
     await attempt.run(
       () => this.runAttempt({ ...options, signal: attempt.signal }, attempt, (loop) => (resyncLoop = loop)),

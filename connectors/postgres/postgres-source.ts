@@ -74,7 +74,7 @@ export class PostgresSource implements Source {
    * attempt (snapshot, stream, heartbeats, resync) stops with it.
    */
   private async run(options: SourceStreamOptions): Promise<void> {
-    const attempt = new Attempt(options.signal);
+    const attempt = new Attempt(options.signal, { onAbandoned: (what) => this.logger.error(`source ${this.name}: ${what}`) });
     let resyncLoop: Promise<void> = Promise.resolve();
     await attempt.run(
       () => this.runAttempt({ ...options, signal: attempt.signal }, attempt, (loop) => (resyncLoop = loop)),
