@@ -159,7 +159,7 @@ describe('Connection faults: Postgres → log → Redis under a write load', fun
       trigger: /snapshotting table/,
       sourceOptions: 'snapshot: { chunkSize: 50, parallelism: 2 }, heartbeatIntervalMs: 1000, livenessTimeoutMs: 3000',
       fault: async () => {
-        await waitFor(async () => (await terminate(`datname = current_database() AND query LIKE '% ORDER BY % LIMIT $%'`)).length > 0, {
+        await waitFor(async () => (await terminate(`datname = current_database() AND query LIKE '% ORDER BY % LIMIT %'`)).length > 0, {
           timeoutMs: 10_000,
           what: 'a snapshot reader to terminate',
         });
