@@ -13,7 +13,7 @@ import { waitFor } from '../support/wait';
 
 const SCHEMA = {
   schema: `CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance int NOT NULL);
-           INSERT INTO accounts SELECT g, 'owner ' || g, g FROM generate_series(1, 20000) g;
+           INSERT INTO accounts SELECT g, 'owner ' || g, g FROM generate_series(1, 60000) g;
            CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, note text);
            INSERT INTO orders SELECT g, g, 'v0' FROM generate_series(1, 50) g;
            ANALYZE accounts;`,
@@ -21,7 +21,7 @@ const SCHEMA = {
     accounts: `SELECT id::text AS k, to_jsonb(accounts)::text AS doc FROM accounts`,
     orders: `SELECT id::text AS k, json_build_object('id', id::text, 'customer_id', customer_id, 'note', note)::text AS doc FROM orders`,
   },
-  sourceOptions: 'snapshot: { chunkSize: 200 }',
+  sourceOptions: 'snapshot: { chunkSize: 150 }',
 };
 
 const OUTPUT = join(packageRoot(), 'test-output', 'console');
