@@ -114,7 +114,8 @@ export async function startKafkaMock(opts: KafkaMockOptions): Promise<KafkaMock>
   // stdin is a pipe we hold open: if this process dies, the helper sees EOF and exits.
   const child = spawnLogged(bin, args, { logFile, cwd: dir, stdin: 'pipe', stdout: 'pipe' });
   try {
-    const brokers = (await firstLine(child, logFile, 10_000)).split(',');
+    // 30 s: on a machine that just booted, the first start of librdkafka took over 10 s once (the fault suite failed to run).
+    const brokers = (await firstLine(child, logFile, 30_000)).split(',');
     if (brokers.length !== brokerCount || !brokers.every((b) => /^127\.0\.0\.1:\d+$/.test(b))) {
       throw new Error(`kafka-mock advertised ${brokers.join(',')}, expected ${brokerCount} 127.0.0.1:PORT brokers; check the librdkafka version`);
     }
