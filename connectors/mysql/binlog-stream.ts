@@ -60,6 +60,11 @@ export class BinlogStream {
   private paused = false;
   private busy = false;
   private lastArrival = Date.now();
+  /** The decoder's start has resolved (the server accepted the dump request). */
+  private started = false;
+  /** Resolves when the stream ends: the first failure, or the signal's abort. */
+  private readonly ended: Promise<void>;
+  private markEnded!: () => void;
   private sampling = false;
   private lastEmitMs = 0;
   private acknowledged: BinlogPosition;
@@ -70,6 +75,7 @@ export class BinlogStream {
   constructor(private readonly options: BinlogStreamOptions) {
     this.acknowledged = options.from;
     this.lastEmitted = { position: options.from, commitTimeMs: Date.now() };
+    this.ended = new Promise<void>((resolve) => (this.markEnded = resolve));
   }
 
   async run(): Promise<void> {
@@ -94,13 +100,22 @@ export class BinlogStream {
       },
       options.from,
     );
-    const onAbort = () => this.notify();
+    const onAbort = () => {
+      this.markEnded();
+      this.notify();
+    };
     options.signal.addEventListener('abort', onAbort, { once: true });
     const heartbeatMs = serverHeartbeatMs(options.heartbeatIntervalMs, options.livenessTimeoutMs);
     const period = Math.min(heartbeatMs > 0 ? heartbeatMs : 5000, options.livenessTimeoutMs > 0 ? Math.max(50, options.livenessTimeoutMs / 4) : Infinity);
     const timer = setInterval(() => void this.tick(), period);
+    if (options.signal.aborted) onAbort();
     try {
-      await options.decoder.start({
+      // The start waits on the server (connect, preamble queries, the dump
+      // request); a server that stops answering meanwhile would hold it forever.
+      // It ends with the stream: on the attempt's abort, or on a failure (the
+      // liveness watchdog's, when the start takes longer than livenessTimeoutMs);
+      // the finally's stop() then closes the decoder's connections.
+      const starting = options.decoder.start({
         connection: options.connection,
         serverId: options.serverId,
         from: options.from,
@@ -109,6 +124,13 @@ export class BinlogStream {
         onEvent: (event) => this.push(event),
         onError: (error) => this.fail(this.describe(error)),
       });
+      starting.catch(() => undefined); // once the stream has ended, a late failure of the start means nothing
+      const started = await Promise.race([starting.then(() => true), this.ended.then(() => false)]);
+      if (!started) {
+        if (this.failure && !options.signal.aborted) throw this.failure;
+        return;
+      }
+      this.started = true;
       this.lastArrival = Date.now();
       options.logger.info('streaming the binlog', { from: formatBinlogPosition(options.from), serverId: options.serverId });
       options.onStreaming();
@@ -190,6 +212,7 @@ export class BinlogStream {
 
   private fail(error: Error): void {
     this.failure ??= error;
+    this.markEnded();
     this.notify();
   }
 
@@ -203,8 +226,18 @@ export class BinlogStream {
   private async tick(): Promise<void> {
     const silentMs = Date.now() - this.lastArrival;
     const { livenessTimeoutMs, connection } = this.options;
+    if (this.options.signal.aborted || this.failure) return;
     if (this.busy || this.paused) this.lastArrival = Date.now(); // we are not reading: the silence is ours
-    else if (livenessTimeoutMs > 0 && silentMs > livenessTimeoutMs) {
+    else if (livenessTimeoutMs > 0 && silentMs > livenessTimeoutMs && !this.started) {
+      this.fail(
+        new AttemptFailure(
+          `binlog connection to ${connection.host}:${connection.port} did not start streaming within ${Math.round(silentMs / 1000)} s ` +
+            `(the server did not answer the connect or the dump request; livenessTimeoutMs ${livenessTimeoutMs}): reconnecting`,
+          'liveness_timeout',
+        ),
+      );
+      return;
+    } else if (livenessTimeoutMs > 0 && silentMs > livenessTimeoutMs) {
       this.fail(
         new AttemptFailure(
           `binlog connection to ${connection.host}:${connection.port} received nothing (no events, no heartbeats) for ${Math.round(silentMs / 1000)} s ` +
@@ -220,7 +253,7 @@ export class BinlogStream {
       const [logs] = await this.options.admin.query<RowDataPacket[]>('SHOW BINARY LOGS');
       this.options.report.backlogBytes(backlogBytes(logs.map((l) => ({ file: String(l.Log_name), size: Number(l.File_size) })), this.acknowledged));
     } catch (error) {
-      this.options.logger.warn('could not sample the binlog backlog', { error: (error as Error).message });
+      if (!this.options.signal.aborted) this.options.logger.warn('could not sample the binlog backlog', { error: (error as Error).message });
     } finally {
       this.sampling = false;
     }

@@ -1,5 +1,6 @@
 import { Connection, createConnection } from 'mysql2/promise';
 import { describeTlsFailure, pemSource, readPem, TlsPeer } from '../../core/net/tls';
+import { untilAborted } from '../../core/runtime/attempt';
 import { MysqlConnectionOptions } from './binlog-decoder';
 
 /** `ssl` of a MySQL source's config: PEM file paths (or PEM text) and the check to make. */
@@ -74,14 +75,32 @@ export function mysqlTlsPeer(options: MysqlConnectionOptions, who: string): TlsP
   return { who, host: options.host, port: options.port, caFile: options.sslCaFile, caSetting: 'ssl-ca (URL) or ssl.ca (source config)' };
 }
 
+export interface OpenConnectionOptions {
+  /** Told when the connection is lost while idle (by default the next query fails and reports it). */
+  onLost?(error: Error): void;
+  /**
+   * The attempt the connection belongs to: when it aborts, the connection ends
+   * and whatever query it has in flight fails, so no await on it outlives the
+   * attempt. Opening it rejects at once; one that connects too late is closed.
+   */
+  signal?: AbortSignal;
+  /**
+   * On abort, how long a polite QUIT may take before the connection is
+   * destroyed (default 1000 ms; 0 destroys it at once: a long read in flight
+   * would hold the QUIT up).
+   */
+  quitMs?: number;
+}
+
 /**
  * A query connection whose results use the decoder's raw value forms
  * (types.ts): exact strings for BIGINT and DECIMAL, temporal values as text
  * in UTC, JSON as text, binary as Buffers.
  */
-export async function openConnection(options: MysqlConnectionOptions, onLost: (error: Error) => void = () => undefined): Promise<Connection> {
+export async function openConnection(options: MysqlConnectionOptions, onLostOrOptions: ((error: Error) => void) | OpenConnectionOptions = {}): Promise<Connection> {
+  const { onLost = () => undefined, signal, quitMs = 1000 } = typeof onLostOrOptions === 'function' ? { onLost: onLostOrOptions } : onLostOrOptions;
   const { sslCaFile: _caFile, ...settings } = options;
-  const connection = await createConnection({
+  const connecting = createConnection({
     ...settings,
     charset: 'utf8mb4',
     dateStrings: true,
@@ -94,16 +113,35 @@ export async function openConnection(options: MysqlConnectionOptions, onLost: (e
   }).catch((error: unknown) => {
     throw describeTlsFailure(error, mysqlTlsPeer(options, `MySQL ${options.host}:${options.port}`)) ?? error;
   });
+  // The connect timeout bounds the handshake, but an attempt that ended meanwhile does not wait for it.
+  const connection = signal ? await untilAborted(connecting, signal, (late) => destroyConnection(late)) : await connecting;
   // Without a listener, a connection lost while idle (server restart, KILL) would crash the process;
   // by default the next query fails and reports it.
   connection.on('error', onLost);
+  if (signal) {
+    const end = () => (quitMs > 0 ? void quitConnection(connection, quitMs) : destroyConnection(connection, 'the connection was closed: its attempt ended'));
+    if (signal.aborted) end();
+    else signal.addEventListener('abort', end, { once: true });
+  }
   try {
     await connection.query(`SET time_zone = '+00:00'`);
   } catch (error) {
-    connection.destroy();
+    destroyConnection(connection);
     throw error;
   }
   return connection;
+}
+
+/**
+ * Ends a connection with a polite QUIT, destroying it (failing any query in
+ * flight) if that has not finished within `withinMs`: a blackholed network
+ * never answers, and a QUIT waits behind a query in flight.
+ */
+export async function quitConnection(connection: Connection, withinMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([connection.end().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, withinMs)))]);
+  clearTimeout(timer);
+  destroyConnection(connection);
 }
 
 /**

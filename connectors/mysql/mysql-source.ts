@@ -1,7 +1,6 @@
 import { Connection, RowDataPacket } from 'mysql2/promise';
 import { runResyncTasks } from '../shared/resync-loop';
-import { Attempt } from '../../core/runtime/attempt';
-import { sleep } from '../../core/runtime/backoff';
+import { Attempt, untilAborted } from '../../core/runtime/attempt';
 import { AttemptFailure } from '../../core/runtime/component-health';
 import { Logger } from '../../core/runtime/logger';
 import { ResyncRequest, Source, SourceStreamOptions } from '../../core/contracts/source';
@@ -13,7 +12,7 @@ import { MysqlCheckpoint, parseCheckpoint, serializeCheckpoint, SnapshotProgress
 import { describeSaved, findGtidPosition, serverIdentity } from './failover';
 import { MysqlSourceConfig, watermarkTableOf } from './config';
 import { NativeRowsDecoder } from './native-rows-decoder';
-import { destroyConnection, openConnection, parseMysqlUrl } from './connection';
+import { destroyConnection, openConnection, parseMysqlUrl, quitConnection } from './connection';
 import { ResyncCoordinator } from './resync';
 import { ResyncTaskError } from './resync-reader';
 import { currentPosition, openSnapshot, readSnapshot, SnapshotStart } from './snapshot';
@@ -97,12 +96,16 @@ export class MysqlSource implements Source {
     const admin = this.admin;
     this.admin = null;
     // A polite QUIT, but never waiting for long: a blackholed network does not answer it.
-    if (admin) await Promise.race([admin.end().catch(() => undefined), sleep(2000)]).finally(() => destroyConnection(admin));
+    if (admin) await quitConnection(admin);
   }
 
   /**
    * One attempt: a lost control, snapshot or binlog connection ends it, and
    * every loop of the attempt (snapshot, binlog stream, resync) stops with it.
+   * No await of the attempt outlives its signal: each connection it opens ends
+   * when the signal aborts (failing its query in flight), the binlog stream
+   * races the decoder's start, and a hand-over to the runtime (emit) is not
+   * waited for past the end (the runtime still appends what it was handed).
    */
   private async run(options: SourceStreamOptions): Promise<void> {
     const attempt = new Attempt(options.signal, { onAbandoned: (what) => this.logger.error(`source ${this.name}: ${what}`) });
@@ -121,9 +124,13 @@ export class MysqlSource implements Source {
     };
     const connection = parseMysqlUrl(this.config.url, this.config.ssl);
     const server = `${connection.host}:${connection.port}`;
-    const admin = await openConnection(connection, (error) => {
-      this.logger.warn('control connection lost', { server, error: error.message });
-      attempt.fail(new AttemptFailure(`control connection to ${server} lost: ${error.message}`, 'connection_lost', { cause: error }));
+    const admin = await openConnection(connection, {
+      signal,
+      onLost: (error) => {
+        if (signal.aborted) return; // closed because the attempt ended (openConnection's signal): not a loss
+        this.logger.warn('control connection lost', { server, error: error.message });
+        attempt.fail(new AttemptFailure(`control connection to ${server} lost: ${error.message}`, 'connection_lost', { cause: error }));
+      },
     });
     this.admin = admin;
     const info = await serverInfo(admin);
@@ -147,10 +154,10 @@ export class MysqlSource implements Source {
     } else if (plan.kind === 'stream-from-end') {
       start = await currentPosition(admin);
       this.logger.info('snapshot mode never: streaming from the end of the binlog', { position: formatBinlogPosition(start) });
-      await emit({ events: [], checkpoint: serializeCheckpoint({ position: start }), commitTimeMs: Date.now() });
+      await untilAborted(emit({ events: [], checkpoint: serializeCheckpoint({ position: start }), commitTimeMs: Date.now() }), signal);
     } else {
       const snapshotStart = plan.kind === 'resume-snapshot' ? 'resume' : (this.internals.snapshotStart ?? (info.mariadb ? 'consistent' : 'ftwrl'));
-      const snapshot = await openSnapshot(connection, snapshotStart);
+      const snapshot = await openSnapshot(connection, snapshotStart, signal);
       // The attempt ended (another connection failed, or the service stops): a query in flight must not hold it up.
       const endSnapshot = () => destroyConnection(snapshot.connection, 'the snapshot read stopped: its attempt ended');
       signal.addEventListener('abort', endSnapshot, { once: true });
@@ -162,15 +169,15 @@ export class MysqlSource implements Source {
         });
         onStreaming(); // the position is fixed: every change after it will be streamed
         const snapshotOptions = { sourceName: this.name, catalog, progress: snapshotProgress, chunkSize: this.config.snapshot.chunkSize };
-        await readSnapshot(snapshot.connection, { ...snapshotOptions, emit, report: progress, signal, logger: this.logger });
+        await readSnapshot(snapshot.connection, { ...snapshotOptions, emit: (batch) => untilAborted(emit(batch), signal), report: progress, signal, logger: this.logger });
         start = snapshotProgress.position;
       } finally {
         signal.removeEventListener('abort', endSnapshot);
-        await snapshot.connection.end().catch(() => undefined);
+        await quitConnection(snapshot.connection);
       }
       if (signal.aborted) return;
       // The snapshot is complete once this checkpoint is durable: later starts stream.
-      await emit({ events: [], checkpoint: serializeCheckpoint({ position: start }), commitTimeMs: Date.now() });
+      await untilAborted(emit({ events: [], checkpoint: serializeCheckpoint({ position: start }), commitTimeMs: Date.now() }), signal);
       this.logger.info('snapshot complete; streaming from its position', { position: formatBinlogPosition(start) });
     }
     if (signal.aborted) return;
@@ -200,7 +207,7 @@ export class MysqlSource implements Source {
       maxBatchEvents: 1000,
       watermarkTable,
       resync,
-      emit,
+      emit: (batch) => untilAborted(emit(batch), signal),
       onStreaming: () => {
         onStreaming();
         startedResync(this.runResync(resync, signal));

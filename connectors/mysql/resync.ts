@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Connection } from 'mysql2/promise';
 import { ChangeEvent, keyString, Row } from '../../core/event/change-event';
 import { makeVersion } from '../../core/event/version';
+import { untilAborted } from '../../core/runtime/attempt';
 import { Logger } from '../../core/runtime/logger';
 import { SourceProgress } from '../../core/contracts/source';
 import { MysqlConnectionOptions } from './binlog-decoder';
@@ -147,7 +148,7 @@ export class ResyncCoordinator {
           this.wake = null;
           continue;
         }
-        await this.copyChunk(task, aborted);
+        await this.copyChunk(task, signal, aborted);
       }
     } finally {
       signal.removeEventListener('abort', stop);
@@ -196,18 +197,25 @@ export class ResyncCoordinator {
     return kept;
   }
 
-  private async copyChunk(task: ResyncTask, aborted: Promise<void>): Promise<void> {
-    const connection = await this.reader.connect();
-    if (!this.estimates.has(task.requestId + task.table)) await this.start(task);
+  /**
+   * One chunk: low watermark, read, high watermark, then the wait for the
+   * stream to reach it. Every await ends with the attempt: the reader's
+   * connection is destroyed on abort (run's stop), and each step is raced
+   * with the signal, so one opened or answered too late is closed, not waited for.
+   */
+  private async copyChunk(task: ResyncTask, signal: AbortSignal, aborted: Promise<void>): Promise<void> {
+    const closeLate = () => this.reader.close();
+    const connection = await untilAborted(this.reader.connect(), signal, closeLate);
+    if (!this.estimates.has(task.requestId + task.table)) await untilAborted(this.start(task), signal);
     let closed!: () => void;
     const done = new Promise<void>((resolve) => (closed = resolve));
     const window: Window = { id: randomUUID(), task, rows: [], complete: false, open: false, changed: new Set(), truncated: false, closed };
     this.window = window;
     try {
-      await this.options.watermarks.mark(connection, window.id, 'low');
-      Object.assign(window, await this.reader.read(task));
+      await untilAborted(this.options.watermarks.mark(connection, window.id, 'low'), signal);
+      Object.assign(window, await untilAborted(this.reader.read(task), signal, closeLate));
       if (this.window !== window) return; // cancelled while it was read
-      await this.options.watermarks.mark(connection, window.id, 'high');
+      await untilAborted(this.options.watermarks.mark(connection, window.id, 'high'), signal);
     } catch (error) {
       if (this.window === window) this.window = null;
       throw error;

@@ -10,7 +10,7 @@ import { MysqlConnectionOptions } from './binlog-decoder';
 import { BinlogPosition, formatBinlogPosition, packBinlogPosition } from './binlog-position';
 import { MysqlCatalog } from './catalog';
 import { restoreKey, saveKey, serializeCheckpoint, SnapshotProgress, TableSnapshotProgress } from './checkpoint';
-import { openConnection, quoteIdent, quoteTable, serverErrorCode, splitTable } from './connection';
+import { openConnection, quitConnection, quoteIdent, quoteTable, serverErrorCode, splitTable } from './connection';
 import { ColumnShape, normalizeValue } from './types';
 
 /**
@@ -30,8 +30,13 @@ export interface OpenSnapshot {
   position: BinlogPosition | null;
 }
 
-export async function openSnapshot(options: MysqlConnectionOptions, start: SnapshotStart): Promise<OpenSnapshot> {
-  const connection = await openConnection(options);
+/**
+ * Opens the snapshot's connection and transaction. When `signal` aborts, the
+ * connection is destroyed at once (failing the statement in flight), so
+ * neither this nor a read on the connection outlives the attempt.
+ */
+export async function openSnapshot(options: MysqlConnectionOptions, start: SnapshotStart, signal?: AbortSignal): Promise<OpenSnapshot> {
+  const connection = await openConnection(options, { signal, quitMs: 0 });
   try {
     await connection.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     if (start === 'resume') {
@@ -49,7 +54,7 @@ export async function openSnapshot(options: MysqlConnectionOptions, start: Snaps
     }
     return { connection, position: await lockedPosition(connection) };
   } catch (error) {
-    await connection.end().catch(() => undefined);
+    await quitConnection(connection);
     throw error;
   }
 }

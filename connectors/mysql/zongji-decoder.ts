@@ -27,6 +27,8 @@ const ROW_OPS = { writerows: 'insert', updaterows: 'update', deleterows: 'delete
  */
 export class ZongjiDecoder implements BinlogDecoder {
   private zongji: ZongJi | null = null;
+  /** stop() was called: a start still loading zongji must not open connections after it. */
+  private stopped = false;
   private file = '';
   private readonly shapes = new Map<number, TableShape>();
   private inTransaction = false;
@@ -35,6 +37,7 @@ export class ZongjiDecoder implements BinlogDecoder {
 
   async start(options: DecoderStartOptions): Promise<void> {
     const { default: ZongJi } = await loadZongji();
+    if (this.stopped) throw new Error('the binlog decoder was stopped before it started');
     const { host, port, user, password, ssl } = options.connection;
     // The binlog connection gets the same TLS settings as every query connection.
     const zongji = new ZongJi({ host, port, user, password, ...(ssl ? { ssl } : {}), charset: 'utf8mb4', dateStrings: true, timezone: 'Z', jsonStrings: true }) as ZongJi;
@@ -85,10 +88,19 @@ export class ZongjiDecoder implements BinlogDecoder {
     this.zongji?.connection?.resume();
   }
 
+  /**
+   * Stops zongji (it KILLs its dump thread over its control connection), then
+   * destroys both of its sockets: zongji's destroy() only half-closes them, so
+   * on a network that stopped answering they would linger, and a start still
+   * waiting on them (stopped mid-start) would never settle anyway.
+   */
   async stop(): Promise<void> {
+    this.stopped = true;
     const zongji = this.zongji;
     this.zongji = null;
     if (!zongji) return;
+    type Socketed = { stream?: { destroy(): void } } | null | undefined;
+    const sockets = [(zongji.connection as Socketed)?.stream, ((zongji as unknown as { ctrlConnection?: Socketed }).ctrlConnection)?.stream];
     zongji.removeAllListeners('binlog');
     zongji.removeAllListeners('error');
     zongji.on('error', () => undefined);
@@ -100,6 +112,7 @@ export class ZongjiDecoder implements BinlogDecoder {
       });
       zongji.stop();
     });
+    for (const socket of sockets) socket?.destroy();
   }
 
   private translate(event: AnyBinlogEvent): DecodedEvent | null {

@@ -84,3 +84,31 @@ export class Attempt {
     }
   }
 }
+
+/**
+ * `work`, unless `signal` aborts first: then a rejection at once (the attempt
+ * has ended; the failure it reports is its first one, not this). `work` keeps
+ * running unobserved: `onLate` receives its value if it still arrives (to
+ * close a connection that opened too late, say), and its failure is ignored.
+ * For awaits whose own connection the abort does not end.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal, onLate?: (value: T) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.then((value) => onLate?.(value), () => undefined);
+      reject(new Error('the attempt ended', { cause: signal.reason }));
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
