@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
 import { Metrics } from '../../core/http/metrics';
+import { AppendHint } from '../../core/log/change-log';
 import { FileLog } from '../../core/log/file-log';
 import { JsonStateFile } from '../../core/runtime/json-state';
 import { createLogger } from '../../core/runtime/logger';
@@ -54,8 +55,8 @@ export async function sourceToLog(spec: SourceToLogSpec): Promise<SourceToLogRes
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
   const counting = Object.create(log) as FileLog;
-  counting.append = async (events: readonly ChangeEvent[]) => {
-    if (!process.env.BENCH_NULL_LOG) await log.append(events); // BENCH_NULL_LOG=1 isolates the source's own cost
+  counting.append = async (events: readonly ChangeEvent[], hint?: AppendHint) => {
+    if (!process.env.BENCH_NULL_LOG) await log.append(events, hint); // BENCH_NULL_LOG=1 isolates the source's own cost
     if (appended === 0 && events.length > 0) firstEventSeconds = seconds(started);
     appended += events.length;
     if (appended >= spec.events) done();

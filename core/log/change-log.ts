@@ -14,6 +14,12 @@ export interface LogRecord {
   topic?: string;
 }
 
+/** What a caller already knows about an append; a backend may use it to skip work. */
+export interface AppendHint {
+  /** roughEventBytes() (large-record-gc.ts) of the largest event, when the caller computed it anyway. */
+  largestEventBytes?: number;
+}
+
 /** Consecutive records of one partition handed to a consumer. */
 export interface LogBatch {
   partition: number;
@@ -65,8 +71,13 @@ export interface ChangeLog {
   /** Partitions per topic (the embedded log has one "topic"). */
   readonly partitions: number;
   open(): Promise<void>;
+  /**
+   * True when an append may be called before the previous one settled: appends land in call order, and
+   * when one fails, every later append still pending fails too (so none lands after a failed one).
+   */
+  readonly orderedConcurrentAppends?: boolean;
   /** Appends the events in order; resolves only once they are durable. */
-  append(events: readonly ChangeEvent[]): Promise<void>;
+  append(events: readonly ChangeEvent[], hint?: AppendHint): Promise<void>;
   /**
    * Per partition, the offset the next appended record will get (Kafka: the
    * high watermark; with a topic per table, summed over the table topics).

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ChangeEvent } from '../event/change-event';
 import { Logger } from '../runtime/logger';
-import { ChangeLog, ConsumeOptions, LogRecord } from './change-log';
+import { AppendHint, ChangeLog, ConsumeOptions, LogRecord } from './change-log';
 import { CompactionOptions, CompactionStats, Compactor } from './compactor';
 import { ConsumerOffsets } from './consumer-offsets';
 import { lockDirectory } from '../fs/dir-lock';
@@ -12,7 +12,8 @@ import { DurabilityOptions, freeBytes, GroupCommitWriter } from './group-commit-
 import { consumeAllPartitions } from './partition-consumer';
 import { PartitionLog, PartitionRead } from './partition-log';
 import { partitionsOf } from './partitioner';
-import { encodeRecord } from './record-codec';
+import { encodeRecord, FrameRunEncoder } from './record-codec';
+import { LARGE_STRING_CHARS } from './json-pieces';
 import { LARGE_RECORD_BYTES, LargeRecordTurns, reclaimAfterLargeRecord, roughEventBytes } from './large-record-gc';
 
 export interface FileLogOptions {
@@ -47,30 +48,91 @@ const FORMAT = 2;
 export const APPEND_CHUNK_BYTES = 8 * 1024 * 1024;
 
 interface EncodedChunk {
+  /** Per partition, runs of whole frames in append order (a run holds one frame or many back to back). */
   frames: Map<number, Buffer[]>;
   bytes: number;
   /** Index of the first event not in this chunk. */
   next: number;
 }
 
-/** Frames of events[from..] per partition, up to about APPEND_CHUNK_BYTES (at least one event). */
-function encodeChunk(events: readonly ChangeEvent[], from: number, partitions: number): EncodedChunk {
+const runEncoder = new FrameRunEncoder();
+// Per frame in the encoder's scratch: its end and its partition (-1: every partition, a truncate).
+const frameEnds: number[] = [];
+const framePartitions: number[] = [];
+
+/**
+ * Frames of events[from..] per partition, up to about APPEND_CHUNK_BYTES (at least one event).
+ * Ordinary events are encoded back to back into one scratch buffer, then copied out as one
+ * run per partition; an event with huge strings gets a frame of its own (encodeRecord).
+ */
+function encodeChunk(events: readonly ChangeEvent[], from: number, partitions: number, mayBeLarge: boolean): EncodedChunk {
   const frames = new Map<number, Buffer[]>();
   let bytes = 0;
   let i = from;
-  for (; i < events.length && (i === from || bytes < APPEND_CHUNK_BYTES); i++) {
-    const event = events[i];
-    const frame = encodeRecord(event);
-    const targets = partitionsOf(event, partitions);
-    for (const p of targets) {
-      const list = frames.get(p) ?? [];
-      if (list.length === 0) frames.set(p, list);
-      // Each partition stamps its own offset into the frame: a truncate needs a copy per partition.
-      list.push(targets.length === 1 ? frame : Buffer.from(frame));
-      bytes += frame.length;
+  runEncoder.reset();
+  frameEnds.length = 0;
+  framePartitions.length = 0;
+  try {
+    for (; i < events.length && (i === from || bytes < APPEND_CHUNK_BYTES); i++) {
+      const event = events[i];
+      const partition = event.op === 't' ? -1 : partitionsOf(event, partitions)[0];
+      const copies = partition < 0 ? partitions : 1;
+      if (!(mayBeLarge && roughEventBytes(event) >= LARGE_STRING_CHARS) && runEncoder.add(event)) {
+        bytes += copies * (runEncoder.length - (frameEnds.length > 0 ? frameEnds[frameEnds.length - 1] : 0));
+        frameEnds.push(runEncoder.length);
+        framePartitions.push(partition);
+        continue;
+      }
+      flushRuns(frames, partitions);
+      const frame = encodeRecord(event);
+      for (let p = partition < 0 ? 0 : partition; p < (partition < 0 ? partitions : partition + 1); p++) {
+        // Each partition stamps its own offset into the frame: a truncate needs a copy per partition.
+        pushRun(frames, p, partition < 0 && p > 0 ? Buffer.from(frame) : frame);
+        bytes += frame.length;
+      }
     }
+    flushRuns(frames, partitions);
+  } finally {
+    runEncoder.reset();
   }
   return { frames, bytes, next: i };
+}
+
+function pushRun(frames: Map<number, Buffer[]>, partition: number, run: Buffer): void {
+  const list = frames.get(partition);
+  if (list) list.push(run);
+  else frames.set(partition, [run]);
+}
+
+/** Copies the frames in the scratch buffer out, one run per partition, and empties it. */
+function flushRuns(frames: Map<number, Buffer[]>, partitions: number): void {
+  const count = frameEnds.length;
+  if (count === 0) return;
+  const sizes = new Array<number>(partitions).fill(0);
+  let single = -2; // the one partition every frame goes to, or -1 when several
+  for (let k = 0, start = 0; k < count; start = frameEnds[k], k++) {
+    const p = framePartitions[k];
+    const length = frameEnds[k] - start;
+    if (p < 0) for (let q = 0; q < partitions; q++) sizes[q] += length;
+    else sizes[p] += length;
+    single = single === -2 ? p : single === p ? p : -1;
+  }
+  if (single >= 0) {
+    pushRun(frames, single, Buffer.from(runEncoder.bytes(0, runEncoder.length)));
+  } else {
+    const runs: Array<Buffer | undefined> = sizes.map((size) => (size > 0 ? Buffer.allocUnsafe(size) : undefined));
+    const filled = new Array<number>(partitions).fill(0);
+    const scratch = runEncoder.bytes(0, runEncoder.length);
+    for (let k = 0, start = 0; k < count; start = frameEnds[k], k++) {
+      const p = framePartitions[k];
+      const end = frameEnds[k];
+      for (let q = p < 0 ? 0 : p; q < (p < 0 ? partitions : p + 1); q++) filled[q] += scratch.copy(runs[q]!, filled[q], start, end);
+    }
+    runs.forEach((run, p) => run && pushRun(frames, p, run));
+  }
+  runEncoder.reset();
+  frameEnds.length = 0;
+  framePartitions.length = 0;
 }
 
 /**
@@ -85,6 +147,8 @@ function encodeChunk(events: readonly ChangeEvent[], from: number, partitions: n
  */
 export class FileLog implements ChangeLog {
   readonly partitions: number;
+  /** One writer in call order; a failed group fails all queued behind it, and chunks after a failure are refused. */
+  readonly orderedConcurrentAppends = true;
   private readonly dir: string;
   private state: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
   private files: PartitionLog[] = [];
@@ -179,13 +243,17 @@ export class FileLog implements ChangeLog {
    * one after the other, holding at most two in memory, and later appends wait
    * until all of its chunks are handed over.
    */
-  append(events: readonly ChangeEvent[]): Promise<void> {
+  append(events: readonly ChangeEvent[], hint?: AppendHint): Promise<void> {
     let first: EncodedChunk | undefined;
     let large = false;
+    // Without a hint every event is measured here (once); with one, only an append holding a big row is.
+    let mayBeLarge = true;
     try {
       this.assertOpen();
-      large = events.some((e) => roughEventBytes(e) >= LARGE_RECORD_BYTES);
-      if (!large) first = encodeChunk(events, 0, this.partitions);
+      const largest = hint?.largestEventBytes ?? events.reduce((max, e) => Math.max(max, roughEventBytes(e)), 0);
+      large = largest >= LARGE_RECORD_BYTES;
+      mayBeLarge = largest >= LARGE_STRING_CHARS;
+      if (!large) first = encodeChunk(events, 0, this.partitions, mayBeLarge);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -194,6 +262,8 @@ export class FileLog implements ChangeLog {
       return this.writer!.submit(first.frames, bytes).then(() => reclaimAfterLargeRecord(bytes));
     }
     const before = this.chunkedTail;
+    // A chunk handed over after an earlier append failed would land after records that never did: refuse it.
+    const failuresAtCall = this.writer!.failures;
     let handedOver: () => void = () => undefined;
     const tail = new Promise<void>((resolve) => (handedOver = resolve));
     this.chunkedTail = tail;
@@ -205,14 +275,17 @@ export class FileLog implements ChangeLog {
           await before;
           // A huge row is encoded only once no other huge record is in memory (see LargeRecordTurns).
           if (large) endTurn = await this.largeRecords.take();
-          for (let chunk = first ?? encodeChunk(events, 0, this.partitions); ; ) {
+          for (let chunk = first ?? encodeChunk(events, 0, this.partitions, mayBeLarge); ; ) {
             const bytes = chunk.bytes;
+            if (this.writer!.failures !== failuresAtCall) {
+              throw new Error(`file-log: an earlier append failed before this one was written, so nothing of it was: ${this.writer!.lastFailure?.message}`);
+            }
             const submitted = this.writer!.submit(chunk.frames, bytes).then(() => reclaimAfterLargeRecord(bytes));
             submitted.catch(() => undefined);
             if (durable) await durable; // the previous chunk: at most two chunks alive
             durable = submitted;
             if (chunk.next >= events.length) break;
-            chunk = encodeChunk(events, chunk.next, this.partitions);
+            chunk = encodeChunk(events, chunk.next, this.partitions, mayBeLarge);
           }
         } finally {
           handedOver();

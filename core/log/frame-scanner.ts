@@ -63,3 +63,25 @@ export async function writeAt(fh: fs.FileHandle, data: Buffer, pos: number): Pro
     done += bytesWritten;
   }
 }
+
+/** Largest number of buffers handed to one writev (below every system's IOV_MAX). */
+const WRITEV_MAX_BUFFERS = 512;
+
+/** Writes `data` one buffer after the other from byte `pos`, with vectored writes; handles short writes. */
+export async function writevAt(fh: fs.FileHandle, data: readonly Buffer[], pos: number): Promise<void> {
+  let i = 0;
+  let skip = 0; // bytes of data[i] already written
+  while (i < data.length) {
+    const batch = data.slice(i, i + WRITEV_MAX_BUFFERS);
+    if (skip > 0) batch[0] = batch[0].subarray(skip);
+    const { bytesWritten } = await fh.writev(batch, pos);
+    if (bytesWritten === 0 && batch.some((b) => b.length > 0)) throw new Error(`writev at byte ${pos} wrote nothing`);
+    pos += bytesWritten;
+    let left = bytesWritten + skip;
+    while (i < data.length && left >= data[i].length) {
+      left -= data[i].length;
+      i += 1;
+    }
+    skip = left;
+  }
+}

@@ -43,6 +43,9 @@ export class GroupCommitWriter {
   private draining: Promise<void> | undefined;
   /** Set while torn bytes of a failed write may still sit past the published end. */
   private torn: Error | undefined;
+  /** Failed groups so far, and the error the last one got (see FileLog.append: chunks of a later append must not land). */
+  failures = 0;
+  lastFailure: Error | undefined;
 
   constructor(
     private readonly partitions: readonly PartitionLog[],
@@ -73,6 +76,8 @@ export class GroupCommitWriter {
       }
       if (this.torn && !(await this.cutTornBytes())) {
         const error = await this.failureOf(this.torn, 'cutting its partial write back to the last complete record failed again');
+        this.failures += 1;
+        this.lastFailure = error;
         for (const a of this.queue.splice(0)) a.reject(error);
         this.queuedBytes = 0;
         break;
@@ -83,6 +88,8 @@ export class GroupCommitWriter {
         for (const a of group) a.resolve();
       } catch (err) {
         this.torn = err as Error;
+        this.failures += 1;
+        this.lastFailure = err as Error;
         const later = this.queue.splice(0);
         this.queuedBytes = 0;
         const cut = await this.cutTornBytes();

@@ -3,15 +3,12 @@ import * as path from 'node:path';
 import { LogRecord } from './change-log';
 import { fsyncDir } from '../fs/durable-fs';
 import { reclaimAfterLargeRecord } from './large-record-gc';
-import { stampFrame } from './record-codec';
+import { frameLengthAt, stampFrameAt } from './record-codec';
 import { Segment, segmentFileName } from './segment';
 import { finishInterruptedSwaps } from './segment-swap';
 
 /** One read() returns at most about this many bytes of records (at least one record). */
 export const MAX_READ_BYTES = 4 * 1024 * 1024;
-
-/** Frames of one write are joined into one buffer (one syscall) up to this size. */
-const CONCAT_LIMIT_BYTES = 1024 * 1024;
 
 export interface PartitionLogOptions {
   /** A segment is sealed and a new one started once it holds this many bytes. */
@@ -40,8 +37,8 @@ type Waiter = { offset: number; resolve: () => void };
 export class PartitionLog {
   private segments: Segment[];
   private end: number;
-  /** (offset, length) of frames written to the active segment but not yet published. */
-  private pending: Array<[number, number]> = [];
+  /** Lengths of the frames written to the active segment but not yet published (offsets end, end + 1, ...). */
+  private pending: number[] = [];
   private pendingBytes = 0;
   private readonly waiters = new Set<Waiter>();
   private readonly reads = new Set<Promise<unknown>>();
@@ -120,26 +117,27 @@ export class PartitionLog {
     this.segments = [...this.segments, segment];
   }
 
-  /** Stamps offsets on the frames and writes them past the published end; they stay invisible until publish(). */
-  async write(frames: readonly Buffer[], appendTimeMs: number): Promise<void> {
+  /**
+   * Stamps offsets on the frames and writes them past the published end; they stay invisible until publish().
+   * Each buffer of `runs` holds one or more whole frames back to back; they are written with one
+   * vectored write, without joining them first.
+   */
+  async write(runs: readonly Buffer[], appendTimeMs: number): Promise<void> {
     let offset = this.end + this.pending.length;
-    for (const frame of frames) {
-      stampFrame(frame, offset, appendTimeMs);
-      this.pending.push([offset, frame.length]);
-      offset += 1;
-    }
-    let at = this.active.size + this.pendingBytes;
-    const total = frames.reduce((sum, f) => sum + f.length, 0);
-    this.pendingBytes += total;
-    if (frames.length === 1 || total > CONCAT_LIMIT_BYTES) {
-      // Big frames are written one by one: a copy of them all could be hundreds of MB.
-      for (const frame of frames) {
-        await this.active.write(frame, at);
-        at += frame.length;
+    let total = 0;
+    for (const run of runs) {
+      for (let pos = 0; pos < run.length; ) {
+        const length = frameLengthAt(run, pos);
+        stampFrameAt(run, pos, length, offset, appendTimeMs);
+        this.pending.push(length);
+        offset += 1;
+        pos += length;
       }
-    } else {
-      await this.active.write(Buffer.concat(frames, total), at);
+      total += run.length;
     }
+    const at = this.active.size + this.pendingBytes;
+    this.pendingBytes += total;
+    await this.active.writeRuns(runs, at);
   }
 
   sync(): Promise<void> {
@@ -149,10 +147,10 @@ export class PartitionLog {
   /** Makes the written frames readable and wakes waiters. */
   publish(): void {
     const active = this.active;
-    for (const [offset, length] of this.pending) {
-      active.index.maybeAdd(offset, active.size);
+    for (const length of this.pending) {
+      active.index.maybeAdd(this.end, active.size);
       active.size += length;
-      this.end = offset + 1;
+      this.end += 1;
     }
     this.pending = [];
     this.pendingBytes = 0;

@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { ChangeEvent } from '../event/change-event';
-import { jsonPieces, parseJsonBuffer } from './json-pieces';
+import { jsonPieces, LARGE_STRING_CHARS, parseJsonBuffer } from './json-pieces';
 import { compactionKeyOf } from './log-keys';
 
 /**
@@ -61,10 +61,88 @@ export function encodeRecord(event: ChangeEvent): Buffer {
 
 /** Writes the record's offset and append time into a frame from encodeRecord, then its checksum. */
 export function stampFrame(frame: Buffer, offset: number, appendTimeMs: number): void {
-  writeU64(frame, 8, offset);
-  writeU64(frame, 16, appendTimeMs);
-  frame.writeUInt32BE(crc32(frame.subarray(PREFIX_BYTES)), 4);
+  stampFrameAt(frame, 0, frame.length, offset, appendTimeMs);
 }
+
+/** stampFrame() of the frame at `buf[pos, pos + frameLength)` (a run of frames written back to back). */
+export function stampFrameAt(buf: Buffer, pos: number, frameLength: number, offset: number, appendTimeMs: number): void {
+  writeU64(buf, pos + 8, offset);
+  writeU64(buf, pos + 16, appendTimeMs);
+  buf.writeUInt32BE(crc32(buf.subarray(pos + PREFIX_BYTES, pos + frameLength)), pos + 4);
+}
+
+/** Length of the frame starting at `pos` of a run written by FrameRunEncoder/encodeRecord (trusted: we wrote it). */
+export function frameLengthAt(buf: Buffer, pos: number): number {
+  return PREFIX_BYTES + buf.readUInt32BE(pos);
+}
+
+/**
+ * Encodes frames (as encodeRecord does, offset and time left blank) back to
+ * back into one reused scratch buffer: no buffer per record, no separate
+ * UTF-8 length pass (the bytes written are the length), and JSON.stringify
+ * without a replacer (V8's fast path). Events whose JSON reaches
+ * LARGE_STRING_CHARS are refused (add() returns false): encodeRecord() keeps
+ * their huge strings out of an extra copy.
+ */
+export class FrameRunEncoder {
+  private buf: Buffer = Buffer.allocUnsafe(SCRATCH_START_BYTES);
+  /** Bytes of frames in the scratch buffer. */
+  length = 0;
+
+  /** Appends the frame of `event`; false (nothing written) when the event is too large for this path. */
+  add(event: ChangeEvent): boolean {
+    const text = JSON.stringify(event);
+    if (text.length >= LARGE_STRING_CHARS) return false;
+    const key = compactionKeyOf(event);
+    const version = event.source.version ?? '';
+    const start = this.length;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    this.ensure(start + FRAME_OVERHEAD + version.length + 3 * (key.length + text.length));
+    const buf = this.buf;
+    buf.fill(0, start + 4, start + 24);
+    buf[start + 24] = event.op === 'd' ? ATTR_DELETE : event.op === 't' ? ATTR_TRUNCATE : 0;
+    let at = start + FRAME_OVERHEAD;
+    const versionBytes = buf.write(version, at, 'latin1');
+    at += versionBytes;
+    const keyBytes = buf.write(key, at, 'utf8');
+    at += keyBytes;
+    const payloadBytes = buf.write(text, at, 'utf8');
+    at += payloadBytes;
+    const bodyLength = at - start - PREFIX_BYTES;
+    if (bodyLength > MAX_PAYLOAD_BYTES || keyBytes > 0xffff || version.length > 0xff) {
+      throw new RangeError(
+        `change event of ${event.source.schema}.${event.source.table} (version ${event.source.version}) is ${payloadBytes} bytes ` +
+          `once encoded with a ${keyBytes}-byte key; the file log accepts at most ${MAX_PAYLOAD_BYTES} bytes per event and 65535 per key`,
+      );
+    }
+    buf.writeUInt32BE(bodyLength, start);
+    buf[start + 25] = versionBytes;
+    buf.writeUInt16BE(keyBytes, start + 26);
+    this.length = at;
+    return true;
+  }
+
+  /** The scratch bytes (valid until the next add() or reset()). */
+  bytes(from: number, to: number): Buffer {
+    return this.buf.subarray(from, to);
+  }
+
+  reset(): void {
+    this.length = 0;
+    if (this.buf.length > SCRATCH_KEEP_BYTES) this.buf = Buffer.allocUnsafe(SCRATCH_START_BYTES);
+  }
+
+  private ensure(bytes: number): void {
+    if (bytes <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(bytes, 2 * this.buf.length));
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+  }
+}
+
+const SCRATCH_START_BYTES = 256 * 1024;
+/** A scratch buffer grown past this (one append of many MB) is dropped after use. */
+const SCRATCH_KEEP_BYTES = 32 * 1024 * 1024;
 
 /** A valid frame's fields; positions are within the buffer that was checked. */
 export interface FrameInfo {

@@ -9,6 +9,9 @@ import { ComponentHealth } from './component-health';
 import { JsonStateFile } from './json-state';
 import { Logger } from './logger';
 
+/** Appends of one source the log may be working on at once (encoding the next while the previous syncs). */
+const MAX_APPENDS_IN_FLIGHT = 2;
+
 interface SourceState {
   position: string;
   updatedAt: string;
@@ -134,11 +137,22 @@ export class SourceRunner {
   /** cdc_source_events_total, one increment per table and op of an append (not one per event). */
   private countEvents(events: readonly ChangeEvent[]): void {
     const counts = new Map<string, { table: string; op: string; n: number }>();
+    let last: { table: string; op: string; n: number } | undefined;
+    let lastSource: ChangeEvent['source'] | undefined;
+    let lastOp = '';
     for (const { source, op } of events) {
+      // Runs of events of one table and op (the common case) are counted without building their id.
+      if (last && op === lastOp && (source === lastSource || (source.table === lastSource!.table && source.schema === lastSource!.schema))) {
+        last.n += 1;
+        continue;
+      }
       const id = `${source.schema}.${source.table}\u0000${op}`;
-      const entry = counts.get(id);
+      let entry = counts.get(id);
       if (entry) entry.n += 1;
-      else counts.set(id, { table: `${source.schema}.${source.table}`, op, n: 1 });
+      else counts.set(id, (entry = { table: `${source.schema}.${source.table}`, op, n: 1 }));
+      last = entry;
+      lastSource = source;
+      lastOp = op;
     }
     for (const { table, op, n } of counts.values()) this.options.metrics.sourceEvents.inc({ source: this.options.name, table, op }, n);
   }
@@ -155,7 +169,8 @@ export class SourceRunner {
     let queue: SourceBatch[] = [];
     let queuedEvents = 0;
     let queuedBytes = 0;
-    const batchBytes = new WeakMap<SourceBatch, number>();
+    // roughEventBytes() of each batch, measured once in emit() and handed on to the log with the append.
+    const batchSizes = new WeakMap<SourceBatch, { bytes: number; largest: number }>();
     let wakeWriter: (() => void) | null = null;
     let wakeEmitters: Array<() => void> = [];
     let writerError: Error | null = null;
@@ -169,6 +184,7 @@ export class SourceRunner {
     const failed = (error: Error) => {
       writerError ??= error;
       stop.abort();
+      notifyWriter();
       wakeEmitters.forEach((wake) => wake());
     };
     // A position is saved (an fsync'd file write) and acknowledged while the next appends run, so appends do not
@@ -190,42 +206,87 @@ export class SourceRunner {
         }
       })().catch(failed);
     };
+    // With a log that keeps concurrent appends in order (orderedConcurrentAppends), up to MAX_APPENDS_IN_FLIGHT
+    // appends run at once: the next batch is encoded while the log syncs the previous one. A failed append fails
+    // every later pending one, and a position is saved only once its append and all earlier ones are durable, so
+    // nothing is acknowledged before it is durable.
+    interface InFlight {
+      durable: Promise<void>;
+      settled: boolean;
+      appended: readonly ChangeEvent[];
+      events: number;
+      bytes: number;
+      last: SourceBatch;
+      startedAt: number;
+    }
+    const inFlight: InFlight[] = [];
+    const maxInFlight = log.orderedConcurrentAppends ? MAX_APPENDS_IN_FLIGHT : 1;
+    const finish = (append: InFlight) => {
+      save(append.last.checkpoint);
+      if (append.events > 0) metrics.sourceBatchSeconds.observe({ source: name }, (performance.now() - append.startedAt) / 1000);
+      this.countEvents(append.appended);
+      this.lastCommitTimeMs = append.last.commitTimeMs;
+      metrics.sourceLagSeconds.set({ source: name }, this.lagSeconds());
+      queuedEvents -= append.events;
+      queuedBytes -= append.bytes;
+      onProgress();
+      const waiting = wakeEmitters;
+      wakeEmitters = [];
+      waiting.forEach((wake) => wake());
+    };
     const writer = (async () => {
       while (true) {
         if (writerError) throw writerError;
-        if (queue.length === 0) {
-          if (streamDone) {
+        // Appends settle in call order (one log writer); each is finished (position saved) in that order.
+        while (inFlight.length > 0 && inFlight[0].settled) {
+          const append = inFlight.shift()!;
+          await append.durable; // rethrows its failure
+          finish(append);
+        }
+        if (queue.length === 0 || inFlight.length >= maxInFlight) {
+          if (queue.length === 0 && inFlight.length === 0 && streamDone) {
             while (saving) await saving;
             return;
           }
-          await new Promise<void>((resolve) => (wakeWriter = resolve));
+          // Woken by the oldest append settling, or (with room for another append) by a new batch.
+          const woken = new Promise<void>((resolve) => (wakeWriter = resolve));
+          if (inFlight.length > 0) await Promise.race([inFlight[0].durable.catch(() => undefined), queue.length === 0 ? woken : new Promise(() => undefined)]);
+          else await woken;
+          wakeWriter = null;
           continue;
         }
         const batches = queue;
         queue = [];
-        const bytes = batches.reduce((sum, b) => sum + (batchBytes.get(b) ?? 0), 0);
-        const events = batches.flatMap((b) => b.events);
+        let bytes = 0;
+        let largest = 0;
+        const events: ChangeEvent[] = [];
+        for (const batch of batches) {
+          const size = batchSizes.get(batch);
+          bytes += size?.bytes ?? 0;
+          largest = Math.max(largest, size?.largest ?? 0);
+          for (const event of batch.events) events.push(event);
+        }
         const startedAt = performance.now();
-        if (events.length > 0) await log.append(events);
-        const last = batches[batches.length - 1];
-        save(last.checkpoint);
-        if (events.length > 0) metrics.sourceBatchSeconds.observe({ source: name }, (performance.now() - startedAt) / 1000);
-        this.countEvents(events);
-        this.lastCommitTimeMs = last.commitTimeMs;
-        metrics.sourceLagSeconds.set({ source: name }, this.lagSeconds());
-        queuedEvents -= events.length;
-        queuedBytes -= bytes;
-        onProgress();
-        const waiting = wakeEmitters;
-        wakeEmitters = [];
-        waiting.forEach((wake) => wake());
+        const append: InFlight = { durable: Promise.resolve(), settled: false, appended: events, events: events.length, bytes, last: batches[batches.length - 1], startedAt };
+        append.durable = events.length > 0 ? log.append(events, { largestEventBytes: largest }) : Promise.resolve();
+        append.durable.then(
+          () => ((append.settled = true), notifyWriter()),
+          () => ((append.settled = true), notifyWriter()),
+        );
+        inFlight.push(append);
       }
     })().catch(failed);
 
     const emit = async (batch: SourceBatch): Promise<void> => {
       if (writerError) throw writerError;
-      const bytes = batch.events.reduce((sum, e) => sum + roughEventBytes(e), 0);
-      batchBytes.set(batch, bytes);
+      let bytes = 0;
+      let largest = 0;
+      for (const event of batch.events) {
+        const size = roughEventBytes(event);
+        bytes += size;
+        if (size > largest) largest = size;
+      }
+      batchSizes.set(batch, { bytes, largest });
       queue.push(batch);
       queuedEvents += batch.events.length;
       queuedBytes += bytes;
