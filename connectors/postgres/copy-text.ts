@@ -22,10 +22,10 @@ export class CopyTextParser {
       this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
       return;
     }
-    const head = this.pending ? Buffer.concat([this.pending, chunk.subarray(0, end)]) : chunk.subarray(0, end);
+    // The complete rows, their last newline included, decoded once; fields are slices of that one string.
+    const head = this.pending ? Buffer.concat([this.pending, chunk.subarray(0, end + 1)]) : chunk.subarray(0, end + 1);
     this.pending = end + 1 < chunk.length ? chunk.subarray(end + 1) : undefined;
-    const lines = head.toString('utf8').split('\n');
-    for (const line of lines) this.onRow(this.fields(line));
+    this.rows(head.toString('utf8'));
   }
 
   /** Ends the stream: a row without its newline means the copy was cut short. */
@@ -35,18 +35,40 @@ export class CopyTextParser {
     }
   }
 
-  private fields(line: string): (string | null)[] {
-    const raw = line.split('\t');
-    if (raw.length !== this.columns) {
-      throw new Error(`COPY row has ${raw.length} fields where ${this.columns} columns were described: ${JSON.stringify(line.slice(0, 200))}`);
+  /** One pass over rows that each end with a newline: a field ends at a tab or a newline, and only a field with a backslash needs more work. */
+  private rows(text: string): void {
+    const columns = this.columns;
+    const length = text.length;
+    let row: (string | null)[] = new Array(columns);
+    let column = 0;
+    let start = 0;
+    let lineStart = 0;
+    let escaped = false;
+    for (let i = 0; i < length; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x5c) continue;
+      if (c === 0x09 || c === 0x0a) {
+        if (column < columns) row[column] = escaped ? escapedField(text.slice(start, i)) : text.slice(start, i);
+        column++;
+        start = i + 1;
+        escaped = false;
+        if (c === 0x0a) {
+          if (column !== columns) {
+            throw new Error(`COPY row has ${column} fields where ${columns} columns were described: ${JSON.stringify(text.slice(lineStart, Math.min(i, lineStart + 200)))}`);
+          }
+          this.onRow(row);
+          row = new Array(columns);
+          column = 0;
+          lineStart = i + 1;
+        }
+      } else if (c === 0x5c) escaped = true;
     }
-    const out: (string | null)[] = new Array(raw.length);
-    for (let i = 0; i < raw.length; i++) {
-      const text = raw[i];
-      out[i] = text === '\\N' ? null : text.includes('\\') ? unescapeCopyText(text) : text;
-    }
-    return out;
   }
+}
+
+/** A field with a backslash in it: `\N` alone is NULL, anything else is unescaped. */
+function escapedField(text: string): string | null {
+  return text === '\\N' ? null : unescapeCopyText(text);
 }
 
 const SIMPLE: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };

@@ -29,11 +29,18 @@ export function snapshotRowEvents(fields: Field[], table: CapturedTable, key: st
   const jsonColumns = columns.filter((c) => columnTypes[c.name] === 'json' || columnTypes[c.name] === 'jsonb');
   const position = formatLsn(context.position);
   const version = snapshotVersion(context.position);
+  const { schema, table: tableName } = table;
+  const { sourceName, db } = context;
+  const decoders = columns.map((c) => c.decode);
+  const names = columns.map((c) => c.name);
+  const indexes = columns.map((c) => c.index);
+  // The same for every row without json text: built once (addSourceDetails copies it into each event).
+  const details = { columnTypes, ...(key ? {} : { noPrimaryKey: true as const }) };
   return (values, now) => {
     const row: Row = {};
-    for (const column of columns) {
-      const text = values[column.index];
-      row[column.name] = text === null ? null : column.decode(text);
+    for (let i = 0; i < names.length; i++) {
+      const text = values[indexes[i]];
+      row[names[i]] = text === null ? null : decoders[i](text);
     }
     const eventKey: Row = {};
     for (const name of keyColumns) eventKey[name] = row[name];
@@ -47,11 +54,8 @@ export function snapshotRowEvents(fields: Field[], table: CapturedTable, key: st
       key: eventKey,
       before: null,
       after: row,
-      source: {
-        connector: 'postgresql', name: context.sourceName, db: context.db, schema: table.schema, table: table.table,
-        position, version, snapshot: true, ts_ms: now,
-      },
+      source: { connector: 'postgresql', name: sourceName, db, schema, table: tableName, position, version, snapshot: true, ts_ms: now },
       ts_ms: now,
-    }, { columnTypes, ...(json && { jsonText: { after: json } }), ...(key ? {} : { noPrimaryKey: true as const }) });
+    }, json ? { ...details, jsonText: { after: json } } : details);
   };
 }

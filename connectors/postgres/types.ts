@@ -91,6 +91,8 @@ function decodeBytea(text: string): string {
  * infinity / -infinity and BC dates keep their Postgres spelling.
  */
 export function isoTimestamp(text: string): string {
+  const fast = isoTimestampFast(text);
+  if (fast !== undefined) return fast;
   const match = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)(?:([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?)?$/.exec(text);
   if (!match) return text;
   const [, date, rawTime, sign, hours, minutes = '00', seconds] = match;
@@ -98,6 +100,35 @@ export function isoTimestamp(text: string): string {
   if (!sign) return `${date}T${time}`;
   if (hours === '00' && minutes === '00' && !seconds) return `${date}T${time}Z`;
   return `${date}T${time}${sign}${hours}:${minutes}${seconds ? ':' + seconds : ''}`;
+}
+
+/**
+ * isoTimestamp() of the common forms, without a regular expression:
+ * `YYYY-MM-DD HH:MM:SS[.f+]` with no offset or `+00`. Anything else
+ * (other offsets, BC, infinity, five-digit years) gives undefined.
+ */
+function isoTimestampFast(text: string): string | undefined {
+  const length = text.length;
+  if (length < 19 || text.charCodeAt(4) !== 0x2d || text.charCodeAt(7) !== 0x2d || text.charCodeAt(10) !== 0x20 || text.charCodeAt(13) !== 0x3a || text.charCodeAt(16) !== 0x3a) return undefined;
+  for (let i = 0; i < 19; i++) if (i !== 4 && i !== 7 && i !== 10 && i !== 13 && i !== 16 && !isDigit(text.charCodeAt(i))) return undefined;
+  let end = length;
+  let zone = '';
+  if (length >= 22 && text.charCodeAt(length - 3) === 0x2b && text.charCodeAt(length - 2) === 0x30 && text.charCodeAt(length - 1) === 0x30) {
+    end = length - 3;
+    zone = 'Z';
+  }
+  if (end === 19) return `${text.slice(0, 10)}T${text.slice(11, 19)}.000000${zone}`;
+  if (text.charCodeAt(19) !== 0x2e || end === 20) return undefined;
+  for (let i = 20; i < end; i++) if (!isDigit(text.charCodeAt(i))) return undefined;
+  const digits = end - 20;
+  return `${text.slice(0, 10)}T${text.slice(11, end)}${digits < 6 ? ZERO_PAD[digits] : ''}${zone}`;
+}
+
+/** Zeros that make `digits` fractional digits six. */
+const ZERO_PAD = ['000000', '00000', '0000', '000', '00', '0'];
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }
 
 /** Postgres trims trailing zeros of fractional seconds; we always print six digits. */
