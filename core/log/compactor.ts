@@ -14,7 +14,7 @@ export interface CompactionOptions {
   minDirtyRatio: number;
   /** Deletes and truncates stay this long after their append (and until every consumer read them). */
   tombstoneRetentionMs: number;
-  /** Distinct row keys one pass remembers (bounds memory to roughly 100 bytes each); more take more passes. */
+  /** Distinct row keys one pass remembers (at most PLAN_MAX_BYTES of them, ~90 bytes each: ~180k of a typical row); more take more passes. */
   maxKeysPerPass: number;
 }
 
