@@ -11,6 +11,7 @@ export interface SinkRunnerOptions {
   log: ChangeLog;
   metrics: Metrics;
   logger: Logger;
+  /** Records per partition batch (default: the sink's preferredBatch, else 1000). */
   maxBatch?: number;
   /** How often lag metrics are refreshed (default 1 s). */
   lagIntervalMs?: number;
@@ -116,7 +117,7 @@ export class SinkRunner {
       await consumeWithTablePauses(log, sink.name, {
         consumer: this.consumer,
         signal,
-        maxBatch: this.options.maxBatch ?? 1000,
+        maxBatch: this.options.maxBatch ?? sink.preferredBatch ?? 1000,
         startOffsets: sink.storedOffsets ? (partitions) => this.storedOffsets(partitions, signal) : undefined,
         onAssign: (partitions) => {
           this.health.up();
