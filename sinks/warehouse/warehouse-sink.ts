@@ -20,6 +20,22 @@ import { promoteGeneration } from './generations';
 import { TableSchemas, TableShape } from './table-schema';
 
 const STAGE = 'cdc_stage';
+/** Records per partition batch the warehouse asks the runner for (see preferredBatch). */
+export const WAREHOUSE_BATCH = 4000;
+/**
+ * Records per transaction at most: the flush of partitions released together
+ * (or of a Kafka fetch's partitions) is split beyond this, which bounds the
+ * staging copy (JS and DuckDB) whatever the partition count.
+ */
+export const MAX_TRANSACTION_RECORDS = 16_000;
+
+/** Log order within a partition, partitions (and topics) one after the other. */
+function placeOrder(a: LogRecord, b: LogRecord): number {
+  const ta = a.topic ?? '';
+  const tb = b.topic ?? '';
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return a.partition - b.partition || a.offset - b.offset;
+}
 
 export interface WarehouseContext {
   logger: Logger;
@@ -38,6 +54,12 @@ export interface WarehouseContext {
  */
 export class WarehouseSink implements GenerationalSink {
   readonly name: string;
+  /**
+   * A transaction's cost is mostly per flush (the MERGE joins the whole
+   * current table, the commit writes the WAL): with a backlog, batches of up
+   * to this many records per partition (still bounded by bytes per read).
+   */
+  readonly preferredBatch = WAREHOUSE_BATCH;
   private readonly filter: TableFilter;
   private readonly tableOptions: TableOptions<WarehouseTableOptions>;
   private readonly engine: SqlEngine;
@@ -162,18 +184,30 @@ export class WarehouseSink implements GenerationalSink {
     this.context.logger.info('warehouse generation promoted', { sink: this.name, generation: this.writing });
   }
 
+  /**
+   * Everything buffered, in transactions of at most MAX_TRANSACTION_RECORDS
+   * (the staging copy and the MERGE's memory grow with a transaction). The
+   * records go in (partition, offset) order, so each transaction holds, per
+   * partition, the next run of offsets after the previous one: the offsets it
+   * stores never pass a record not yet durable.
+   */
   private async flushBuffered(): Promise<void> {
     const epoch = this.epoch;
     const covers = this.written;
-    const records = [...this.buffer];
+    const records = [...this.buffer].sort(([, a], [, b]) => placeOrder(a, b));
     this.buffer.clear();
+    let done = 0;
     try {
-      if (records.length > 0) await this.inTransaction(() => this.apply(records.map(([, record]) => record)));
+      while (done < records.length) {
+        const part = records.slice(done, done + MAX_TRANSACTION_RECORDS).map(([, record]) => record);
+        await this.inTransaction(() => this.apply(part));
+        done += part.length;
+      }
       if (epoch === this.epoch) this.durable = covers;
     } catch (error) {
       if (epoch !== this.epoch) throw error;
-      // Keep the records for the next flush (the runner retries it); a newer write of the same offset wins.
-      for (const [id, record] of records) if (!this.buffer.has(id)) this.buffer.set(id, record);
+      // Keep the records not yet committed for the next flush (the runner retries it); a newer write of the same offset wins.
+      for (const [id, record] of records.slice(done)) if (!this.buffer.has(id)) this.buffer.set(id, record);
       throw error;
     }
   }
@@ -232,6 +266,7 @@ export class WarehouseSink implements GenerationalSink {
     });
     const staged = stageBatch([...changes, ...truncates], latest);
     await this.engine.stage(STAGE, staged.stageColumns, staged.rows);
+    staged.rows.length = 0; // in DuckDB/Postgres now: the copy may go before the MERGE
     const letters = [...unfillable, ...(await this.refuseBadCasts(shape, staged, reader)), ...(await this.refuseMissingStoredRows(shape, staged))];
     if (changes.length > 0) await this.engine.query(mergeSql(this.engine, shape, STAGE, staged, this.meta.truncatedExpr(this.writing, reader)));
     const history = [...changes, ...truncates];
