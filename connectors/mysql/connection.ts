@@ -116,8 +116,16 @@ export async function openConnection(options: MysqlConnectionOptions, onLostOrOp
   // The connect timeout bounds the handshake, but an attempt that ended meanwhile does not wait for it.
   const connection = signal ? await untilAborted(connecting, signal, (late) => destroyConnection(late)) : await connecting;
   // Without a listener, a connection lost while idle (server restart, KILL) would crash the process;
-  // by default the next query fails and reports it.
-  connection.on('error', onLost);
+  // by default the next query fails and reports it. mysql2 emits no 'error' when the loss fails a
+  // query in flight (that query gets it): the socket's close tells onLost then.
+  let lost = false;
+  const lose = (error: Error) => {
+    if (lost) return;
+    lost = true;
+    onLost(error);
+  };
+  connection.on('error', lose);
+  (connection as unknown as { connection?: MysqlCore }).connection?.stream?.once('close', () => lose(new Error('Connection lost: the connection was closed')));
   if (signal) {
     const end = () => (quitMs > 0 ? void quitConnection(connection, quitMs) : destroyConnection(connection, 'the connection was closed: its attempt ended'));
     if (signal.aborted) end();
@@ -153,9 +161,24 @@ export async function quitConnection(connection: Connection, withinMs = 2000): P
  * socket with an error makes mysql2 fail every pending command with it.
  */
 export function destroyConnection(connection: Connection, reason = 'the connection was closed: its attempt ended'): void {
-  const socket = (connection as unknown as { connection?: { stream?: { destroy(error?: Error): void } } }).connection?.stream;
-  if (socket) socket.destroy(new Error(reason));
+  const core = (connection as unknown as { connection?: MysqlCore }).connection;
+  // Commands in flight or queued fail now, whatever state the socket is in: when the peer had
+  // just closed it, destroying it emits no error, and the close that follows is ignored once
+  // destroy() marked the connection as closing (a MariaDB restart hung a snapshot read so).
+  if (core && !core._fatalError && (core._command || (core._commands?.length ?? 0) > 0)) {
+    core._handleFatalError?.(Object.assign(new Error(reason), { code: 'PROTOCOL_CONNECTION_LOST' }));
+  }
+  core?.stream?.destroy(new Error(reason));
   connection.destroy();
+}
+
+/** The mysql2 internals destroyConnection relies on (mysql2 3.x base/connection.js). */
+interface MysqlCore {
+  stream?: { destroy(error?: Error): void; once(event: 'close', listener: () => void): void };
+  _command?: unknown;
+  _commands?: { length: number };
+  _fatalError?: Error | null;
+  _handleFatalError?(error: Error): void;
 }
 
 /** The server's error number (ER_*), when `error` came from the server. */
