@@ -141,8 +141,8 @@ export class FrameRunEncoder {
 }
 
 const SCRATCH_START_BYTES = 256 * 1024;
-/** A scratch buffer grown past this (one append of many MB) is dropped after use. */
-const SCRATCH_KEEP_BYTES = 32 * 1024 * 1024;
+/** A scratch buffer grown past this (an append of many MB) is dropped after use, so an idle log holds little. */
+const SCRATCH_KEEP_BYTES = 4 * 1024 * 1024;
 
 /** A valid frame's fields; positions are within the buffer that was checked. */
 export interface FrameInfo {
