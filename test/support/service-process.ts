@@ -26,7 +26,8 @@ export class ServiceProcess {
     this.exitCode = null;
     const child = spawn(process.execPath, [CLI, 'run', '-c', this.configPath, ...args], {
       // Tests match the pretty lines' `key=value` text; a test can ask for json through env.
-      env: { CDC_LOG_FORMAT: 'pretty', ...process.env, ...this.env },
+      // MALLOC_ARENA_MAX=2 as the Docker image and the systemd unit run the service (deploy/).
+      env: { CDC_LOG_FORMAT: 'pretty', MALLOC_ARENA_MAX: '2', ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
