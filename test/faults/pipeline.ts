@@ -171,8 +171,9 @@ ${o.postgresWarehouse ? `  - { name: pgwarehouse, type: warehouse, engine: postg
     this.restarting = true;
     try {
       const last = this.service.output.slice(-40).filter((l) => /error|Error|ERR|fatal|in use/.test(l)).slice(-3).join(' | ') || this.service.recentOutput(3);
-      this.crashes.push(last.slice(0, 600));
-      this.logStream.write(`${new Date().toISOString()} [harness] the service exited on its own; restarting it in 1 s\n`);
+      const how = this.service.lastExit ?? 'unknown';
+      this.crashes.push(`(${how}) ${last.slice(0, 600)}`);
+      this.logStream.write(`${new Date().toISOString()} [harness] the service exited on its own (${how}); restarting it in 1 s\n`);
       await new Promise((r) => setTimeout(r, 1000));
       if (this.expectRunning && this.service.pid === undefined) await this.service.start({ waitUntilReady: false });
     } finally {

@@ -11,6 +11,8 @@ export class ServiceProcess {
   private child: ChildProcess | null = null;
   readonly output: string[] = [];
   private exitCode: number | null = null;
+  /** How the last run ended (`code 1`, `signal SIGSEGV`), for a crash report; null while running. */
+  lastExit: string | null = null;
 
   constructor(
     readonly configPath: string,
@@ -41,6 +43,7 @@ export class ServiceProcess {
     child.stderr!.on('data', collect);
     child.on('exit', (code, signal) => {
       this.exitCode = code ?? (signal ? 128 : 0);
+      this.lastExit = signal ? `signal ${signal}` : `code ${code}`;
       if (this.child === child) this.child = null;
     });
     if (options.waitUntilReady === false) return;
