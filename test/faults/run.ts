@@ -105,6 +105,8 @@ async function main(): Promise<number> {
       const result = await runCase(lab, c, caseId(all, c), random, { quick: o.quick, workDir });
       results.push(result);
       details(result).forEach((line) => console.log(line));
+      // The table so far, after every case: a long run stopped midway keeps what it measured.
+      writeMarkdown(outputDir, [...header, `partial: ${results.length} of ${chosen.length} cases so far`], results);
     }
   } finally {
     await lab.stop().catch((error) => console.log(`stopping the servers: ${(error as Error).message}`));
