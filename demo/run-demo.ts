@@ -67,9 +67,12 @@ sinks:
     stopping = true;
     clearInterval(load);
     clearInterval(report);
-    say('stopping the write load; waiting for Redis to catch up ...');
+    say('stopping the write load; waiting for Redis and the warehouse to catch up ...');
     for (let i = 0; i < 50 && !(await showProgress(db, redis, false)); i++) await new Promise((r) => setTimeout(r, 100));
     await showProgress(db, redis, true);
+    // The warehouse replays the same log on its own schedule: stopping as soon as Redis matched could leave its last batch unread.
+    await new Promise((r) => setTimeout(r, 1200)); // the lag gauges are refreshed once a second
+    for (let i = 0; i < 100 && !(await sinksCaughtUp(httpPort)); i++) await new Promise((r) => setTimeout(r, 100));
     await service.stop();
     await showWarehouse(join(workDir, 'data', 'warehouse.duckdb')).catch((e: Error) => say(`warehouse: cannot read it: ${e.message}`));
     redis.disconnect();
@@ -103,6 +106,13 @@ async function showProgress(db: Client, redis: Redis, print = true): Promise<boo
   const [customers, orders] = await Promise.all([countKeys(redis, 'demo:public.customers:*'), countKeys(redis, 'demo:public.orders:*')]);
   if (print) say(`postgres: ${rows[0].customers} customers, ${rows[0].orders} orders | redis: ${customers} customers, ${orders} orders`);
   return Number(rows[0].customers) === customers && Number(rows[0].orders) === orders;
+}
+
+/** Whether every sink has applied everything in the log (cdc_sink_lag_events 0), by the service's /metrics. */
+async function sinksCaughtUp(httpPort: number): Promise<boolean> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text().catch(() => '');
+  const lags = [...text.matchAll(/^cdc_sink_lag_events\{[^}]*\} (\S+)$/gm)].map((m) => Number(m[1]));
+  return lags.length > 0 && lags.every((lag) => lag === 0);
 }
 
 /** The DuckDB file can be read once the service (its only writer) has stopped. */
