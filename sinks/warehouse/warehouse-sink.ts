@@ -1,7 +1,6 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
 import { LogRecord } from '../../core/log/change-log';
-import { roughEventBytes } from '../../core/log/large-record-gc';
 import { Logger } from '../../core/runtime/logger';
 import { newestPerRow } from '../shared/collapse';
 import { noStoredRow, unfillableUnchanged } from '../shared/unchanged-columns';
@@ -34,28 +33,6 @@ export const WAREHOUSE_BATCH = 1000;
  * staging copy (JS and DuckDB) whatever the partition count.
  */
 export const MAX_TRANSACTION_RECORDS = 4 * WAREHOUSE_BATCH;
-/**
- * Row-image bytes per transaction at most (at least one record): DuckDB holds
- * a value several times over while it stages, parses (json_transform), MERGEs
- * and appends it to the history, so a transaction of eight 5 MB values took
- * the service past 350 MB. Small rows never reach this; big values go a few
- * per transaction.
- */
-export const MAX_TRANSACTION_BYTES = 8 * 1024 * 1024;
-
-/** The records of the next transaction from `from` on: at most MAX_TRANSACTION_RECORDS and about MAX_TRANSACTION_BYTES. */
-function transactionAt(records: readonly (readonly [string, LogRecord])[], from: number): LogRecord[] {
-  const part: LogRecord[] = [];
-  let bytes = 0;
-  for (let i = from; i < records.length && part.length < MAX_TRANSACTION_RECORDS; i++) {
-    const record = records[i][1];
-    const size = roughEventBytes(record.event);
-    if (part.length > 0 && bytes + size > MAX_TRANSACTION_BYTES) break;
-    part.push(record);
-    bytes += size;
-  }
-  return part;
-}
 
 /** Log order within a partition, partitions (and topics) one after the other. */
 function placeOrder(a: LogRecord, b: LogRecord): number {
@@ -227,7 +204,7 @@ export class WarehouseSink implements GenerationalSink {
     let done = 0;
     try {
       while (done < records.length) {
-        const part = transactionAt(records, done);
+        const part = records.slice(done, done + MAX_TRANSACTION_RECORDS).map(([, record]) => record);
         await this.inTransaction(() => this.apply(part));
         done += part.length;
       }
