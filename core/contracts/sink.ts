@@ -19,15 +19,6 @@ export interface Sink {
    * resumes from these instead of the log's consumer offsets.
    */
   storedOffsets?(): Promise<Map<number, number> | null>;
-  /**
-   * The most records per partition batch this sink wants handed at once, for
-   * sinks whose cost is mostly per flush (a warehouse transaction): with a
-   * backlog the runner reads batches this big instead of its default 1000.
-   * Reads stay bounded by bytes all the same (the embedded log reads at most
-   * MAX_READ_BYTES a batch; a Kafka fetch at most its byte limits), so large
-   * values still come a few at a time.
-   */
-  readonly preferredBatch?: number;
 }
 
 /**

@@ -7,10 +7,6 @@ import { eventOf, isTombstoneOf } from './kafka-codec';
 import { refuseOffsetReset } from './kafka-offset-reset';
 import { LogOffsetGoneError } from './offset-gone';
 
-const DEFAULT_MAX_BATCH = 1000;
-/** Bytes per partition a fetch may return for a sink that asks for batches above DEFAULT_MAX_BATCH (kafkajs's default: 1 MiB). */
-const BIG_BATCH_PARTITION_BYTES = 4 * 1024 * 1024;
-
 /** The offsets a partition holds: [low, high). */
 export interface HeldRange {
   low: number;
@@ -58,7 +54,7 @@ export async function consumeGroup(kafka: Kafka, settings: GroupConsumerSettings
 /** One consumer's membership, until the signal aborts (resolves) or kafkajs gives up (rejects). */
 async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options: ConsumeOptions): Promise<void> {
   const { signal } = options;
-  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+  const maxBatch = options.maxBatch ?? 1000;
   const consumer = kafka.consumer({
     groupId: settings.groupId,
     sessionTimeout: settings.sessionTimeoutMs,
@@ -66,9 +62,6 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
     // Short fetch waits keep stop() quick; an idle partition costs a few fetches per second.
     maxWaitTimeInMs: 500,
     allowAutoTopicCreation: false,
-    // A sink asking for big batches (its cost is per flush) gets fetches big enough to fill them; the fetch's
-    // total stays under kafkajs's maxBytes (10 MiB), so memory stays bounded by bytes.
-    ...(maxBatch > DEFAULT_MAX_BATCH ? { maxBytesPerPartition: BIG_BATCH_PARTITION_BYTES } : {}),
   });
   /** Settles once the sink's start offsets of the current assignment are known and their seeks registered. */
   let seeking: Promise<void> = Promise.resolve();

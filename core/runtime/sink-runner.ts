@@ -11,7 +11,6 @@ export interface SinkRunnerOptions {
   log: ChangeLog;
   metrics: Metrics;
   logger: Logger;
-  /** Records per partition batch (default: the sink's preferredBatch, else 1000). */
   maxBatch?: number;
   /** How often lag metrics are refreshed (default 1 s). */
   lagIntervalMs?: number;
@@ -117,7 +116,7 @@ export class SinkRunner {
       await consumeWithTablePauses(log, sink.name, {
         consumer: this.consumer,
         signal,
-        maxBatch: this.options.maxBatch ?? sink.preferredBatch ?? 1000,
+        maxBatch: this.options.maxBatch ?? 1000,
         startOffsets: sink.storedOffsets ? (partitions) => this.storedOffsets(partitions, signal) : undefined,
         onAssign: (partitions) => {
           this.health.up();

@@ -21,10 +21,9 @@ import { TableSchemas, TableShape } from './table-schema';
 
 const STAGE = 'cdc_stage';
 /**
- * Records per partition batch the warehouse asks the runner for (see preferredBatch). 1000, as
- * every sink: at 4000 (16,000 per transaction over four partitions) DuckDB's default 64MB
- * memory_limit ran out during the catch-up after a resync in the fault suite (kill-9-x20), and the
- * bigger batches showed no gain in the sink benchmark on this machine.
+ * Records per partition batch the runner hands every sink. Bigger warehouse batches (4000, 16,000 per
+ * transaction over four partitions) ran DuckDB's default 64MB memory_limit out during the catch-up
+ * after a resync in the fault suite (kill-9-x20) and showed no gain in the sink benchmark here.
  */
 export const WAREHOUSE_BATCH = 1000;
 /**
@@ -59,12 +58,6 @@ export interface WarehouseContext {
  */
 export class WarehouseSink implements GenerationalSink {
   readonly name: string;
-  /**
-   * A transaction's cost is mostly per flush (the MERGE joins the whole
-   * current table, the commit writes the WAL): with a backlog, batches of up
-   * to this many records per partition (still bounded by bytes per read).
-   */
-  readonly preferredBatch = WAREHOUSE_BATCH;
   private readonly filter: TableFilter;
   private readonly tableOptions: TableOptions<WarehouseTableOptions>;
   private readonly engine: SqlEngine;
