@@ -130,7 +130,11 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
           throw new LogOffsetGoneError({ consumer: options.consumer, topic, partition: a.partition, offset: start, oldest: range.low, end: range.high });
         }
         expected.set(key(topic, a.partition), start);
-        if (fromSink !== undefined) consumer.seek({ topic, partition: a.partition, offset: String(fromSink) });
+        if (fromSink === undefined) continue;
+        consumer.seek({ topic, partition: a.partition, offset: String(fromSink) });
+        // Ahead of the group's commit (a stop between the sink's flush and the commit): the group learns it now,
+        // or lag would read the gap until the next record of this partition arrives.
+        if (fromSink > (committed.get(a.partition) ?? -1)) await commit(consumer, settings, topic, a.partition, fromSink);
       }
     }
   };

@@ -78,6 +78,12 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
       if (next[partition] < oldest || next[partition] > end) {
         throw new LogOffsetGoneError({ consumer, partition, offset: next[partition], oldest, end });
       }
+      if (next[partition] > committed[partition]) {
+        // The sink's stored offset is ahead of the log's commit (a stop between its flush and the commit): the log
+        // learns it now, or lag would read the gap until the next record of this partition arrives.
+        await log.commit(consumer, partition, next[partition]);
+        committed[partition] = next[partition];
+      }
       const done = await step(partition);
       if (!done) {
         await log.waitForAppend(partition, next[partition], stop.signal);
@@ -91,6 +97,7 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
       commits.add(commit);
       void commit.then(() => commits.delete(commit));
       next[partition] = done.nextOffset;
+      committed[partition] = done.nextOffset; // asked for: the check above must not commit it again
     }
   };
   try {

@@ -113,6 +113,30 @@ export function describeLogConformance(backend: LogBackend): void {
       }
     });
 
+    it('commits start offsets the sink holds beyond the log\'s commit, so lag reads 0 with nothing new to consume', async () => {
+      const { log } = await freshLog();
+      await log.append(Array.from({ length: 40 }, (_, i) => makeEvent({ key: { id: i }, after: { id: i }, version: next() })));
+      const ends = await log.endOffsets();
+      // The sink flushed everything, then stopped before the log committed: it resumes from its own offsets, at the end.
+      const controller = new AbortController();
+      const consuming = log.consume({
+        consumer: 'sink-ahead',
+        signal: controller.signal,
+        startOffsets: async () => new Map(ends.map((end, p) => [p, end])),
+        handle: async (batch) => {
+          throw new Error(`nothing is left to hand over, yet partition ${batch.partition} got offsets from ${batch.records[0]?.offset}`);
+        },
+      });
+      let committed = await log.committedOffsets('sink-ahead');
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline && committed.some((c, p) => c !== ends[p]); ) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        committed = await log.committedOffsets('sink-ahead');
+      }
+      controller.abort();
+      await consuming;
+      assert.deepEqual(committed, ends, 'the log learned where the sink stands');
+    });
+
     it('resumes from committed offsets after reopening, and replays from offset zero on demand', async () => {
       const { config, context, log } = await freshLog();
       const events = Array.from({ length: 200 }, (_, i) => makeEvent({ key: { id: i }, after: { id: i }, version: next() }));
