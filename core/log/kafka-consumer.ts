@@ -69,6 +69,8 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
   const lastEvent = new Map<string, ChangeEvent>();
   /** Per "topic:partition": the offset the next batch must start at (or after, across compaction gaps). */
   const expected = new Map<string, number>();
+  /** Per "topic:partition": records fetched (and resolved) but not handed over yet, see handleBatch. */
+  const held = new Map<string, { records: LogRecord[]; bytes: number }>();
   /** Set once a partition's next offset is gone: no batch is handed over after that. */
   let gone = false;
 
@@ -84,6 +86,7 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
     settings.logger?.info(`consumer group ${settings.groupId}: assigned ${assigned.map((a) => `${a.topic}:${a.partition}`).join(', ') || 'nothing'}`);
     lastEvent.clear();
     expected.clear();
+    held.clear(); // never committed: the partition's owner reads them again from the committed offset
     // kafkajs drops fetched data of a partition with a pending seek (the batch is "stale"), so nothing before the start is handed over.
     // The sink counts as assigned (ready) only once every start offset is known to be held.
     seeking = checkStarts(assigned, partitions).then(() => options.onAssign?.(partitions)).catch((error: unknown) => {
@@ -154,7 +157,11 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
 
   const handleBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
     await seeking;
-    if (gone || !isRunning() || isStale() || signal.aborted) return;
+    const id = key(batch.topic, batch.partition);
+    if (gone || !isRunning() || isStale() || signal.aborted) {
+      held.delete(id);
+      return;
+    }
     try {
       await checkNoGap(batch);
     } catch (error) {
@@ -162,8 +169,21 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
       fail(error as Error);
       return;
     }
-    const records = decode(batch, lastEvent);
     const batchEnd = Number(batch.lastOffset()) + 1;
+    const before = held.get(id);
+    const records = before ? before.records.concat(decode(batch, lastEvent)) : decode(batch, lastEvent);
+    const bytes = (before?.bytes ?? 0) + messageBytes(batch);
+    // A fetch may return a single producer batch per partition (librdkafka's mock cluster always does; a broker
+    // does for a small fetch size): a backlog would then reach the sink a few records at a time, one flush each,
+    // slower than it grows. While the log holds more, fetch on and hand the records over together (bounded by
+    // maxBatch and bytes). Resolving moves only the fetch position: commits still follow the sink's flush.
+    if (batch.messages.length > 0 && Number(batch.highWatermark) > batchEnd && records.length < maxBatch && bytes < HOLD_MAX_BYTES) {
+      held.set(id, { records, bytes });
+      resolveOffset(batch.lastOffset());
+      expected.set(id, batchEnd);
+      return;
+    }
+    held.delete(id);
     // Heartbeats keep the membership while a slow sink works through a batch.
     const beat = setInterval(() => void heartbeat().catch(() => undefined), Math.min(3000, settings.sessionTimeoutMs / 3));
     try {
@@ -179,8 +199,11 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
           }
         }
         if (signal.aborted || !isRunning() || isStale()) return;
-        resolveOffset(String(nextOffset - 1));
-        expected.set(key(batch.topic, batch.partition), nextOffset);
+        // Records held from earlier fetches are resolved already: never move the fetch position back.
+        if (nextOffset > (expected.get(id) ?? -1)) {
+          resolveOffset(String(nextOffset - 1));
+          expected.set(id, nextOffset);
+        }
         await commit(consumer, settings, batch.topic, batch.partition, nextOffset);
       }
     } finally {
@@ -235,6 +258,15 @@ class HandlerFailure extends Error {
   constructor(override readonly cause: unknown) {
     super(`the batch handler failed: ${(cause as Error)?.message ?? String(cause)}`);
   }
+}
+
+/** Fetched bytes held back for one partition at most (a record bigger than this is handed over at once). */
+const HOLD_MAX_BYTES = 8 * 1024 * 1024;
+
+function messageBytes(batch: Batch): number {
+  let bytes = 0;
+  for (const message of batch.messages) bytes += (message.value?.length ?? 0) + (message.key?.length ?? 0);
+  return bytes;
 }
 
 function key(topic: string, partition: number): string {

@@ -24,6 +24,7 @@ describe('Kafka log (librdkafka mock cluster)', function () {
         { name: 'plain.changes', partitions: 4 },
         { name: 'retention.changes', partitions: 1 },
         { name: 'lagging.changes', partitions: 1 },
+        { name: 'backlog.changes', partitions: 4 },
       ],
     });
   });
@@ -42,6 +43,30 @@ describe('Kafka log (librdkafka mock cluster)', function () {
     await log.open();
     return log;
   }
+
+  it('hands a backlog of small producer batches to the sink in large batches, each record once and in order', async () => {
+    const log = await open({ topic: 'backlog.changes' });
+    // 400 appends of 4 rows: one small producer batch per partition each, which the mock cluster returns one per fetch.
+    let lsn = 1n;
+    for (let round = 0; round < 400; round++) {
+      const events = Array.from({ length: 4 }, (_, i) => makeEvent({ key: { id: round * 4 + i }, after: { id: round * 4 + i }, version: makeVersion(lsn++, 1) }));
+      await log.append(events);
+    }
+    const ends = await log.endOffsets();
+    const sizes: number[] = [];
+    const got = await consumeUntilCaughtUp(log, 'backlog-reader', { maxBatch: 200, timeoutMs: 45_000, onBatch: (batch) => sizes.push(batch.records.length) });
+    for (let p = 0; p < 4; p++) {
+      const offsets = got[p].map((r) => r.offset);
+      assert.deepEqual(offsets, [...offsets].sort((a, b) => a - b), `partition ${p} in offset order`);
+      assert.equal(new Set(offsets).size, ends[p], `partition ${p}: each of its ${ends[p]} records once`);
+    }
+    const ids = got.flat().map((r) => Number((r.event.key as { id: number }).id)).sort((a, b) => a - b);
+    assert.deepEqual(ids, Array.from({ length: 1600 }, (_, i) => i), 'every appended row, once');
+    const average = sizes.reduce((a, b) => a + b, 0) / sizes.length;
+    console.log(`      ${sizes.length} batches handed over for 1600 records (${average.toFixed(1)} on average, maxBatch 200)`);
+    assert.ok(average >= 50, `a backlog reaches the sink in batches of ${average.toFixed(1)} records on average; expected at least 50`);
+    assert.deepEqual(await log.committedOffsets('backlog-reader'), ends, 'committed to the end');
+  });
 
   it('refuses a missing topic, naming the command that creates it compacted', async () => {
     await assert.rejects(open({ topic: 'absent.changes' }), (error: Error) => {
