@@ -178,10 +178,9 @@ export class TablePauses {
       state.heldFrom = {};
       await this.save();
     }
-    for (const [p, from] of Object.entries(state.replayFrom)) {
-      // Kafka allows this only while no member of the group runs; startOffsets covers that case.
-      await log.commit(consumer, Number(p), from).catch(() => undefined);
-    }
+    // Kafka allows this only while no member of the group runs; startOffsets covers that case. All at once: on the
+    // mock cluster each separate call joins the group with a member of its own (seconds), concurrent ones share it.
+    await Promise.all(Object.entries(state.replayFrom).map(([p, from]) => log.commit(consumer, Number(p), from).catch(() => undefined)));
     if (Object.keys(state.replayFrom).length > 0) {
       this.options.logger.info('re-reading the log from the first change held by a pause', { consumer, from: Object.entries(state.replayFrom).map(([p, o]) => `${p}:${o}`).join(',') });
     }
@@ -239,9 +238,7 @@ export class TablePauses {
   private async pin(log: ChangeLog, consumer: string): Promise<void> {
     const held = this.state.consumers[consumer]!.heldFrom;
     const ends = await log.endOffsets().catch(() => [] as number[]);
-    for (let p = 0; p < ends.length; p++) {
-      await log.commit(`${consumer}.held`, p, held[String(p)] ?? ends[p]).catch(() => undefined);
-    }
+    await Promise.all(ends.map((end, p) => log.commit(`${consumer}.held`, p, held[String(p)] ?? end).catch(() => undefined)));
   }
 
   private async unpin(consumer: string): Promise<void> {
