@@ -8,6 +8,7 @@ import { GroupOffsetSetter } from './kafka-group-offsets';
 import { checkTopics, TopicCreation, TopicLayout } from './kafka-topics';
 import { DebeziumPublisher, DebeziumPublisherOptions } from './debezium-publisher';
 import { KafkaSecurity } from './kafka-security';
+import { tlsHandshakeError } from './kafka-tls-probe';
 
 export interface KafkaLogOptions {
   brokers: string[];
@@ -80,6 +81,12 @@ export class KafkaLog implements ChangeLog {
   }
 
   async open(): Promise<void> {
+    const ssl = this.options.security?.ssl;
+    if (ssl && this.options.describeConnectError) {
+      const handshake = await tlsHandshakeError(this.options.brokers[0], ssl);
+      const explained = handshake && this.options.describeConnectError(handshake);
+      if (explained) throw explained;
+    }
     this.admin = this.kafka.admin({ retry: { retries: 3 } });
     await this.admin.connect().catch(this.explainConnectError);
     this.offsetSetter = new GroupOffsetSetter(this.kafka, this.admin, this.options.sessionTimeoutMs);
