@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LoadedConfig } from '../../config/load';
@@ -40,7 +41,11 @@ export class CdcService {
     private readonly components: ComponentFactory<LoadedConfig['sources'][number], LoadedConfig['sinks'][number]>,
     private readonly logger: Logger,
     private readonly options: RunOptions = {},
-  ) {}
+  ) {
+    // Every source, sink runner and sink being reprocessed listens for the stop: more than Node's default
+    // of 10 with a few sinks reprocessed at once, and bounded by the config, so not the leak Node warns of.
+    setMaxListeners(16 + 4 * (config.sources.length + 2 * config.sinks.length), this.controller.signal);
+  }
 
   get httpPort(): number | null {
     return this.http?.port ?? null;
