@@ -27,18 +27,21 @@ export function metric(metrics: Metrics, name: string, labels: Record<string, st
   return undefined;
 }
 
-/** Reads /proc/PID/status's VmHWM (peak resident set) in MB, or 0 when the process is gone. */
-function peakRssMb(pid: number): number {
+/** /proc/PID/status's VmHWM (peak resident set) and what is resident now, in MB; null when the process is gone. */
+function memoryOf(pid: number): { peak: number; anon: number; file: number } | null {
   try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : 0;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
+    return { peak: mb('VmHWM'), anon: mb('RssAnon'), file: mb('RssFile') };
   } catch {
-    return 0;
+    return null;
   }
 }
 
 export class Monitor {
   peakRssMb = 0;
+  /** When the peak last grew, and the resident memory's make-up then (anonymous: heaps, V8's and native; file: mapped files). */
+  peakAt = { ms: 0, anonMb: 0, fileMb: 0 };
   /** What the last recovery poll saw (for the report when recovery never came). */
   lastLags = '';
   /** What held recovery up when it passed 30 s. */
@@ -54,7 +57,11 @@ export class Monitor {
   start(): void {
     this.timer = setInterval(() => {
       const pid = this.pipeline.service.pid;
-      if (pid) this.peakRssMb = Math.max(this.peakRssMb, peakRssMb(pid));
+      const memory = pid ? memoryOf(pid) : null;
+      if (memory && memory.peak > this.peakRssMb) {
+        this.peakRssMb = memory.peak;
+        this.peakAt = { ms: Date.now(), anonMb: memory.anon, fileMb: memory.file };
+      }
     }, 200);
     this.readyTimer = setInterval(() => void this.ready(), 1000);
   }

@@ -48,6 +48,7 @@ export async function runCase(lab: Lab, c: FaultCase, id: string, random: () => 
   const changesPerSecond = kafka ? 60 : 300;
   const p = new Pipeline(lab, c.pipeline, id, { seedRows, snapshotChunk: 1000, serverId: 5400 + Number(id.slice(2)), ...c.options }, o.workDir);
   let ctx: CaseContext | undefined;
+  let faultClearedAt = Date.now();
   const monitor = new Monitor(p);
   try {
     await p.setUp();
@@ -63,6 +64,7 @@ export async function runCase(lab: Lab, c: FaultCase, id: string, random: () => 
     let clearedAt = Date.now();
     try {
       clearedAt = await c.inject(ctx);
+      faultClearedAt = clearedAt;
     } catch (error) {
       result.reasons.push(`the fault could not be injected: ${(error as Error).message}`);
     }
@@ -86,6 +88,10 @@ export async function runCase(lab: Lab, c: FaultCase, id: string, random: () => 
   } finally {
     monitor.stop();
     result.peakRssMb = monitor.peakRssMb;
+    if (result.peakRssMb > LIMITS.peakRssMb && ctx) {
+      const { ms, anonMb, fileMb } = monitor.peakAt;
+      ctx.note(`peak RSS ${result.peakRssMb.toFixed(0)} MB reached ${((ms - faultClearedAt) / 1000).toFixed(1)} s after the fault cleared (resident then: ${anonMb.toFixed(0)} MB anonymous, ${fileMb.toFixed(0)} MB files)`);
+    }
     ctx?.close();
     await p.tearDown().catch(() => undefined);
     await c.cleanup?.(ctx!).catch(() => undefined);
