@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from './kafka';
 import { waitFor } from './wait';
+import { YOUNG_GENERATION_FLAG } from '../../core/runtime/gc-tuning';
 
 const CLI = join(packageRoot(), 'dist', 'cli', 'main.js');
 
@@ -26,7 +27,8 @@ export class ServiceProcess {
   async start(options: { args?: string[]; waitUntilReady?: boolean } = {}): Promise<void> {
     const args = options.args ?? [];
     this.exitCode = null;
-    const child = spawn(process.execPath, [CLI, 'run', '-c', this.configPath, ...args], {
+    // Started as deploy/ starts it: the young generation bounded (core/runtime/gc-tuning.ts), two malloc arenas.
+    const child = spawn(process.execPath, [YOUNG_GENERATION_FLAG, CLI, 'run', '-c', this.configPath, ...args], {
       // Tests match the pretty lines' `key=value` text; a test can ask for json through env.
       // MALLOC_ARENA_MAX=2 as the Docker image and the systemd unit run the service (deploy/).
       env: { CDC_LOG_FORMAT: 'pretty', MALLOC_ARENA_MAX: '2', ...process.env, ...this.env },
