@@ -30,6 +30,9 @@ export interface LogBatch {
   nextOffset: number;
 }
 
+/** Records per batch a consumer hands over when ConsumeOptions.maxBatch is not given. */
+export const DEFAULT_MAX_BATCH = 1000;
+
 export interface ConsumeOptions {
   /**
    * The consumer's name: its committed offsets are kept under it (embedded:
@@ -38,7 +41,7 @@ export interface ConsumeOptions {
   consumer: string;
   /** Stops consuming; consume() resolves once in-flight batches have settled. */
   signal: AbortSignal;
-  /** Most records in one batch (default 1000). */
+  /** Most records in one batch (default DEFAULT_MAX_BATCH). */
   maxBatch?: number;
   /**
    * Asked whenever partitions are (re)assigned: the next offset to read per

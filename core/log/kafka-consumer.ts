@@ -2,7 +2,7 @@ import { Batch, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { ChangeEvent } from '../event/change-event';
 import { Backoff, sleep } from '../runtime/backoff';
 import { Logger } from '../runtime/logger';
-import { ConsumeOptions, LogRecord } from './change-log';
+import { ConsumeOptions, DEFAULT_MAX_BATCH, LogRecord } from './change-log';
 import { eventOf, isTombstoneOf } from './kafka-codec';
 import { refuseOffsetReset } from './kafka-offset-reset';
 import { LogOffsetGoneError } from './offset-gone';
@@ -54,7 +54,7 @@ export async function consumeGroup(kafka: Kafka, settings: GroupConsumerSettings
 /** One consumer's membership, until the signal aborts (resolves) or kafkajs gives up (rejects). */
 async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options: ConsumeOptions): Promise<void> {
   const { signal } = options;
-  const maxBatch = options.maxBatch ?? 1000;
+  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
   const consumer = kafka.consumer({
     groupId: settings.groupId,
     sessionTimeout: settings.sessionTimeoutMs,
@@ -171,7 +171,10 @@ async function runSession(kafka: Kafka, settings: GroupConsumerSettings, options
     }
     const batchEnd = Number(batch.lastOffset()) + 1;
     const before = held.get(id);
-    const records = before ? before.records.concat(decode(batch, lastEvent)) : decode(batch, lastEvent);
+    const fresh = decode(batch, lastEvent);
+    // Appended in place: a backlog of one-record fetches must not copy the held records again at every fetch.
+    if (before) for (const record of fresh) before.records.push(record);
+    const records = before ? before.records : fresh;
     const bytes = (before?.bytes ?? 0) + messageBytes(batch);
     // A fetch may return a single producer batch per partition (librdkafka's mock cluster always does; a broker
     // does for a small fetch size): a backlog would then reach the sink a few records at a time, one flush each,

@@ -1,4 +1,4 @@
-import { ConsumeOptions, LogRecord } from './change-log';
+import { ConsumeOptions, DEFAULT_MAX_BATCH, LogRecord } from './change-log';
 import { LARGE_RECORD_BYTES, LargeRecordTurns, reclaimAfterLargeRecord } from './large-record-gc';
 import { LogOffsetGoneError } from './offset-gone';
 import { PartitionRead } from './partition-log';
@@ -25,7 +25,7 @@ export interface OwnedPartitions {
  */
 export async function consumeAllPartitions(log: OwnedPartitions, options: ConsumeOptions): Promise<void> {
   const { consumer, signal } = options;
-  const maxBatch = options.maxBatch ?? 1000;
+  const maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
   const all = Array.from({ length: log.partitions }, (_, p) => p);
   const committed = await log.committedOffsets(consumer);
   const stored = (await options.startOffsets?.(all)) ?? null;

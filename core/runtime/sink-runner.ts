@@ -1,6 +1,6 @@
 import { Sink } from '../contracts/sink';
 import { Metrics } from '../http/metrics';
-import { ChangeLog, LogBatch } from '../log/change-log';
+import { ChangeLog, DEFAULT_MAX_BATCH, LogBatch } from '../log/change-log';
 import { Backoff, sleep } from './backoff';
 import { AttemptFailure, ComponentHealth } from './component-health';
 import { Logger } from './logger';
@@ -116,7 +116,7 @@ export class SinkRunner {
       await consumeWithTablePauses(log, sink.name, {
         consumer: this.consumer,
         signal,
-        maxBatch: this.options.maxBatch ?? 1000,
+        maxBatch: this.options.maxBatch ?? DEFAULT_MAX_BATCH,
         startOffsets: sink.storedOffsets ? (partitions) => this.storedOffsets(partitions, signal) : undefined,
         onAssign: (partitions) => {
           this.health.up();

@@ -1,6 +1,6 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
-import { LogRecord } from '../../core/log/change-log';
+import { DEFAULT_MAX_BATCH, LogRecord } from '../../core/log/change-log';
 import { Logger } from '../../core/runtime/logger';
 import { newestPerRow } from '../shared/collapse';
 import { noStoredRow, unfillableUnchanged } from '../shared/unchanged-columns';
@@ -21,17 +21,15 @@ import { TableSchemas, TableShape } from './table-schema';
 
 const STAGE = 'cdc_stage';
 /**
- * Records per partition batch the runner hands every sink. Bigger warehouse batches (4000, 16,000 per
- * transaction over four partitions) ran DuckDB's default 64MB memory_limit out during the catch-up
- * after a resync in the fault suite (kill-9-x20) and showed no gain in the sink benchmark here.
- */
-export const WAREHOUSE_BATCH = 1000;
-/**
  * Records per transaction at most: the flush of partitions released together
  * (or of a Kafka fetch's partitions) is split beyond this, which bounds the
- * staging copy (JS and DuckDB) whatever the partition count.
+ * staging copy (JS and DuckDB) whatever the partition count. The warehouse
+ * takes the runner's batches as they come (DEFAULT_MAX_BATCH): asking for
+ * 4,000 per partition (16,000 per transaction over four) ran DuckDB's default
+ * 64MB memory_limit out in the fault suite's catch-up after a resync and
+ * showed no gain in the sink benchmark.
  */
-export const MAX_TRANSACTION_RECORDS = 4 * WAREHOUSE_BATCH;
+export const MAX_TRANSACTION_RECORDS = 4 * DEFAULT_MAX_BATCH;
 
 /** Log order within a partition, partitions (and topics) one after the other. */
 function placeOrder(a: LogRecord, b: LogRecord): number {

@@ -1,9 +1,9 @@
 // What the harness watches while a case runs: the service's peak memory
 // (VmHWM of every process it ran, sampled), its metrics (lag per sink and
 // source), and whether /readyz ever said 503 (health telling the truth).
-import { readFileSync } from 'node:fs';
 import Redis from 'ioredis';
 import { Pipeline } from './pipeline';
+import { statusMb } from '../../bench/lib/rss';
 
 export type Metrics = Map<string, number>;
 
@@ -29,13 +29,8 @@ export function metric(metrics: Metrics, name: string, labels: Record<string, st
 
 /** /proc/PID/status's VmHWM (peak resident set) and what is resident now, in MB; null when the process is gone. */
 function memoryOf(pid: number): { peak: number; anon: number; file: number } | null {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
-    return { peak: mb('VmHWM'), anon: mb('RssAnon'), file: mb('RssFile') };
-  } catch {
-    return null;
-  }
+  const peak = statusMb(pid, 'VmHWM');
+  return peak === undefined ? null : { peak, anon: statusMb(pid, 'RssAnon') ?? 0, file: statusMb(pid, 'RssFile') ?? 0 };
 }
 
 export class Monitor {

@@ -14,7 +14,8 @@ import { warehouseSinkConfig } from '../../sinks/warehouse/config';
 import { DuckDbEngine } from '../../sinks/warehouse/duckdb';
 import { SqlEngine } from '../../sinks/warehouse/engine';
 import { PostgresEngine } from '../../sinks/warehouse/postgres';
-import { WAREHOUSE_BATCH, WarehouseSink } from '../../sinks/warehouse/warehouse-sink';
+import { WarehouseSink } from '../../sinks/warehouse/warehouse-sink';
+import { DEFAULT_MAX_BATCH } from '../../core/log/change-log';
 import { makeEvent } from '../support/events';
 import { packageRoot } from '../support/kafka';
 import { partitionedHistory } from '../support/partitioned-history';
@@ -288,7 +289,7 @@ for (const engineName of ['duckdb', 'postgres'] as const) {
           const [row] = await engine.query(`SELECT count(DISTINCT _cdc_synced_at) AS n FROM ${engine.table('public__items__changes')}`);
           return Number(row.n);
         });
-        assert.ok(transactions <= Math.ceil(total / WAREHOUSE_BATCH), `${transactions} transactions for ${total} records`);
+        assert.ok(transactions <= Math.ceil(total / DEFAULT_MAX_BATCH), `${transactions} transactions for ${total} records`);
       } finally {
         await log.close();
       }
