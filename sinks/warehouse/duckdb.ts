@@ -119,8 +119,8 @@ export class DuckDbEngine implements SqlEngine {
    * top: under a small memory_limit one transaction can fail with "Out of
    * Memory Error" however often it is retried. After such a failure: a
    * CHECKPOINT writes the resident rows to the file, and if the same batch
-   * fails again, the limit doubles (up to 16× the configured one) until a
-   * transaction commits, then returns to the configured value. Bounded, and
+   * fails again, the limit doubles (up to 16× the configured one) until the
+   * flush's transactions commit, then returns to the configured value. Bounded, and
    * never stuck on one batch.
    */
   async afterFailedTransaction(error: unknown): Promise<string | null> {

@@ -37,7 +37,7 @@ export interface SqlEngine {
    * so the retry may succeed; returns what it did, for the log, or null.
    */
   afterFailedTransaction?(error: unknown): Promise<string | null>;
-  /** After a transaction committed (an engine may undo what afterFailedTransaction did). */
+  /** After a flush's transactions all committed (an engine may undo what afterFailedTransaction did). */
   afterCommit?(): Promise<void>;
 
   /**

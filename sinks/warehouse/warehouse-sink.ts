@@ -1,6 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
 import { DEFAULT_MAX_BATCH, LogRecord } from '../../core/log/change-log';
+import { roughEventBytes } from '../../core/log/large-record-gc';
 import { Logger } from '../../core/runtime/logger';
 import { newestPerRow } from '../shared/collapse';
 import { noStoredRow, unfillableUnchanged } from '../shared/unchanged-columns';
@@ -30,6 +31,27 @@ const STAGE = 'cdc_stage';
  * showed no gain in the sink benchmark.
  */
 export const MAX_TRANSACTION_RECORDS = 4 * DEFAULT_MAX_BATCH;
+
+/**
+ * And at most about this many bytes of row images (roughEventBytes), a lone
+ * record excepted: rows with multi-MB values go through a transaction or two
+ * at a time instead of all together. DuckDB holds several copies of a value
+ * while it applies one (staging, JSON extraction, table, history): three 5 MB
+ * values in one transaction took the process from ~230 to 320+ MB.
+ */
+export const MAX_TRANSACTION_BYTES = 8 * 1024 * 1024;
+
+/** How many of `records`, from `start`, the next transaction takes (at least one). */
+export function transactionLength(records: readonly LogRecord[], start: number): number {
+  let bytes = 0;
+  let end = start;
+  while (end < records.length && end - start < MAX_TRANSACTION_RECORDS) {
+    bytes += roughEventBytes(records[end].event);
+    if (end > start && bytes > MAX_TRANSACTION_BYTES) break;
+    end++;
+  }
+  return end - start;
+}
 
 /** Log order within a partition, partitions (and topics) one after the other. */
 function placeOrder(a: LogRecord, b: LogRecord): number {
@@ -172,7 +194,10 @@ export class WarehouseSink implements GenerationalSink {
 
   /** Renames this generation's tables to the reader-facing names and drops the old ones, in one transaction. */
   async promote(): Promise<void> {
-    const run = this.chain.then(() => this.inTransaction(() => promoteGeneration(this.engine, this.meta, this.live, this.writing)));
+    const run = this.chain.then(async () => {
+      await this.inTransaction(() => promoteGeneration(this.engine, this.meta, this.live, this.writing));
+      await this.engine.afterCommit?.();
+    });
     this.chain = run.catch(() => undefined);
     await run;
     this.live = this.writing;
@@ -182,28 +207,31 @@ export class WarehouseSink implements GenerationalSink {
 
   /**
    * Everything buffered, in transactions of at most MAX_TRANSACTION_RECORDS
-   * (the staging copy and the MERGE's memory grow with a transaction). The
-   * records go in (partition, offset) order, so each transaction holds, per
+   * and about MAX_TRANSACTION_BYTES (the staging copy and the MERGE's memory
+   * grow with a transaction). The records go in (partition, offset) order, so each transaction holds, per
    * partition, the next run of offsets after the previous one: the offsets it
    * stores never pass a record not yet durable.
    */
   private async flushBuffered(): Promise<void> {
     const epoch = this.epoch;
     const covers = this.written;
-    const records = [...this.buffer].sort(([, a], [, b]) => placeOrder(a, b));
+    const entries = [...this.buffer].sort(([, a], [, b]) => placeOrder(a, b));
+    const records = entries.map(([, record]) => record);
     this.buffer.clear();
     let done = 0;
     try {
       while (done < records.length) {
-        const part = records.slice(done, done + MAX_TRANSACTION_RECORDS).map(([, record]) => record);
+        const part = records.slice(done, done + transactionLength(records, done));
         await this.inTransaction(() => this.apply(part));
         done += part.length;
       }
+      // After the whole flush: what a failed transaction raised (DuckDB's memory limit) holds for the transactions after it.
+      await this.engine.afterCommit?.();
       if (epoch === this.epoch) this.durable = covers;
     } catch (error) {
       if (epoch !== this.epoch) throw error;
       // Keep the records not yet committed for the next flush (the runner retries it); a newer write of the same offset wins.
-      for (const [id, record] of records.slice(done)) if (!this.buffer.has(id)) this.buffer.set(id, record);
+      for (const [id, record] of entries.slice(done)) if (!this.buffer.has(id)) this.buffer.set(id, record);
       throw error;
     }
   }
@@ -312,7 +340,6 @@ export class WarehouseSink implements GenerationalSink {
       await this.engine.query('BEGIN TRANSACTION');
       await work();
       await this.engine.query('COMMIT');
-      await this.engine.afterCommit?.();
     } catch (error) {
       if (epoch !== this.epoch) throw error; // given up on and reopened: the connection it used is gone already
       // What the rolled-back transaction created is gone: learn it again from the catalog.
