@@ -4,6 +4,7 @@
 // JSON line it prints last.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { MALLOC_ARENAS_ENV, YOUNG_GENERATION_FLAG } from '../core/runtime/gc-tuning';
 import { BenchRow, summarize } from './lib/report';
 import { main } from './lib/runner';
 import { BenchContext, Scenario } from './lib/scenario';
@@ -17,7 +18,11 @@ interface ReplayOutput {
 function replayOnce(args: string[]): Promise<{ output: ReplayOutput; peakRssMb: number }> {
   const script = join(__dirname, 'sink-replay.js');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--require', join(__dirname, 'lib', 'print-peak-rss.js'), script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Node started as deploy/ starts the service (young generation bounded, two malloc arenas).
+    const child = spawn(process.execPath, [YOUNG_GENERATION_FLAG, '--require', join(__dirname, 'lib', 'print-peak-rss.js'), script, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...MALLOC_ARENAS_ENV, ...process.env },
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

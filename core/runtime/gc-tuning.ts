@@ -23,6 +23,13 @@ export const DEFAULT_V8_FLAGS = '--heap-growing-percent=20';
  */
 export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=8';
 
+/**
+ * glibc gives each thread that allocates its own malloc arena and keeps what
+ * DuckDB's and libuv's threads free there; two arenas keep RSS near what is
+ * in use. The Docker image and the systemd unit set it.
+ */
+export const MALLOC_ARENAS_ENV = { MALLOC_ARENA_MAX: '2' };
+
 /** Whether node was started with a bounded young generation (command line or NODE_OPTIONS). */
 export function youngGenerationBounded(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): boolean {
   return [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].some((arg) => arg.startsWith('--max-semi-space-size'));

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from './kafka';
 import { waitFor } from './wait';
-import { YOUNG_GENERATION_FLAG } from '../../core/runtime/gc-tuning';
+import { MALLOC_ARENAS_ENV, YOUNG_GENERATION_FLAG } from '../../core/runtime/gc-tuning';
 
 const CLI = join(packageRoot(), 'dist', 'cli', 'main.js');
 
@@ -31,7 +31,7 @@ export class ServiceProcess {
     const child = spawn(process.execPath, [YOUNG_GENERATION_FLAG, CLI, 'run', '-c', this.configPath, ...args], {
       // Tests match the pretty lines' `key=value` text; a test can ask for json through env.
       // MALLOC_ARENA_MAX=2 as the Docker image and the systemd unit run the service (deploy/).
-      env: { CDC_LOG_FORMAT: 'pretty', MALLOC_ARENA_MAX: '2', ...process.env, ...this.env },
+      env: { CDC_LOG_FORMAT: 'pretty', ...MALLOC_ARENAS_ENV, ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
