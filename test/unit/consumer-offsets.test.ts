@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConsumerOffsets } from '../../core/log/consumer-offsets';
+import { COMMIT_LINGER_MS, ConsumerOffsets } from '../../core/log/consumer-offsets';
 
 describe('file log consumer offsets', () => {
   let dir: string;
@@ -22,6 +22,22 @@ describe('file log consumer offsets', () => {
     })));
     assert.deepEqual(onDisk('sink-cache'), [500, 501, 502, 503]);
     assert.deepEqual(await new ConsumerOffsets(dir, 4).get('sink-cache'), [500, 501, 502, 503]);
+  });
+
+  it('lets commits arriving within COMMIT_LINGER_MS share one file write', async () => {
+    const offsets = new ConsumerOffsets(dir, 2);
+    const commits: Promise<void>[] = [];
+    const started = Date.now();
+    // A trickle: one commit every 5 ms for 4 lingers, as a sink applying one small transaction at a time makes them.
+    for (let i = 1; Date.now() - started < 4 * COMMIT_LINGER_MS; i++) {
+      commits.push(offsets.set('sink-cache', i % 2, i));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await Promise.all(commits);
+    assert.ok(commits.length >= 20, `${commits.length} commits made`);
+    assert.ok(offsets.writes <= 6, `${commits.length} commits took ${offsets.writes} file writes`);
+    const last = commits.length;
+    assert.deepEqual(await new ConsumerOffsets(dir, 2).get('sink-cache'), last % 2 === 0 ? [last, last - 1] : [last - 1, last]);
   });
 
   it('keeps consumers apart and rejects the commits of a failed write, keeping the last durable view', async () => {
