@@ -37,7 +37,8 @@ export const MAX_TRANSACTION_RECORDS = 4 * DEFAULT_MAX_BATCH;
  * record excepted: rows with multi-MB values go through a transaction or two
  * at a time instead of all together. DuckDB holds several copies of a value
  * while it applies one (staging, JSON extraction, table, history): three 5 MB
- * values in one transaction took the process from ~230 to 320+ MB.
+ * values in one transaction ran its default 64MB memory_limit out, and the
+ * retries that raise the limit cost more memory still.
  */
 export const MAX_TRANSACTION_BYTES = 8 * 1024 * 1024;
 
@@ -208,9 +209,9 @@ export class WarehouseSink implements GenerationalSink {
   /**
    * Everything buffered, in transactions of at most MAX_TRANSACTION_RECORDS
    * and about MAX_TRANSACTION_BYTES (the staging copy and the MERGE's memory
-   * grow with a transaction). The records go in (partition, offset) order, so each transaction holds, per
-   * partition, the next run of offsets after the previous one: the offsets it
-   * stores never pass a record not yet durable.
+   * grow with a transaction). The records go in (partition, offset) order, so
+   * each transaction holds, per partition, the next run of offsets after the
+   * previous one: the offsets it stores never pass a record not yet durable.
    */
   private async flushBuffered(): Promise<void> {
     const epoch = this.epoch;
