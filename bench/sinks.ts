@@ -4,7 +4,7 @@
 // JSON line it prints last.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { MALLOC_ARENAS_ENV, YOUNG_GENERATION_FLAG } from '../core/runtime/gc-tuning';
+import { asDeployed } from '../core/runtime/gc-tuning';
 import { BenchRow, summarize } from './lib/report';
 import { main } from './lib/runner';
 import { BenchContext, Scenario } from './lib/scenario';
@@ -18,11 +18,8 @@ interface ReplayOutput {
 function replayOnce(args: string[]): Promise<{ output: ReplayOutput; peakRssMb: number }> {
   const script = join(__dirname, 'sink-replay.js');
   return new Promise((resolve, reject) => {
-    // Node started as deploy/ starts the service (young generation bounded, two malloc arenas).
-    const child = spawn(process.execPath, [YOUNG_GENERATION_FLAG, '--require', join(__dirname, 'lib', 'print-peak-rss.js'), script, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...MALLOC_ARENAS_ENV, ...process.env },
-    });
+    const node = asDeployed(['--require', join(__dirname, 'lib', 'print-peak-rss.js'), script, ...args]);
+    const child = spawn(process.execPath, node.args, { stdio: ['ignore', 'pipe', 'pipe'], env: node.env });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -11,7 +11,7 @@ import { Metrics } from '../../core/http/metrics';
 import { AppendHint } from '../../core/log/change-log';
 import { FileLog } from '../../core/log/file-log';
 import { JsonStateFile } from '../../core/runtime/json-state';
-import { MALLOC_ARENAS_ENV, YOUNG_GENERATION_FLAG } from '../../core/runtime/gc-tuning';
+import { asDeployed } from '../../core/runtime/gc-tuning';
 import { createLogger } from '../../core/runtime/logger';
 import { createSource, SourceConfig, sourceTypes } from '../../app/registry';
 import { SourceRunner } from '../../core/runtime/source-runner';
@@ -88,10 +88,9 @@ export async function sourceToLog(spec: SourceToLogSpec): Promise<SourceToLogRes
 /** Runs the pipeline in a child process (bench/lib/source-to-log-worker.js) and returns what it measured. */
 export function sourceToLogInChild(spec: SourceToLogSpec): Promise<SourceToLogResult> {
   const profileDir = process.env.BENCH_CPU_PROF;
-  // Started as the launchers in deploy/ start the service (young generation bounded, two malloc arenas).
-  const args = [YOUNG_GENERATION_FLAG, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(__dirname, 'source-to-log-worker.js'), JSON.stringify(spec)];
+  const node = asDeployed([...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(__dirname, 'source-to-log-worker.js'), JSON.stringify(spec)]);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...MALLOC_ARENAS_ENV, ...process.env } });
+    const child = spawn(process.execPath, node.args, { stdio: ['ignore', 'pipe', 'pipe'], env: node.env });
     let out = '';
     let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -28,7 +28,16 @@ export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=8';
  * DuckDB's and libuv's threads free there; two arenas keep RSS near what is
  * in use. The Docker image and the systemd unit set it.
  */
-export const MALLOC_ARENAS_ENV = { MALLOC_ARENA_MAX: '2' };
+const MALLOC_ARENAS_ENV = { MALLOC_ARENA_MAX: '2' };
+
+/**
+ * Node's arguments and environment as deploy/ starts the service (young
+ * generation bounded, two malloc arenas; `env` may override the latter), for
+ * a child that stands in for it: the test harness, the benchmarks.
+ */
+export function asDeployed(args: readonly string[], env: NodeJS.ProcessEnv = process.env): { args: string[]; env: NodeJS.ProcessEnv } {
+  return { args: [YOUNG_GENERATION_FLAG, ...args], env: { ...MALLOC_ARENAS_ENV, ...env } };
+}
 
 /** Whether node was started with a bounded young generation (command line or NODE_OPTIONS). */
 export function youngGenerationBounded(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): boolean {

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from './kafka';
 import { waitFor } from './wait';
-import { MALLOC_ARENAS_ENV, YOUNG_GENERATION_FLAG } from '../../core/runtime/gc-tuning';
+import { asDeployed } from '../../core/runtime/gc-tuning';
 
 const CLI = join(packageRoot(), 'dist', 'cli', 'main.js');
 
@@ -27,13 +27,9 @@ export class ServiceProcess {
   async start(options: { args?: string[]; waitUntilReady?: boolean } = {}): Promise<void> {
     const args = options.args ?? [];
     this.exitCode = null;
-    // Started as deploy/ starts it: the young generation bounded (core/runtime/gc-tuning.ts), two malloc arenas.
-    const child = spawn(process.execPath, [YOUNG_GENERATION_FLAG, CLI, 'run', '-c', this.configPath, ...args], {
-      // Tests match the pretty lines' `key=value` text; a test can ask for json through env.
-      // MALLOC_ARENA_MAX=2 as the Docker image and the systemd unit run the service (deploy/).
-      env: { CDC_LOG_FORMAT: 'pretty', ...MALLOC_ARENAS_ENV, ...process.env, ...this.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // Started as deploy/ starts it (core/runtime/gc-tuning.ts). Tests match the pretty lines' `key=value` text; a test can ask for json through env.
+    const node = asDeployed([CLI, 'run', '-c', this.configPath, ...args], { CDC_LOG_FORMAT: 'pretty', ...process.env, ...this.env });
+    const child = spawn(process.execPath, node.args, { env: node.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const collect = (chunk: Buffer) => {
       const lines = chunk.toString().split('\n').filter(Boolean);
