@@ -10,7 +10,7 @@ import { fsyncDir, readJsonIfExists, writeFileAtomic } from '../fs/durable-fs';
 import { upgradePartitionFromFormat1 } from './format-upgrade';
 import { DurabilityOptions, freeBytes, GroupCommitWriter } from './group-commit-writer';
 import { consumeAllPartitions } from './partition-consumer';
-import { PartitionLog, PartitionRead } from './partition-log';
+import { PartitionLog, PartitionRead, ReadOptions } from './partition-log';
 import { EncodedChunk, encodeChunk } from './append-chunk';
 import { LARGE_STRING_CHARS } from './json-pieces';
 import { LARGE_RECORD_BYTES, LargeRecordTurns, reclaimAfterLargeRecord, roughEventBytes } from './large-record-gc';
@@ -87,6 +87,8 @@ export class FileLog implements ChangeLog {
     const opened: PartitionLog[] = [];
     const segmentBytes = this.options.segmentBytes ?? FILE_LOG_DEFAULTS.segmentBytes;
     const indexIntervalBytes = this.options.indexIntervalBytes ?? FILE_LOG_DEFAULTS.indexIntervalBytes;
+    const durability = { ...FILE_LOG_DEFAULTS.durability, ...this.options.durability };
+    const syncedAppends = durability.fsync !== 'none';
     try {
       await fs.mkdir(this.dir, { recursive: true });
       this.unlock = await lockDirectory(this.dir, 'file-log:');
@@ -95,7 +97,7 @@ export class FileLog implements ChangeLog {
       await fs.mkdir(path.join(this.dir, 'consumers'), { recursive: true });
       await Promise.all(
         Array.from({ length: this.partitions }, async (_, p) => {
-          opened[p] = await PartitionLog.open(p, path.join(partitionsDir, String(p)), { segmentBytes, indexIntervalBytes });
+          opened[p] = await PartitionLog.open(p, path.join(partitionsDir, String(p)), { segmentBytes, indexIntervalBytes, syncedAppends });
         }),
       );
       // New files and directories must survive a crash as much as the data in them.
@@ -104,7 +106,7 @@ export class FileLog implements ChangeLog {
       await fsyncDir(this.dir);
       if (this.closing) throw new Error(`file-log: ${this.dir} was closed while opening`);
       this.files = opened;
-      this.writer = new GroupCommitWriter(opened, this.dir, { ...FILE_LOG_DEFAULTS.durability, ...this.options.durability });
+      this.writer = new GroupCommitWriter(opened, this.dir, durability);
       this.compactor = new Compactor(
         opened,
         { ...FILE_LOG_DEFAULTS.compaction, ...this.options.compaction, segmentBytes },
@@ -183,7 +185,7 @@ export class FileLog implements ChangeLog {
         try {
           await before;
           // A huge row is encoded only once no other huge record is in memory (see LargeRecordTurns).
-          if (large) endTurn = await this.largeRecords.take();
+          if (large) endTurn = await this.largeRecords.exclusive();
           for (let chunk = first ?? encodeChunk(events, 0, this.partitions, mayBeLarge); ; ) {
             const bytes = chunk.bytes;
             if (this.writer!.failures !== failuresAtCall) {
@@ -214,7 +216,7 @@ export class FileLog implements ChangeLog {
   }
 
   /** Like read(), plus where the next read continues (past any gap after the last record). */
-  async readBatch(partition: number, offset: number, maxRecords: number): Promise<PartitionRead> {
+  async readBatch(partition: number, offset: number, maxRecords: number, options: ReadOptions = {}): Promise<PartitionRead> {
     this.assertOpen();
     this.checkPartition(partition);
     if (!Number.isInteger(offset) || offset < 0) {
@@ -223,7 +225,7 @@ export class FileLog implements ChangeLog {
     if (!Number.isInteger(maxRecords) || maxRecords < 0) {
       throw new Error(`file-log: maxRecords must be a non-negative integer, got ${maxRecords}`);
     }
-    return this.files[partition].read(offset, maxRecords);
+    return this.files[partition].read(offset, maxRecords, options);
   }
 
   async endOffsets(): Promise<number[]> {

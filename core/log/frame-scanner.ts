@@ -16,20 +16,25 @@ export type BadFrame = { pos: number; reason: string };
  * Walks the frames of a file from byte `pos` up to byte `limit`, reading in
  * chunks, calling `visit` on each valid frame until it returns false.
  * Returns the first bad (torn or corrupt) frame, if any, else the position
- * where the walk stopped.
+ * where the walk stopped. A frame longer than a chunk is read whole only if
+ * `admit` (when given) accepts its length; if not, the walk stops before it
+ * and `refused` tells its length, so a caller can decline a huge record
+ * before its bytes are in memory.
  */
 export async function scanFrames(
   fh: fs.FileHandle,
   pos: number,
   limit: number,
   visit: (frame: ScannedFrame) => boolean | Promise<boolean>,
-): Promise<{ bad?: BadFrame; stoppedAt: number }> {
+  admit?: (frameLength: number) => boolean,
+): Promise<{ bad?: BadFrame; stoppedAt: number; refused?: number }> {
   let buf: Buffer = Buffer.alloc(0);
   let bufPos = pos;
   while (pos < limit) {
     let check = checkFrame(buf, pos - bufPos);
     // Reads again when the buffer ends inside the frame: first a chunk, then, once the header tells, the whole frame.
     for (let reads = 0; check.kind === 'short' && reads < 2; reads++) {
+      if (admit && check.needed > READ_CHUNK_BYTES && !admit(check.needed)) return { stoppedAt: pos, refused: check.needed };
       buf = await readAt(fh, pos, Math.min(Math.max(READ_CHUNK_BYTES, check.needed), limit - pos));
       bufPos = pos;
       check = checkFrame(buf, 0);

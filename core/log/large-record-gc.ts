@@ -29,19 +29,55 @@ export function reclaimAfterLargeRecord(bytes: number): void {
 /**
  * One huge record at a time in a file log's process: an append of a row of
  * LARGE_RECORD_BYTES or more (from encoding until durable) and a consumer's
- * read (from reading until the batch is applied) take turns, so a 50 MB row
- * being written and another being applied never add up.
+ * batch holding one (from reading until applied) take exclusive turns, so a
+ * 50 MB row being written and another being applied never add up. Ordinary
+ * reads take shared turns: they run side by side (partitions must not queue
+ * behind each other's reads: that was milliseconds of latency per batch) and
+ * only wait while a huge record is in memory. Turns are granted in the order
+ * asked, so a stream of shared turns never starves an exclusive one.
  */
 export class LargeRecordTurns {
-  private tail: Promise<void> = Promise.resolve();
+  private sharedHolders = 0;
+  private exclusiveHeld = false;
+  private readonly waiting: Array<{ exclusive: boolean; grant: () => void }> = [];
 
-  /** Resolves with the function that ends this turn. */
-  async take(): Promise<() => void> {
-    const previous = this.tail;
-    let end: () => void = () => undefined;
-    this.tail = new Promise<void>((resolve) => (end = resolve));
-    await previous;
-    return end;
+  /** Resolves with the function that ends this turn; other shared turns may run meanwhile. */
+  shared(): Promise<() => void> {
+    return this.ask(false);
+  }
+
+  /** Resolves, once every earlier turn has ended, with the function that ends this one. */
+  exclusive(): Promise<() => void> {
+    return this.ask(true);
+  }
+
+  private ask(exclusive: boolean): Promise<() => void> {
+    return new Promise((resolve) => {
+      this.waiting.push({ exclusive, grant: () => resolve(this.ender(exclusive)) });
+      this.grantWaiting();
+    });
+  }
+
+  private ender(exclusive: boolean): () => void {
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      if (exclusive) this.exclusiveHeld = false;
+      else this.sharedHolders -= 1;
+      this.grantWaiting();
+    };
+  }
+
+  private grantWaiting(): void {
+    while (this.waiting.length > 0 && !this.exclusiveHeld) {
+      const next = this.waiting[0];
+      if (next.exclusive && this.sharedHolders > 0) return;
+      this.waiting.shift();
+      if (next.exclusive) this.exclusiveHeld = true;
+      else this.sharedHolders += 1;
+      next.grant();
+    }
   }
 }
 

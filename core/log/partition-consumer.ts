@@ -1,7 +1,7 @@
-import { ConsumeOptions, DEFAULT_MAX_BATCH, LogRecord } from './change-log';
+import { ConsumeOptions, DEFAULT_MAX_BATCH } from './change-log';
 import { LARGE_RECORD_BYTES, LargeRecordTurns, reclaimAfterLargeRecord } from './large-record-gc';
 import { LogOffsetGoneError } from './offset-gone';
-import { PartitionRead } from './partition-log';
+import { PartitionRead, ReadOptions } from './partition-log';
 
 /** What consumeAllPartitions() needs from a log that one process owns entirely. */
 export interface OwnedPartitions {
@@ -10,7 +10,7 @@ export interface OwnedPartitions {
   /** Per partition, the oldest offset still held (the base of its first segment) and the end offset. */
   heldOffsets(partition: number): { oldest: number; end: number };
   commit(consumer: string, partition: number, nextOffset: number): Promise<void>;
-  readBatch(partition: number, offset: number, maxRecords: number): Promise<PartitionRead>;
+  readBatch(partition: number, offset: number, maxRecords: number, options?: ReadOptions): Promise<PartitionRead>;
   waitForAppend(partition: number, offset: number, signal: AbortSignal): Promise<void>;
   /** Turns of huge records shared with the appends of this process. */
   readonly largeRecords: LargeRecordTurns;
@@ -37,15 +37,20 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
   const onAbort = () => stop.abort();
   signal.addEventListener('abort', onAbort, { once: true });
   let failure: unknown;
-  // Memory is bounded by bytes across partitions and the appends of this process: reads take turns with
-  // huge appends (each read at most MAX_READ_BYTES, or one record), and a batch of LARGE_RECORD_BYTES or
-  // more keeps its turn until applied, so no other read or huge append adds to it meanwhile.
+  // Memory is bounded by bytes across partitions and the appends of this process: reads run side by side in shared
+  // turns, each at most MAX_READ_BYTES (or one record), but a record of LARGE_RECORD_BYTES or more is read only in an
+  // exclusive turn, kept until its batch is applied, so no other read or huge append adds to it meanwhile.
   /** Reads and applies one batch; returns where the next one starts (null: caught up) and its bytes. */
   const step = async (partition: number): Promise<{ nextOffset: number; bytes: number } | null> => {
-    const endTurn = await log.largeRecords.take();
-    let batch: { records: LogRecord[]; nextOffset: number; bytes?: number };
+    let endTurn = await log.largeRecords.shared();
+    let batch: PartitionRead;
     try {
-      batch = await log.readBatch(partition, next[partition], maxBatch);
+      batch = await log.readBatch(partition, next[partition], maxBatch, { refuseFrom: LARGE_RECORD_BYTES });
+      if (batch.refusedBytes !== undefined) {
+        endTurn();
+        endTurn = await log.largeRecords.exclusive();
+        batch = await log.readBatch(partition, next[partition], maxBatch);
+      }
     } catch (error) {
       endTurn();
       throw error;

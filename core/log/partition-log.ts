@@ -15,6 +15,8 @@ export interface PartitionLogOptions {
   segmentBytes: number;
   /** Bytes between offset-index entries. */
   indexIntervalBytes: number;
+  /** Appends to the active segment are durable when written (O_DSYNC), so the writer's sync() costs nothing. */
+  syncedAppends?: boolean;
 }
 
 export interface PartitionRead {
@@ -23,6 +25,13 @@ export interface PartitionRead {
   nextOffset: number;
   /** Bytes of the records' frames. */
   bytes?: number;
+  /** Set, with no records, when the next record's frame is this long and the read was asked to refuse it (ReadOptions). */
+  refusedBytes?: number;
+}
+
+export interface ReadOptions {
+  /** A next record whose frame is this long or longer is not read: the read returns `refusedBytes` instead. */
+  refuseFrom?: number;
 }
 
 type Waiter = { offset: number; resolve: () => void };
@@ -71,6 +80,7 @@ export class PartitionLog {
         segments.push(opened.segment);
         if (!sealed) end = opened.lastOffset === undefined ? bases[i] : opened.lastOffset + 1;
       }
+      if (options.syncedAppends) await segments[segments.length - 1].useSyncedAppends();
     } catch (err) {
       await Promise.allSettled(segments.map((s) => s.close()));
       throw err;
@@ -113,6 +123,7 @@ export class PartitionLog {
     await active.sync();
     await active.saveIndex();
     const { segment } = await Segment.open(this.partition, this.dir, this.end, { intervalBytes: this.options.indexIntervalBytes, sealed: false });
+    if (this.options.syncedAppends) await segment.useSyncedAppends();
     await fsyncDir(this.dir);
     this.segments = [...this.segments, segment];
   }
@@ -165,14 +176,14 @@ export class PartitionLog {
   }
 
   /** Up to `max` durable records from `offset` on (skipping compaction gaps), about MAX_READ_BYTES at most. */
-  read(offset: number, max: number, maxBytes = MAX_READ_BYTES): Promise<PartitionRead> {
+  read(offset: number, max: number, options: ReadOptions = {}, maxBytes = MAX_READ_BYTES): Promise<PartitionRead> {
     // The file bytes of a huge record are garbage once decoded: collect them before the record is handed on.
-    const reading = this.readRecords(offset, max, maxBytes).then((read) => (reclaimAfterLargeRecord(read.bytes ?? 0), read));
+    const reading = this.readRecords(offset, max, maxBytes, options.refuseFrom).then((read) => (reclaimAfterLargeRecord(read.bytes ?? 0), read));
     this.reads.add(reading);
     return reading.finally(() => this.reads.delete(reading));
   }
 
-  private async readRecords(offset: number, max: number, maxBytes: number): Promise<PartitionRead> {
+  private async readRecords(offset: number, max: number, maxBytes: number, refuseFrom = Infinity): Promise<PartitionRead> {
     const end = this.end;
     const segments = this.segments;
     const active = segments[segments.length - 1];
@@ -189,7 +200,12 @@ export class PartitionLog {
       for (; i < segments.length; i++) {
         const segment = segments[i];
         const limit = segment === active ? activeLimit : segment.size;
-        const result = await segment.read(from, max - records.length, maxBytes - bytes, limit);
+        // After records of an earlier segment, a long frame waits for the next read (it would pass maxBytes).
+        const result = await segment.read(from, max - records.length, maxBytes - bytes, limit, records.length === 0 ? refuseFrom : 0);
+        if (result.refused !== undefined) {
+          if (records.length === 0) return { records, nextOffset: from, bytes, refusedBytes: result.refused };
+          return { records, nextOffset: records[records.length - 1].offset + 1, bytes };
+        }
         for (const r of result.records) records.push(r);
         bytes += result.bytes;
         if (!result.exhausted || records.length >= max || bytes >= maxBytes) {
