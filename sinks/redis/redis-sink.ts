@@ -13,6 +13,7 @@ import { normalizeStamp, rowStamp } from '../shared/version';
 import { GenerationalSink } from '../../core/contracts/sink';
 import { RedisSinkConfig, RedisTableOptions } from './config';
 import { keyRenderer } from './key-template';
+import { Reply, SharedPipeline } from './shared-pipeline';
 import { APPLY_CHANGES, DELETE_IF_OLDER, DELETE_IF_OLDER_GENERATION, RECORD_TRUNCATE, TRUNCATED_FIELD } from './scripts';
 
 interface ScriptCommands {
@@ -82,6 +83,7 @@ export class RedisSink implements GenerationalSink {
   private readonly knownTables = new Set<string>();
   private readonly routes = new Map<string, TableRoute>();
   private redis: Client | null = null;
+  private pipelines: SharedPipeline<Pipeline> | null = null;
   private requestedGeneration: number | null = null;
   private writing = 0;
 
@@ -101,6 +103,7 @@ export class RedisSink implements GenerationalSink {
       throw describeTlsFailure(error, redisTlsPeer(this.config)) ?? error;
     });
     this.redis = redis;
+    this.pipelines = new SharedPipeline(() => redis.pipeline() as Pipeline);
     await redis.setnx(this.generationKey(), '1');
     this.writing = this.requestedGeneration ?? (await this.liveGeneration());
   }
@@ -145,21 +148,21 @@ export class RedisSink implements GenerationalSink {
   }
 
   private async writeOnce(batch: readonly LogRecord[]): Promise<void> {
-    const redis = this.requireOpen();
+    const pipelines = this.pipelines;
+    if (!pipelines) throw new Error(`sink ${this.name}: used before open() or after close()`);
     const letters: { event: ChangeEvent; reason: string }[] = [];
-    // Row changes go out in one pipeline of APPLY_CHANGES calls; a truncate is a barrier within the batch.
-    let pipeline = redis.pipeline() as Pipeline;
+    // Row changes go out in one pipeline of APPLY_CHANGES calls (shared with other partitions' batches of the
+    // same moment); a truncate is a barrier within the batch.
     let calls: ApplyCall[] = [];
     let call = new ApplyCall();
     const send = async () => {
       if (call.events.length > 0) calls.push(call);
       call = new ApplyCall();
-      for (const c of calls) c.queueOn(pipeline);
-      const results = await this.exec(pipeline);
-      // 3: an update whose TOAST columns the source did not send, with no stored row to keep them from.
-      results.forEach((result, i) => (result as number[]).forEach((r, j) => r === 3 && letters.push({ event: calls[i].events[j], reason: noStoredRow(calls[i].events[j]) })));
-      pipeline = redis.pipeline() as Pipeline;
+      const sent = calls;
       calls = [];
+      const results = this.checkReplies(await pipelines.send((pipeline) => sent.forEach((c) => c.queueOn(pipeline)), sent.length));
+      // 3: an update whose TOAST columns the source did not send, with no stored row to keep them from.
+      results.forEach((result, i) => (result as number[]).forEach((r, j) => r === 3 && letters.push({ event: sent[i].events[j], reason: noStoredRow(sent[i].events[j]) })));
     };
     for (const record of batch) {
       const { schema, table } = record.event.source;
@@ -203,6 +206,7 @@ export class RedisSink implements GenerationalSink {
   async close(): Promise<void> {
     await this.redis?.quit().catch(() => this.redis?.disconnect());
     this.redis = null;
+    this.pipelines = null;
   }
 
   /**
@@ -308,7 +312,11 @@ export class RedisSink implements GenerationalSink {
 
   /** Runs a pipeline; returns each command's result (with count, APPLY_CHANGES calls: per change 0 stale, 1 applied, 2 applied without kept columns, 3 refused). */
   private async exec(pipeline: Pipeline, count = true): Promise<unknown[]> {
-    const results = (await pipeline.exec()) ?? [];
+    return this.checkReplies((await pipeline.exec()) ?? [], count);
+  }
+
+  /** The replies' results; throws the first failed command's error. */
+  private checkReplies(results: Reply[], count = true): unknown[] {
     const failed = results.find(([error]) => error);
     if (failed) throw failed[0];
     if (!count) return results.map(([, result]) => result);
