@@ -15,7 +15,7 @@ export interface PartitionLogOptions {
   segmentBytes: number;
   /** Bytes between offset-index entries. */
   indexIntervalBytes: number;
-  /** Appends to the active segment are durable when written (O_DSYNC), so the writer's sync() costs nothing. */
+  /** Small appends to the active segment are durable when written (O_DSYNC: see Segment.useSyncedAppends). */
   syncedAppends?: boolean;
 }
 

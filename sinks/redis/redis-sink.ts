@@ -148,8 +148,8 @@ export class RedisSink implements GenerationalSink {
   }
 
   private async writeOnce(batch: readonly LogRecord[]): Promise<void> {
-    const pipelines = this.pipelines;
-    if (!pipelines) throw new Error(`sink ${this.name}: used before open() or after close()`);
+    this.requireOpen();
+    const pipelines = this.pipelines!; // set with the connection
     const letters: { event: ChangeEvent; reason: string }[] = [];
     // Row changes go out in one pipeline of APPLY_CHANGES calls (shared with other partitions' batches of the
     // same moment); a truncate is a barrier within the batch.
@@ -275,7 +275,7 @@ export class RedisSink implements GenerationalSink {
         pipeline.cdcDeleteIfOlder(this.rowKey(schema, table, field), versionKey, field, stamp);
         if (field !== TRUNCATED_FIELD) removed++;
       }
-      await this.exec(pipeline, false);
+      await this.exec(pipeline);
     } while (cursor !== '0');
     return removed;
   }
@@ -297,7 +297,7 @@ export class RedisSink implements GenerationalSink {
         pipeline.cdcDeleteIfOlderGeneration(this.rowKey(schema, table, field), versionKey, field, generation);
         removed++;
       }
-      await this.exec(pipeline, false);
+      await this.exec(pipeline);
     } while (cursor !== '0');
     return removed;
   }
@@ -310,12 +310,12 @@ export class RedisSink implements GenerationalSink {
     this.knownTables.add(qualified);
   }
 
-  /** Runs a pipeline; returns each command's result (with count, APPLY_CHANGES calls: per change 0 stale, 1 applied, 2 applied without kept columns, 3 refused). */
-  private async exec(pipeline: Pipeline, count = true): Promise<unknown[]> {
-    return this.checkReplies((await pipeline.exec()) ?? [], count);
+  /** Runs a pipeline of other commands than APPLY_CHANGES; returns each command's result. */
+  private async exec(pipeline: Pipeline): Promise<unknown[]> {
+    return this.checkReplies((await pipeline.exec()) ?? [], false);
   }
 
-  /** The replies' results; throws the first failed command's error. */
+  /** The replies' results; throws the first failed command's error. With count, they are APPLY_CHANGES calls' (per change 0 stale, 1 applied, 2 applied without kept columns, 3 refused), counted in stats. */
   private checkReplies(results: Reply[], count = true): unknown[] {
     const failed = results.find(([error]) => error);
     if (failed) throw failed[0];
