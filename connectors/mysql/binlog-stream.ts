@@ -12,6 +12,8 @@ import { MysqlTransactionAssembler } from './transaction-assembler';
 
 export interface BinlogStreamOptions {
   sourceName: string;
+  /** Build the events' SOURCE_DETAILS (SourceStreamOptions.sourceDetails); default true. */
+  sourceDetails?: boolean;
   decoder: BinlogDecoder;
   connection: MysqlConnectionOptions;
   serverId: number;
@@ -83,6 +85,7 @@ export class BinlogStream {
     const assembler = new MysqlTransactionAssembler(
       {
         sourceName: options.sourceName,
+        sourceDetails: options.sourceDetails,
         isCaptured: (t) => options.catalog.isCaptured(t),
         jsonColumns: (t) => options.catalog.jsonColumns(t),
         primaryKey: (t) => options.catalog.primaryKey(t),

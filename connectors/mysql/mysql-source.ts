@@ -116,7 +116,7 @@ export class MysqlSource implements Source {
     );
   }
 
-  private async runAttempt({ from, emit, signal, onStreaming: reportStreaming, progress }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
+  private async runAttempt({ from, emit, signal, onStreaming: reportStreaming, progress, sourceDetails }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
     let streaming = false;
     const onStreaming = () => {
       if (!streaming) reportStreaming();
@@ -195,6 +195,7 @@ export class MysqlSource implements Source {
     });
     const stream = new BinlogStream({
       sourceName: this.name,
+      sourceDetails,
       decoder: this.internals.createDecoder?.() ?? new NativeRowsDecoder(this.logger),
       connection,
       serverId: this.config.serverId,

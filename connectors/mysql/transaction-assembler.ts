@@ -12,6 +12,8 @@ import { ColumnShape, normalizeValue } from './types';
 
 export interface MysqlAssemblerOptions {
   sourceName: string;
+  /** Build the events' SOURCE_DETAILS (SourceStreamOptions.sourceDetails); default true. */
+  sourceDetails?: boolean;
   /** Whether `db.table` is captured. */
   isCaptured(table: string): boolean;
   /** MariaDB JSON columns of `db.table` (LONGTEXT in the binlog; the catalog knows them). */
@@ -247,7 +249,9 @@ export class MysqlTransactionAssembler {
     const columnTypes = mysqlColumnTypesOf(columns);
     const thread = this.open?.thread;
     let row = 0;
+    const wanted = this.options.sourceDetails !== false;
     const withDetails = (change: ChangeEvent, raw: { before: RawRow | null; after: RawRow | null }, extra?: { newKey?: Row; oldKey?: Row }): ChangeEvent => {
+      if (!wanted) return change;
       const json = { before: mysqlJsonText(columns, raw.before), after: mysqlJsonText(columns, raw.after) };
       const binlogEvent = event.eventPosition !== undefined ? { binlogEvent: { pos: event.eventPosition, row } } : {};
       return addSourceDetails(change, { columnTypes, ...(thread !== undefined && { thread }), ...(event.serverId !== undefined && { serverId: event.serverId }), ...((json.before || json.after) && { jsonText: json }), ...binlogEvent, ...extra });

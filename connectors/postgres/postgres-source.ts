@@ -85,7 +85,7 @@ export class PostgresSource implements Source {
     );
   }
 
-  private async runAttempt({ from, emit: emitDurably, signal, onStreaming, progress }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
+  private async runAttempt({ from, emit: emitDurably, signal, onStreaming, progress, sourceDetails }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
     const server = serverOf(this.config.url);
     // Catalog and control queries use pg's normal parsers (booleans, ints); only row data is read as raw text.
     const admin = new Client({ connectionString: this.config.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
@@ -151,6 +151,7 @@ export class PostgresSource implements Source {
     const stream = new WalStream({
       url: this.config.url,
       sourceName: this.name,
+      sourceDetails,
       slot: this.slot,
       publication: this.publication,
       db,

@@ -19,6 +19,8 @@ interface OpenTransaction {
 
 export interface AssemblerOptions {
   sourceName: string;
+  /** Build the events' SOURCE_DETAILS (SourceStreamOptions.sourceDetails); default true. */
+  sourceDetails?: boolean;
   db: string;
   /** Primary-key columns per `schema.table`, from the catalog; replica identity columns otherwise. */
   primaryKeys: Map<string, string[]>;
@@ -108,8 +110,10 @@ export class TransactionAssembler {
         // The primary key changed: readers see the old key go and the new one come.
         const gone = this.add('d', lsnText, relation, oldKey, null);
         const came = this.add('c', lsnText, relation, null, message.new);
-        addSourceDetails(gone, { newKey: came.key });
-        addSourceDetails(came, { oldKey: gone.key });
+        if (this.options.sourceDetails !== false) {
+          addSourceDetails(gone, { newKey: came.key });
+          addSourceDetails(came, { oldKey: gone.key });
+        }
         return;
       }
     }
@@ -140,15 +144,19 @@ export class TransactionAssembler {
       ts_ms: Date.now(),
     };
     if (decodedAfter && decodedAfter.unchanged.length > 0) event.unchanged = decodedAfter.unchanged;
-    // For the Debezium topics: column types, json text, Debezium's source.sequence[0] (never in the native log).
+    if (this.options.sourceDetails !== false) this.addDetails(event, op, relation, beforeTuple, afterTuple);
+    this.pending.push(event);
+    this.options.onRowEvent?.(event);
+    return event;
+  }
+
+  /** For the Debezium topics: column types, json text, Debezium's source.sequence[0] (never in the native log). */
+  private addDetails(event: ChangeEvent, op: Op, relation: Relation, beforeTuple: Row | null, afterTuple: Row | null): void {
     const columnTypes = pgColumnTypesOf(relation);
     const json = { before: pgJsonText(columnTypes, beforeTuple), after: pgJsonText(columnTypes, afterTuple) };
     // Keyed by REPLICA IDENTITY FULL or USING INDEX, not a primary key: Debezium writes a null message key.
     const noPrimaryKey = op !== 't' && relation.replicaIdentity !== 'default' && !this.options.primaryKeys.has(`${relation.schema}.${relation.name}`) ? { noPrimaryKey: true as const } : {};
     addSourceDetails(event, { columnTypes, lastCommitLsn: formatLsn(this.lastCommitEnd), ...((json.before || json.after) && { jsonText: json }), ...noPrimaryKey });
-    this.pending.push(event);
-    this.options.onRowEvent?.(event);
-    return event;
   }
 
   private decodeRow(relation: Relation, tuple: Row): { row: Row; unchanged: string[] } {

@@ -30,6 +30,8 @@ const FEEDBACK_INTERVAL_MS = 1000;
 export interface WalStreamOptions {
   url: string;
   sourceName: string;
+  /** Build the events' SOURCE_DETAILS (SourceStreamOptions.sourceDetails); default true. */
+  sourceDetails?: boolean;
   slot: string;
   publication: string;
   db: string;
@@ -83,6 +85,7 @@ export class WalStream {
     const assembler = new TransactionAssembler(
       {
         sourceName: options.sourceName,
+        sourceDetails: options.sourceDetails,
         db: options.db,
         primaryKeys: options.primaryKeys,
         maxBatchEvents: 1000,

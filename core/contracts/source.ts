@@ -25,6 +25,11 @@ export interface SourceStreamOptions {
   onStreaming(): void;
   /** Where the source reports progress that operators watch (metrics, status). */
   progress: SourceProgress;
+  /**
+   * Whether the log reads the events' SOURCE_DETAILS (ChangeLog.readsSourceDetails);
+   * when false, the source may leave them out. Undefined: build them.
+   */
+  sourceDetails?: boolean;
 }
 
 export interface SourceProgress {

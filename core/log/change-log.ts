@@ -79,6 +79,12 @@ export interface ChangeLog {
    * when one fails, every later append still pending fails too (so none lands after a failed one).
    */
   readonly orderedConcurrentAppends?: boolean;
+  /**
+   * True when the log reads the events' SOURCE_DETAILS (core/event/source-details.ts: a
+   * Kafka log publishing Debezium topics). Sources skip building them otherwise: per
+   * change they cost a fifth of the MariaDB source's time and a tenth of Postgres's.
+   */
+  readonly readsSourceDetails?: boolean;
   /** Appends the events in order; resolves only once they are durable. */
   append(events: readonly ChangeEvent[], hint?: AppendHint): Promise<void>;
   /**

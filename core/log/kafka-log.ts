@@ -60,6 +60,7 @@ export class KafkaLog implements ChangeLog {
   private readonly consuming = new Set<AbortController>();
   private closed = false;
   private readonly debezium: DebeziumPublisher | undefined;
+  readonly readsSourceDetails: boolean;
 
   constructor(private readonly options: KafkaLogOptions) {
     this.partitions = options.partitions;
@@ -78,6 +79,7 @@ export class KafkaLog implements ChangeLog {
       create: options.createTopics,
       isNativeTopic: (topic) => this.layout.ownTopics([topic]).length > 0,
     });
+    this.readsSourceDetails = this.debezium !== undefined;
   }
 
   async open(): Promise<void> {

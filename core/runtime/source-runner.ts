@@ -300,7 +300,7 @@ export class SourceRunner {
 
     try {
       const onStreaming = () => this.health.up();
-      await source.stream({ from: saved?.position ?? null, emit, signal: stop.signal, onStreaming, progress: this.progress });
+      await source.stream({ from: saved?.position ?? null, emit, signal: stop.signal, onStreaming, progress: this.progress, sourceDetails: this.options.log.readsSourceDetails ?? false });
     } finally {
       // Whatever the source handed over is still appended and acknowledged: a clean stop loses nothing.
       streamDone = true;

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
+import { sourceDetails } from '../../core/event/source-details';
 import { compareVersions, makeVersion } from '../../core/event/version';
 import { DecodedEvent } from '../../connectors/mysql/binlog-decoder';
 import { packBinlogPosition, parseBinlogPosition } from '../../connectors/mysql/binlog-position';
@@ -151,5 +152,17 @@ describe('MySQL transaction assembler (MySQL 8 event flavour)', () => {
     assert.equal(batches[0].events[0].source.txId, `${uuid}:5`);
     assert.equal(batches[0].commitTimeMs, 1_700_000_001_000);
     assert.deepEqual(batches[1].events.map((e) => [e.op, e.source.version]), [['t', makeVersion(packBinlogPosition({ file: 'mysql-bin.000008', offset: 300 }), 1)]]);
+  });
+
+  it('without source details (a log publishing no Debezium topics) the events are the same, only the details are left out', () => {
+    const all = (overrides: Partial<MysqlAssemblerOptions>) => run(events, undefined, overrides).flatMap((b) => b.events);
+    const withDetails = all({});
+    const without = all({ sourceDetails: false });
+    const native = (e: ChangeEvent) => JSON.stringify({ ...e, ts_ms: 0 });
+    assert.ok(withDetails.length > 10);
+    assert.deepEqual(without.map(native), withDetails.map(native));
+    const rowChanges = (list: ChangeEvent[]) => list.filter((e) => e.op !== 't');
+    assert.ok(rowChanges(withDetails).every((e) => sourceDetails(e)?.columnTypes));
+    assert.ok(rowChanges(without).every((e) => sourceDetails(e) === undefined));
   });
 });

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { sourceDetails } from '../../core/event/source-details';
 import { snapshotVersion } from '../../core/event/version';
 import { parseLsn } from '../../connectors/postgres/lsn';
 import { PgType } from '../../connectors/postgres/types';
@@ -266,5 +267,22 @@ describe('TransactionAssembler (connectors/postgres/transaction-assembler.ts): r
         ],
       );
     });
+  });
+
+  it('without source details (a log publishing no Debezium topics) the events are the same, only the details are left out', () => {
+    const full = relation('public.customers', customers.columns.map((c) => ({ name: c.name, typeOid: c.typeOid, key: true })), 'full');
+    const messages: Parameters<typeof feed>[1] = [
+      ['0/100', begin('0/200', 3)],
+      ['0/140', insert(customers, alice)],
+      ['0/150', update(full, { ...alice, id: '8' }, { old: { ...alice, id: '7' } })],
+      ['0/160', del(customers, { key: { ...alice, id: '8' } })],
+      ['0/200', commit('0/200', '0/228')],
+    ];
+    const withDetails = events(feed(assembler(), messages));
+    const without = events(feed(assembler({ sourceDetails: false }), messages));
+    const native = (e: (typeof withDetails)[number]) => JSON.stringify({ ...e, ts_ms: 0 });
+    assert.deepEqual(without.map(native), withDetails.map(native));
+    assert.ok(withDetails.every((e) => sourceDetails(e)?.columnTypes));
+    assert.ok(without.every((e) => sourceDetails(e) === undefined));
   });
 });
