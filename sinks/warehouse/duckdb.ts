@@ -69,10 +69,10 @@ export function checkpointThreshold(memoryLimit: string | undefined): string {
  * the system only when a single release is bigger than this (default 512 MB):
  * after a batch of multi-MB values the process kept ~70 MB it no longer used.
  * Replaying 200k rows then three 5 MB values into one warehouse: peak RSS
- * 331–342 → 263–287 MB; the sink benchmark's rate unchanged (1 MB cost a
- * third of it).
+ * 331–342 MB by default, 281–293 at 8 MB, 258–260 at 4 MB; the sink
+ * benchmark's rate within its spread at 4 and 8 MB (1 MB cost a third of it).
  */
-const BULK_FREE_RETURNS_MEMORY_FROM = '8MB';
+const BULK_FREE_RETURNS_MEMORY_FROM = '4MB';
 
 /**
  * DuckDB, embedded: one database file, one connection per sink. Batches are
