@@ -9,7 +9,7 @@ import { lockDirectory } from '../fs/dir-lock';
 import { fsyncDir, readJsonIfExists, writeFileAtomic } from '../fs/durable-fs';
 import { upgradePartitionFromFormat1 } from './format-upgrade';
 import { DurabilityOptions, freeBytes, GroupCommitWriter } from './group-commit-writer';
-import { consumeAllPartitions } from './partition-consumer';
+import { consumeAllPartitions, ReadAheads } from './partition-consumer';
 import { PartitionLog, PartitionRead, ReadOptions } from './partition-log';
 import { EncodedChunk, encodeChunk } from './append-chunk';
 import { LARGE_STRING_CHARS } from './json-pieces';
@@ -70,6 +70,7 @@ export class FileLog implements ChangeLog {
   private chunkedTail: Promise<void> | undefined;
   /** Turns of huge records between appends and consumers (memory bounded by bytes, not counts). */
   readonly largeRecords = new LargeRecordTurns();
+  readonly readAheads = new ReadAheads();
 
   constructor(private readonly options: FileLogOptions) {
     if (!options.dir) throw new Error('file-log: options.dir is required');
