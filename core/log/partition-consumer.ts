@@ -27,10 +27,11 @@ interface BatchRead {
 
 /**
  * Reading a partition's next batch while one is applied keeps a warehouse catching up busy (its transaction leaves
- * this thread idle): the quick big-values fault case recovered in 23–28 s instead of 35–36. A read ahead holds a
- * decoded batch, so the log's consumers together have at most READ_AHEADS of them at once (every partition of every
- * sink: +20–30 MB of heap in that case), only after a batch smaller than PREFETCH_AFTER_BYTES, and a read ahead stops
- * before a record of PREFETCH_REFUSE_FROM or more (read once the batch before it is applied).
+ * this thread idle): the quick big-values fault case recovered in 25–30 s instead of 35–36 (a Redis backlog replay,
+ * bound by this thread, gained nothing). A read ahead holds a decoded batch, so the log's consumers together have at
+ * most READ_AHEADS of them at once (one per partition of every sink: 23–28 s, but peak RSS 306–312 MB), only after a
+ * batch smaller than PREFETCH_AFTER_BYTES, and a read ahead stops before a record of PREFETCH_REFUSE_FROM or more
+ * (read once the batch before it is applied).
  */
 export class ReadAheads {
   private taken = 0;
