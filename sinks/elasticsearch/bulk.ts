@@ -34,15 +34,40 @@ function actionLines(action: BulkAction): string {
 }
 
 /**
- * Sends actions in _bulk requests of at most `maxActions`. Items ES rejects
+ * Document bytes (UTF-16 units) in one _bulk request at most, a lone bigger document excepted: a request's
+ * body is built whole (joined, then encoded), so three 5 MB documents sent together held ~30 MB at once.
+ */
+export const MAX_BULK_DOCUMENT_CHARS = 8 * 1024 * 1024;
+
+/** Consecutive runs of `actions`, each at most `maxActions` long and about `maxChars` of documents (at least one action). */
+export function bulkRequests(actions: readonly BulkAction[], maxActions: number, maxChars = MAX_BULK_DOCUMENT_CHARS): BulkAction[][] {
+  const requests: BulkAction[][] = [];
+  let current: BulkAction[] = [];
+  let chars = 0;
+  for (const action of actions) {
+    const size = action.document?.length ?? 0;
+    if (current.length > 0 && (current.length >= maxActions || chars + size > maxChars)) {
+      requests.push(current);
+      current = [];
+      chars = 0;
+    }
+    current.push(action);
+    chars += size;
+  }
+  if (current.length > 0) requests.push(current);
+  return requests;
+}
+
+/**
+ * Sends actions in _bulk requests of at most `maxActions` (and bulkRequests()' bytes). Items ES rejects
  * with 429 or 5xx (and whole requests answered so, or lost to a connection
  * error) are sent again with backoff; a 409 version conflict and a 404 on
  * delete are success; any other 4xx is final.
  */
 export async function sendBulk(http: EsHttp, actions: BulkAction[], options: { maxActions: number; maxAttempts: number; retryBaseMs: number; logger: Logger; sink: string }): Promise<BulkOutcome> {
   const outcome: BulkOutcome = { applied: 0, stale: 0, rejected: [] };
-  for (let start = 0; start < actions.length; start += options.maxActions) {
-    let pending = actions.slice(start, start + options.maxActions);
+  for (const request of bulkRequests(actions, options.maxActions)) {
+    let pending = request;
     const backoff = new Backoff(options.retryBaseMs, 10_000);
     for (let attempt = 1; pending.length > 0; attempt++) {
       const retry: BulkAction[] = [];

@@ -2,6 +2,7 @@ import Redis from 'ioredis';
 import { describeTlsFailure } from '../../core/net/tls';
 import { redisTlsOptions, redisTlsPeer } from './tls';
 import { ChangeEvent, keyString } from '../../core/event/change-event';
+import { roughEventBytes } from '../../core/log/large-record-gc';
 import { LogRecord } from '../../core/log/change-log';
 import { Backoff, sleep } from '../../core/runtime/backoff';
 import { Logger } from '../../core/runtime/logger';
@@ -29,15 +30,27 @@ type Pipeline = ReturnType<Redis['pipeline']> & ScriptCommands;
 /** Changes per APPLY_CHANGES call: few calls per batch, yet a short hold on Redis (which runs a script alone). */
 const CHANGES_PER_CALL = 100;
 
+/**
+ * Argument characters of one pipeline at most, a lone bigger change excepted: ioredis encodes a
+ * pipeline's commands whole before writing them, so a batch holding three 5 MB values is sent as
+ * three pipelines instead of one of 15 MB.
+ */
+const PIPELINE_MAX_CHARS = 8 * 1024 * 1024;
+
 /** Changes gathered for the next APPLY_CHANGES call. */
 class ApplyCall {
   readonly keys: string[] = [];
   readonly args: string[] = [];
   readonly events: ChangeEvent[] = [];
+  /** Characters of the arguments. */
+  chars = 0;
 
   add(event: ChangeEvent, rowKey: string, versionKey: string, args: string[]): void {
     this.keys.push(rowKey, versionKey);
-    for (const arg of args) this.args.push(arg);
+    for (const arg of args) {
+      this.args.push(arg);
+      this.chars += arg.length;
+    }
     this.events.push(event);
   }
 
@@ -178,6 +191,7 @@ export class RedisSink implements GenerationalSink {
       const problem = unfillableUnchanged(event);
       if (problem) letters.push({ event, reason: problem });
       else {
+        if ((calls.length > 0 || call.events.length > 0) && calls.reduce((sum, c) => sum + c.chars, call.chars) + roughEventBytes(event) > PIPELINE_MAX_CHARS) await send();
         this.queueChange(call, event, route);
         if (call.events.length >= CHANGES_PER_CALL) {
           calls.push(call);
