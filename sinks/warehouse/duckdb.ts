@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import { ColumnType } from '../shared/column-types';
-import { quoteIdent, quoteText, SqlEngine, SqlRow } from './engine';
+import { quoteIdent, quoteText, SqlEngine, SqlRow, TransactionSize } from './engine';
 
 /**
  * A database file can be open once per process: sinks on the same file share
@@ -75,6 +75,19 @@ export function checkpointThreshold(memoryLimit: string | undefined): string {
 const BULK_FREE_RETURNS_MEMORY_FROM = '4MB';
 
 /**
+ * Bytes of DuckDB memory per byte of changes in a transaction (roughEventBytes),
+ * on top of the configured limit, once they would not fit in it. One 50 MB
+ * value, applied alone: the staging row, the MERGE's JSON extraction and the
+ * history row took the process from 125 to 620 MB, and the transaction failed
+ * under a 256MB memory_limit, passed under 512MB; two 3 MB values failed under
+ * 53MB and passed under 64MB.
+ */
+const BIG_CHANGE_MEMORY_FACTOR = 12;
+/** Between transactions the limit keeps this many times the biggest change's bytes above the configured one (see afterCommit). */
+const CHECKPOINT_ROOM_FACTOR = 2;
+const MIB = 1024 * 1024;
+
+/**
  * DuckDB, embedded: one database file, one connection per sink. Batches are
  * staged with the appender. Every use of the connection goes through one
  * queue: statements of a transaction never interleave with a read from
@@ -84,7 +97,10 @@ const BULK_FREE_RETURNS_MEMORY_FROM = '4MB';
 export class DuckDbEngine implements SqlEngine {
   readonly historyJsonType = 'JSON';
   private outOfMemoryInARow = 0;
-  private raisedMemoryLimit = false;
+  /** The memory_limit in bytes while raised above the configured one (0: not raised). */
+  private raisedTo = 0;
+  /** The biggest change a transaction was given room for (beforeTransaction); 0 while none was big. */
+  private biggestChangeBytes = 0;
   readonly keyedTables = false;
   readonly currentTableStorage = '';
   readonly historyDedup = 'scan';
@@ -135,22 +151,57 @@ export class DuckDbEngine implements SqlEngine {
    */
   async afterFailedTransaction(error: unknown): Promise<string | null> {
     if (!/Out of Memory Error/i.test(String((error as Error)?.message ?? error))) return null;
-    await this.query('CHECKPOINT');
     this.outOfMemoryInARow++;
+    // The CHECKPOINT can run out of memory too (a 50 MB row not yet written out): the limit is raised all the same.
+    const checkpointed = await this.query('CHECKPOINT').then(() => true, () => false);
     const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
-    if (this.outOfMemoryInARow < 2 || configured === null) return `DuckDB ran out of memory (memory_limit ${this.settings.memoryLimit ?? 'default'}): checkpointed to free it; retrying`;
+    const freed = checkpointed ? 'checkpointed to free it' : 'its CHECKPOINT failed too';
+    const limit = this.raisedTo ? `${Math.ceil(this.raisedTo / MIB)}MB` : this.settings.memoryLimit ?? 'default';
+    if (this.outOfMemoryInARow < 2 || configured === null) return `DuckDB ran out of memory (memory_limit ${limit}): ${freed}; retrying`;
     const raised = Math.min(configured * 16, configured * 2 ** (this.outOfMemoryInARow - 1));
-    await this.query(`SET GLOBAL memory_limit = '${Math.ceil(raised / 1048576)}MB'`);
-    this.raisedMemoryLimit = true;
-    return `DuckDB ran out of memory again: memory_limit raised to ${Math.ceil(raised / 1048576)}MB until this batch commits (configured ${this.settings.memoryLimit}; raise warehouse memoryLimit if this repeats)`;
+    if (raised <= this.raisedTo) return `DuckDB ran out of memory again (memory_limit ${limit}): ${freed}; retrying`;
+    await this.raiseMemoryLimit(raised);
+    return `DuckDB ran out of memory again: memory_limit raised to ${Math.ceil(raised / MIB)}MB until this batch commits (configured ${this.settings.memoryLimit}; raise warehouse memoryLimit if this repeats)`;
   }
 
+  /**
+   * A transaction of big changes gets the memory it will need before it
+   * starts, instead of failing and retrying its way up: DuckDB holds several
+   * copies of such values at once (BIG_CHANGE_MEMORY_FACTOR).
+   */
+  async beforeTransaction(size: TransactionSize): Promise<string | null> {
+    const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
+    if (configured === null) return null;
+    const needed = BIG_CHANGE_MEMORY_FACTOR * size.bytes;
+    if (needed <= configured) return null;
+    this.biggestChangeBytes = Math.max(this.biggestChangeBytes, size.largestEventBytes);
+    if (configured + needed <= this.raisedTo) return null;
+    await this.raiseMemoryLimit(configured + needed);
+    return `a transaction of ${(size.bytes / MIB).toFixed(1)} MB of changes: DuckDB memory_limit raised to ${Math.ceil((configured + needed) / MIB)}MB until it commits (configured ${this.settings.memoryLimit})`;
+  }
+
+  private async raiseMemoryLimit(bytes: number): Promise<void> {
+    await this.query(`SET GLOBAL memory_limit = '${Math.ceil(bytes / MIB)}MB'`);
+    this.raisedTo = Math.max(this.raisedTo, bytes);
+  }
+
+  /**
+   * After a flush that raised the limit: a CHECKPOINT while the memory is still
+   * there, then back to the configured limit — plus room for a later checkpoint
+   * to rewrite the biggest value written so far. A checkpoint that cannot pin
+   * such a value's block fails at an autocheckpoint, after the COMMIT, and
+   * DuckDB then invalidates the whole database ("FATAL Error … autocheckpoint
+   * failed"): seen with one 12 MB value under a 16MB limit.
+   */
   async afterCommit(): Promise<void> {
     this.outOfMemoryInARow = 0;
-    if (!this.raisedMemoryLimit || !this.settings.memoryLimit) return;
+    const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
+    if (this.raisedTo === 0 || configured === null) return;
+    await this.query('CHECKPOINT').catch(() => undefined);
+    const resting = configured + CHECKPOINT_ROOM_FACTOR * this.biggestChangeBytes;
     // DuckDB refuses a limit below what it holds right now: then the next commit tries again.
-    await this.query(`SET GLOBAL memory_limit = ${quoteText(this.settings.memoryLimit)}`).then(
-      () => (this.raisedMemoryLimit = false),
+    await this.query(`SET GLOBAL memory_limit = '${Math.ceil(resting / MIB)}MB'`).then(
+      () => (this.raisedTo = 0),
       () => undefined,
     );
   }

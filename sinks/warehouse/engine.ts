@@ -37,6 +37,8 @@ export interface SqlEngine {
    * so the retry may succeed; returns what it did, for the log, or null.
    */
   afterFailedTransaction?(error: unknown): Promise<string | null>;
+  /** Before a transaction of changes this big: makes room for them if the engine must; returns what it did, for the log, or null. */
+  beforeTransaction?(size: TransactionSize): Promise<string | null>;
   /** After a flush's transactions all committed (an engine may undo what afterFailedTransaction did). */
   afterCommit?(): Promise<void>;
 
@@ -74,4 +76,10 @@ export function quoteIdent(name: string): string {
 /** A text literal for either engine. */
 export function quoteText(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** The changes of one warehouse transaction, in roughEventBytes. */
+export interface TransactionSize {
+  bytes: number;
+  largestEventBytes: number;
 }

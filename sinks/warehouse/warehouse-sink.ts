@@ -12,7 +12,7 @@ import { TableFilter, TableOptions } from '../shared/table-filter';
 import { GenerationalSink } from '../../core/contracts/sink';
 import { WarehouseSinkConfig, WarehouseTableOptions } from './config';
 import { DuckDbEngine } from './duckdb';
-import { quoteIdent, SqlEngine } from './engine';
+import { quoteIdent, SqlEngine, TransactionSize } from './engine';
 import { badCastsSql, historySql, mergeSql, missingStoredRowsSql, truncateSql } from './merge-sql';
 import { placeOf, WarehouseMeta } from './meta';
 import { PostgresEngine } from './postgres';
@@ -52,6 +52,17 @@ export function transactionLength(records: readonly LogRecord[], start: number):
     end++;
   }
   return end - start;
+}
+
+function transactionSize(records: readonly LogRecord[]): TransactionSize {
+  let bytes = 0;
+  let largestEventBytes = 0;
+  for (const { event } of records) {
+    const size = roughEventBytes(event);
+    bytes += size;
+    if (size > largestEventBytes) largestEventBytes = size;
+  }
+  return { bytes, largestEventBytes };
 }
 
 /** Log order within a partition, partitions (and topics) one after the other. */
@@ -223,6 +234,8 @@ export class WarehouseSink implements GenerationalSink {
     try {
       while (done < records.length) {
         const part = records.slice(done, done + transactionLength(records, done));
+        const made = await this.engine.beforeTransaction?.(transactionSize(part));
+        if (made) this.context.logger.info(`sink ${this.name}: ${made}`, { sink: this.name, partition: part[0].partition, offset: part[0].offset });
         await this.inTransaction(() => this.apply(part));
         done += part.length;
       }

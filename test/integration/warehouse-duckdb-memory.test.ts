@@ -23,6 +23,7 @@ describe('Warehouse sink (duckdb) under a small memory_limit', function () {
   it('writes a batch of big values that does not fit in memory_limit, with the retries the sink runner makes, and says what it did', async () => {
     const warnings: string[] = [];
     const logger = createLogger('test', (line) => {
+      if (process.env.SHOW) console.log(line.slice(0, 220));
       if (/"level":"?(warn|40)/i.test(line) || line.includes('WARN')) warnings.push(line);
     });
     const path = join(dir, 'w.duckdb');
@@ -58,5 +59,30 @@ describe('Warehouse sink (duckdb) under a small memory_limit', function () {
     });
     if (attempts > 1) assert.ok(warnings.some((w) => w.includes('DuckDB ran out of memory')), `a warning says what happened: ${warnings.join('\n')}`);
     console.log(`      (${attempts} attempt(s) for a batch of 4 × 3 MiB values under memory_limit 16MB)`);
+  });
+  // The full fault suite's 50 MB values: each took five failed attempts to climb to a limit it fitted in,
+  // and once a CHECKPOINT ran out of memory too the limit stopped climbing: the warehouse retried for good.
+  it('gives a transaction with a value of many MB the memory it needs up front: every row lands on the first attempt', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('test', (line) => lines.push(line));
+    const path = join(dir, 'w.duckdb');
+    const config = warehouseSinkConfig.parse({ name: 'wh', type: 'warehouse', engine: 'duckdb', path, memoryLimit: '16MB' });
+    const sink = new WarehouseSink(config, { logger, dataDir: dir }, new DeadLetterStore(dir, 'wh'));
+    await sink.open();
+    const sizes = [12 << 20, 100, 12 << 20];
+    for (const [i, size] of sizes.entries()) {
+      const event = makeEvent({ key: { id: i + 1 }, after: { id: i + 1, payload: 'v'.repeat(size) }, version: makeVersion(BigInt(2000 + i), 0) });
+      await sink.write(asRecords([event]));
+      await sink.flush(); // throws if the transaction ran out of memory: no retry here
+    }
+    await sink.close();
+    const instance = await DuckDBInstance.create(path);
+    const connection = await instance.connect();
+    const rows = (await (await connection.runAndReadAll('SELECT id, length(payload) AS n FROM public__items ORDER BY id')).getRowObjectsJS()) as Array<{ id: bigint | number; n: bigint | number }>;
+    connection.closeSync();
+    assert.deepEqual(rows.map((r) => [Number(r.id), Number(r.n)]), sizes.map((size, i) => [i + 1, size]));
+    const raised = lines.filter((l) => l.includes('DuckDB memory_limit raised to'));
+    assert.equal(raised.length, 2, `one line per big transaction says what was raised and why:\n${lines.join('\n')}`);
+    assert.match(raised[0], /a transaction of 12\.\d MB of changes: DuckDB memory_limit raised to \d+MB until it commits \(configured 16MB\)/);
   });
 });
