@@ -74,8 +74,10 @@ export async function runCase(lab: Lab, c: FaultCase, id: string, random: () => 
     await sleep(2000); // a little more load on the recovered pipeline
     const stats = await load.stop();
     ctx.note(`load: ${stats.transactions} transactions, ~${stats.changes} changes, ${stats.failed} failed${stats.failed ? ` (last: ${stats.lastError.slice(0, 120)})` : ''}`);
-    const drainMs = result.recoverSeconds === null ? DRAIN_AFTER_NO_RECOVERY_MS : DRAIN_TIMEOUT_MS;
+    const drainMs = c.drainMs ?? (result.recoverSeconds === null ? DRAIN_AFTER_NO_RECOVERY_MS : DRAIN_TIMEOUT_MS);
+    const drainStarted = Date.now();
     const drained = await drain(p, monitor, drainMs);
+    if (c.drainMs) ctx.note(`drained ${drained.ok ? `in ${((Date.now() - drainStarted) / 1000).toFixed(0)} s after the load stopped` : `not within ${drainMs / 1000} s`}`);
     if (!drained.ok) result.reasons.push(`did not drain within ${drainMs / 1000} s: ${drained.detail}`);
     const code = await p.stopService();
     if (code !== 0) ctx.note(`the service exited with code ${code} on SIGTERM`);
