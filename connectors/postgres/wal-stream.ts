@@ -27,6 +27,19 @@ class RawTextPgoutputPlugin extends PgoutputPlugin {
 export const HEARTBEAT_PREFIX = 'tidewater_heartbeat';
 const FEEDBACK_INTERVAL_MS = 1000;
 
+/**
+ * Postgres ends a replication connection that sent no status update for
+ * wal_sender_timeout (60 s by default). Updates go out after durable commits
+ * and in reply to keepalives — but inside one long transaction nothing
+ * becomes durable, and while the socket is paused (backpressure) keepalives go
+ * unread: the walsender cut the connection and the transaction started over,
+ * for good when it always took longer than the timeout (a 2M-row transaction
+ * under load; 400k rows against a 2 s timeout). So a status update also goes
+ * out on a timer: every quarter of the server's timeout, at most every 10 s
+ * (a Postgres standby's own wal_receiver_status_interval).
+ */
+const STATUS_INTERVAL_MAX_MS = 10_000;
+
 export interface WalStreamOptions {
   url: string;
   sourceName: string;
@@ -137,6 +150,10 @@ export class WalStream {
       if (shouldRespond) await this.sendFeedback().catch(() => undefined); // a dead connection is reported by the stream itself
     });
     const heartbeat = options.heartbeatIntervalMs > 0 ? setInterval(() => void this.beat(), options.heartbeatIntervalMs) : null;
+    const statusEveryMs = await this.statusInterval();
+    const status = setInterval(() => {
+      if (Date.now() - this.lastFeedbackAt >= statusEveryMs) void this.sendFeedback().catch(() => undefined); // a dead connection is reported by the stream itself
+    }, Math.max(50, Math.floor(statusEveryMs / 2)));
     const liveness = options.livenessTimeoutMs > 0 ? Math.max(50, Math.floor(options.livenessTimeoutMs / 4)) : 0;
     const watchdog = liveness > 0 ? setInterval(() => this.watch(failStream), liveness) : null;
     try {
@@ -174,6 +191,7 @@ export class WalStream {
       });
     } finally {
       if (heartbeat) clearInterval(heartbeat);
+      clearInterval(status);
       if (watchdog) clearInterval(watchdog);
       if (this.feedbackTimer) clearTimeout(this.feedbackTimer);
       this.feedbackTimer = null;
@@ -205,6 +223,17 @@ export class WalStream {
   private ping(): void {
     if (!this.service || this.lastAcknowledged === ZERO_LSN) return;
     void this.service.acknowledge(formatLsn(this.lastAcknowledged - 1n), true).catch(() => undefined);
+  }
+
+  /** How often a status update must go out so the walsender never times us out (see STATUS_INTERVAL_MAX_MS). */
+  private async statusInterval(): Promise<number> {
+    try {
+      const { rows } = await this.options.admin.query(`SELECT setting::bigint AS ms FROM pg_settings WHERE name = 'wal_sender_timeout'`);
+      const timeoutMs = Number(rows[0]?.ms ?? 0);
+      return timeoutMs > 0 ? Math.min(STATUS_INTERVAL_MAX_MS, Math.floor(timeoutMs / 4)) : STATUS_INTERVAL_MAX_MS;
+    } catch {
+      return STATUS_INTERVAL_MAX_MS; // the control connection's own failure is reported by the heartbeat
+    }
   }
 
   /** The current checkpoint: last complete transaction plus queued resync tasks. */

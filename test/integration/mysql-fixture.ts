@@ -98,7 +98,11 @@ export interface SourceRun {
 /** Runs a MysqlSource in-process (as the runtime would) and collects what it emits. */
 export function runSource(
   server: MariadbServer,
-  source: { tables: string[]; serverId?: number; url?: string; snapshot?: object; from?: string | null; snapshotChunkDelayMs?: number },
+  source: {
+    tables: string[]; serverId?: number; url?: string; snapshot?: object; from?: string | null; snapshotChunkDelayMs?: number;
+    /** Awaited after each batch is collected: a slow log, so the source's backpressure pauses the binlog connection. */
+    afterEmit?: (batch: SourceBatch) => Promise<void>;
+  },
   internals: MysqlSourceInternals = {},
 ): SourceRun {
   const config = mysqlSourceConfig.parse({
@@ -120,6 +124,7 @@ export function runSource(
         batches.push(batch);
         // Slows the snapshot down (its batches carry the JSON progress checkpoint), so tests can interrupt it or write during it.
         if (source.snapshotChunkDelayMs && batch.checkpoint.includes('{')) await new Promise((r) => setTimeout(r, source.snapshotChunkDelayMs));
+        await source.afterEmit?.(batch);
       },
     })
     .then(() => null, (error: Error) => error)
