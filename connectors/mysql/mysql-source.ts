@@ -168,7 +168,7 @@ export class MysqlSource implements Source {
           ...(plan.kind === 'new-snapshot' ? { reason: plan.reason, lock: snapshotStart === 'ftwrl' ? 'FLUSH TABLES WITH READ LOCK (released)' : 'none' } : {}),
         });
         onStreaming(); // the position is fixed: every change after it will be streamed
-        const snapshotOptions = { sourceName: this.name, catalog, progress: snapshotProgress, chunkSize: this.config.snapshot.chunkSize };
+        const snapshotOptions = { sourceName: this.name, catalog, progress: snapshotProgress, chunkSize: this.config.snapshot.chunkSize, sourceDetails };
         await readSnapshot(snapshot.connection, { ...snapshotOptions, emit: (batch) => untilAborted(emit(batch), signal), report: progress, signal, logger: this.logger });
         start = snapshotProgress.position;
       } finally {

@@ -119,6 +119,8 @@ export interface SnapshotReadOptions {
   report: SourceProgress;
   signal: AbortSignal;
   logger: Logger;
+  /** Build the events' SOURCE_DETAILS (SourceStreamOptions.sourceDetails: only Debezium topics read them); default true. */
+  sourceDetails?: boolean;
 }
 
 /**
@@ -149,14 +151,15 @@ async function readTable(connection: Connection, name: string, options: Snapshot
   logger.info(state.rows > 0 ? 'resuming table snapshot' : 'snapshotting table', { table: name, rowsDone: state.rows, estimatedRows: estimate });
   const startedAt = Date.now();
   let lastLog = startedAt;
-  const first = state.afterKey === undefined ? [truncateBelow(name, columns, options)] : [];
+  const details = options.sourceDetails !== false;
+  const first = state.afterKey === undefined ? [truncateBelow(name, columns, options, details)] : [];
   const sizer = new ChunkSizer(options.chunkSize);
   while (!state.done && !options.signal.aborted) {
     const afterKey = state.afterKey ? restoreKey(state.afterKey) : undefined;
     const limit = sizer.next();
     const [rows] = await connection.query<RowDataPacket[]>(chunkQuery(name, columns, key, afterKey !== undefined, limit), afterKey ? chunkParameters(afterKey) : []);
     const shared = chunkShared(name, columns, options);
-    const rowEvents = rows.map((raw) => rowEvent(raw, shared, columns, key));
+    const rowEvents = rows.map((raw) => rowEvent(raw, shared, columns, key, details));
     sizer.observe(rowEvents);
     const events = [...first.splice(0), ...rowEvents];
     const last = rows[rows.length - 1];
@@ -164,7 +167,7 @@ async function readTable(connection: Connection, name: string, options: Snapshot
     Object.assign(state, { done: rows.length < limit, rows: state.rows + rows.length, afterKey: last ? saveKey(key.map((c) => last[c])) : state.afterKey });
     progress.tables[name] = state;
     // Debezium's snapshot marks (first / first and last in table / last).
-    markSnapshotChunk(events, { tableFirst: state.rows === rows.length, tableLast: state.done, snapshotFirst, snapshotLast: state.done && options.catalog.tables.every((t) => progress.tables[t]?.done) });
+    if (details) markSnapshotChunk(events, { tableFirst: state.rows === rows.length, tableLast: state.done, snapshotFirst, snapshotLast: state.done && options.catalog.tables.every((t) => progress.tables[t]?.done) });
     // Progress changes and the batch is queued in one synchronous step, so a
     // checkpoint never covers rows of a chunk that is not queued before it.
     const emitted = options.emit({ events, checkpoint: serializeCheckpoint({ position: progress.position, snapshot: progress }), commitTimeMs: Date.now() });
@@ -221,21 +224,22 @@ function chunkShared(name: string, columns: ColumnShape[], options: SnapshotRead
   };
 }
 
-function rowEvent(raw: RowDataPacket, shared: ChunkShared, columns: ColumnShape[], key: string[]): ChangeEvent {
+function rowEvent(raw: RowDataPacket, shared: ChunkShared, columns: ColumnShape[], key: string[], details: boolean): ChangeEvent {
   const row: Row = {};
   for (const column of columns) row[column.name] = normalizeValue(column, raw[column.name]);
   const rowKey: Row = {};
   for (const column of key) rowKey[column] = row[column];
   const event = snapshotEvent('r', shared, rowKey, row, shared.version);
+  if (!details) return event;
   const json = mysqlJsonText(columns, raw);
   return addSourceDetails(event, json ? { ...shared.details, jsonText: { after: json } } : shared.details);
 }
 
 /** Just below the snapshot rows' version and above every change before the snapshot position. */
-function truncateBelow(name: string, columns: ColumnShape[], options: SnapshotReadOptions): ChangeEvent {
+function truncateBelow(name: string, columns: ColumnShape[], options: SnapshotReadOptions, details: boolean): ChangeEvent {
   const shared = chunkShared(name, columns, options);
   const event = snapshotEvent('t', shared, {}, null, makeVersion(packBinlogPosition(options.progress.position) - 1n, 0xffffffff));
-  return shared.details.mariadb ? addSourceDetails(event, { mariadb: true }) : event;
+  return details && shared.details.mariadb ? addSourceDetails(event, { mariadb: true }) : event;
 }
 
 function snapshotEvent(op: 'r' | 't', shared: ChunkShared, key: Row, after: Row | null, version: string): ChangeEvent {

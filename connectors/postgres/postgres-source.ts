@@ -124,7 +124,7 @@ export class PostgresSource implements Source {
       if (plan.kind === 'new-snapshot' && plan.dropSlot) await dropSlot(admin, this.slot);
       const snapshotPlan = plan.kind === 'new-snapshot' ? await this.exportSnapshot(plan.reason) : { progress: plan.progress, snapshotName: undefined, release: async () => undefined };
       capturing(); // the slot exists: every later change reaches the log
-      const snapshotOptions = { url: this.config.url, sourceName: this.name, db, tables, primaryKeys, catalog, emit, report: progress, signal, logger: this.logger };
+      const snapshotOptions = { url: this.config.url, sourceName: this.name, db, tables, primaryKeys, catalog, emit, report: progress, signal, logger: this.logger, sourceDetails };
       await runSnapshot({ ...snapshotOptions, ...this.config.snapshot, progress: snapshotPlan.progress, snapshotName: snapshotPlan.snapshotName, onImported: snapshotPlan.release });
       await snapshotPlan.release();
       if (signal.aborted) return;

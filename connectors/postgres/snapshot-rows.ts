@@ -12,6 +12,8 @@ export interface SnapshotRowContext {
   db: string;
   catalog: TypeCatalog;
   position: Lsn;
+  /** Add SOURCE_DETAILS (column types, JSON text; only Debezium topics read them); default true. */
+  details?: boolean;
 }
 
 /**
@@ -36,6 +38,7 @@ export function snapshotRowEvents(fields: Field[], table: CapturedTable, key: st
   const indexes = columns.map((c) => c.index);
   // The same for every row without json text: built once (addSourceDetails copies it into each event).
   const details = { columnTypes, ...(key ? {} : { noPrimaryKey: true as const }) };
+  const withDetails = context.details !== false;
   return (values, now) => {
     const row: Row = {};
     for (let i = 0; i < names.length; i++) {
@@ -44,18 +47,20 @@ export function snapshotRowEvents(fields: Field[], table: CapturedTable, key: st
     }
     const eventKey: Row = {};
     for (const name of keyColumns) eventKey[name] = row[name];
-    let json: Record<string, string> | undefined;
-    for (const column of jsonColumns) {
-      const text = values[column.index];
-      if (text !== null) (json ??= {})[column.name] = text;
-    }
-    return addSourceDetails<ChangeEvent>({
+    const event: ChangeEvent = {
       op: 'r',
       key: eventKey,
       before: null,
       after: row,
       source: { connector: 'postgresql', name: sourceName, db, schema, table: tableName, position, version, snapshot: true, ts_ms: now },
       ts_ms: now,
-    }, json ? { ...details, jsonText: { after: json } } : details);
+    };
+    if (!withDetails) return event;
+    let json: Record<string, string> | undefined;
+    for (const column of jsonColumns) {
+      const text = values[column.index];
+      if (text !== null) (json ??= {})[column.name] = text;
+    }
+    return addSourceDetails(event, json ? { ...details, jsonText: { after: json } } : details);
   };
 }

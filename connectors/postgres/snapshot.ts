@@ -33,6 +33,8 @@ export interface SnapshotOptions {
   report: SourceProgress;
   signal: AbortSignal;
   logger: Logger;
+  /** Build the events' SOURCE_DETAILS (SourceStreamOptions.sourceDetails: only Debezium topics read them); default true. */
+  sourceDetails?: boolean;
 }
 
 /**
@@ -99,7 +101,8 @@ async function readTable(client: Client, idle: Client[], table: CapturedTable, o
   const fields = await describeColumns(client, table, key);
   await options.catalog.load(fields.map((f) => f.dataTypeID));
   const chunks = new ChunkPipeline({ lead: client, idle, table, key, fields, after: state.afterKey, sizer: new ChunkSizer(options.chunkSize) });
-  const toEvent = snapshotRowEvents(fields, table, key, { sourceName: options.sourceName, db: options.db, catalog: options.catalog, position: options.progress.position });
+  const details = options.sourceDetails !== false;
+  const toEvent = snapshotRowEvents(fields, table, key, { sourceName: options.sourceName, db: options.db, catalog: options.catalog, position: options.progress.position, details });
   try {
     while (!state.done && !options.signal.aborted) {
       const { rows, range } = await chunks.next();
@@ -121,7 +124,7 @@ async function readTable(client: Client, idle: Client[], table: CapturedTable, o
       // checkpoint never covers rows of a chunk that is not queued before it.
       Object.assign(state, next);
       options.progress.tables[name] = state;
-      markSnapshotChunk(events, {
+      if (details) markSnapshotChunk(events, {
         tableFirst: next.rows === rows.length,
         tableLast: next.done,
         snapshotFirst,

@@ -73,6 +73,7 @@ interface Captured {
 
 async function snapshotOf(
   url: string, tables: CapturedTable[], primaryKeys: Map<string, string[]>, reader: typeof runSnapshot, parallelism: number, chunkSize: number, from?: SnapshotProgress,
+  extra: Partial<SnapshotOptions> = {},
 ): Promise<Captured> {
   const admin = new Client({ connectionString: url });
   await admin.connect();
@@ -87,6 +88,7 @@ async function snapshotOf(
       report: { snapshotRows: () => undefined, backlogBytes: () => undefined },
       signal: new AbortController().signal,
       logger: createLogger('test', { write: () => undefined }),
+      ...extra,
     };
     await reader(options);
     return { batches };
@@ -149,6 +151,18 @@ describe('Postgres snapshot via COPY TO STDOUT', function () {
     const emptyVsNull = rows.filter((e) => tableOf(e) === 'public.nasty' && (e.key.id === 100 || e.key.id === 101)).map((e) => [e.after?.t, e.after?.v]);
     assert.deepStrictEqual(emptyVsNull, [['', null], [null, '']]);
     assert.equal(rows.find((e) => tableOf(e) === 'public.nasty' && e.key.id === 102)?.after?.t, NASTY.join('\t|').repeat(2500));
+  });
+
+  it('leaves the source details out when the log does not read them (no Debezium topics): the same events and checkpoints otherwise', async () => {
+    const withDetails = await snapshotOf(url, tables, primaryKeys, runSnapshot, 1, 4);
+    const without = await snapshotOf(url, tables, primaryKeys, runSnapshot, 1, 4, undefined, { sourceDetails: false });
+    const events = (c: Captured) => c.batches.flatMap((b) => b.events);
+    assert.ok(events(withDetails).some((e) => sourceDetails(e)?.columnTypes), 'by default the events carry their column types');
+    assert.deepEqual(events(without).map(sourceDetails).filter(Boolean), [], 'none carries details when asked not to');
+    const plain = (e: ChangeEvent) => ({ ...visible(e) as object, details: undefined });
+    assert.deepStrictEqual(events(without).map(plain), events(withDetails).map(plain));
+    assert.equal(JSON.stringify(events(without).map(plain)), JSON.stringify(events(withDetails).map(plain)), 'the same JSON in the log');
+    assert.deepEqual(without.batches.map((b) => b.checkpoint), withDetails.batches.map((b) => b.checkpoint));
   });
 
   it('reads each table in parallel and still emits the old reader\'s rows in key order', async () => {
