@@ -83,6 +83,8 @@ const BULK_FREE_RETURNS_MEMORY_FROM = '4MB';
  * 53MB and passed under 64MB.
  */
 const BIG_CHANGE_MEMORY_FACTOR = 12;
+/** A change this big or bigger makes its transaction one of big changes (beforeTransaction). */
+const BIG_CHANGE_BYTES = 1024 * 1024;
 /** Between transactions the limit keeps this many times the biggest change's bytes above the configured one (see afterCommit). */
 const CHECKPOINT_ROOM_FACTOR = 2;
 const MIB = 1024 * 1024;
@@ -173,7 +175,8 @@ export class DuckDbEngine implements SqlEngine {
     const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
     if (configured === null) return null;
     const needed = BIG_CHANGE_MEMORY_FACTOR * size.bytes;
-    if (needed <= configured) return null;
+    // Many small rows stream through DuckDB within its limit (spilling if they must): only multi-MB values are held whole.
+    if (size.largestEventBytes < BIG_CHANGE_BYTES || needed <= configured) return null;
     this.biggestChangeBytes = Math.max(this.biggestChangeBytes, size.largestEventBytes);
     if (configured + needed <= this.raisedTo) return null;
     await this.raiseMemoryLimit(configured + needed);
