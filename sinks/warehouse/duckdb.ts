@@ -158,12 +158,12 @@ export class DuckDbEngine implements SqlEngine {
     const checkpointed = await this.query('CHECKPOINT').then(() => true, () => false);
     const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
     const freed = checkpointed ? 'checkpointed to free it' : 'its CHECKPOINT failed too';
-    const limit = this.raisedTo ? `${Math.ceil(this.raisedTo / MIB)}MB` : this.settings.memoryLimit ?? 'default';
+    const limit = this.raisedTo ? `${Math.ceil(this.raisedTo / MIB)}MiB` : this.settings.memoryLimit ?? 'default';
     if (this.outOfMemoryInARow < 2 || configured === null) return `DuckDB ran out of memory (memory_limit ${limit}): ${freed}; retrying`;
     const raised = Math.min(configured * 16, configured * 2 ** (this.outOfMemoryInARow - 1));
     if (raised <= this.raisedTo) return `DuckDB ran out of memory again (memory_limit ${limit}): ${freed}; retrying`;
     await this.raiseMemoryLimit(raised);
-    return `DuckDB ran out of memory again: memory_limit raised to ${Math.ceil(raised / MIB)}MB until this batch commits (configured ${this.settings.memoryLimit}; raise warehouse memoryLimit if this repeats)`;
+    return `DuckDB ran out of memory again: memory_limit raised to ${Math.ceil(raised / MIB)}MiB until this batch commits (configured ${this.settings.memoryLimit}; raise warehouse memoryLimit if this repeats)`;
   }
 
   /**
@@ -180,11 +180,11 @@ export class DuckDbEngine implements SqlEngine {
     this.biggestChangeBytes = Math.max(this.biggestChangeBytes, size.largestEventBytes);
     if (configured + needed <= this.raisedTo) return null;
     await this.raiseMemoryLimit(configured + needed);
-    return `a transaction of ${(size.bytes / MIB).toFixed(1)} MB of changes: DuckDB memory_limit raised to ${Math.ceil((configured + needed) / MIB)}MB until it commits (configured ${this.settings.memoryLimit})`;
+    return `a transaction of ${(size.bytes / MIB).toFixed(1)} MB of changes: DuckDB memory_limit raised to ${Math.ceil((configured + needed) / MIB)}MiB until it commits (configured ${this.settings.memoryLimit})`;
   }
 
   private async raiseMemoryLimit(bytes: number): Promise<void> {
-    await this.query(`SET GLOBAL memory_limit = '${Math.ceil(bytes / MIB)}MB'`);
+    await this.query(`SET GLOBAL memory_limit = '${Math.ceil(bytes / MIB)}MiB'`);
     this.raisedTo = Math.max(this.raisedTo, bytes);
   }
 
@@ -201,12 +201,17 @@ export class DuckDbEngine implements SqlEngine {
     const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
     if (this.raisedTo === 0 || configured === null) return;
     await this.query('CHECKPOINT').catch(() => undefined);
-    const resting = configured + CHECKPOINT_ROOM_FACTOR * this.biggestChangeBytes;
+    const resting = this.restingLimit(configured);
     // DuckDB refuses a limit below what it holds right now: then the next commit tries again.
-    await this.query(`SET GLOBAL memory_limit = '${Math.ceil(resting / MIB)}MB'`).then(
+    await this.query(`SET GLOBAL memory_limit = '${Math.ceil(resting / MIB)}MiB'`).then(
       () => (this.raisedTo = 0),
       () => undefined,
     );
+  }
+
+  /** The limit between raised transactions: room for a later checkpoint to rewrite the biggest value written so far. */
+  private restingLimit(configured: number): number {
+    return configured + CHECKPOINT_ROOM_FACTOR * this.biggestChangeBytes;
   }
 
   emptyCopySql(from: string, to: string): string {
@@ -224,7 +229,14 @@ export class DuckDbEngine implements SqlEngine {
       this.connection = await instance.connect();
       const { memoryLimit, threads } = this.settings;
       await this.connection.run(`SET GLOBAL checkpoint_threshold = ${quoteText(checkpointThreshold(memoryLimit))}`);
-      if (memoryLimit) await this.connection.run(`SET GLOBAL memory_limit = ${quoteText(memoryLimit)}`);
+      // A new connection (after a failure) starts from the resting limit: what a failed attempt raised is not assumed.
+      this.raisedTo = 0;
+      this.outOfMemoryInARow = 0;
+      if (memoryLimit) {
+        const configured = parseSize(memoryLimit);
+        const limit = configured === null || this.biggestChangeBytes === 0 ? memoryLimit : `${Math.ceil(this.restingLimit(configured) / MIB)}MiB`;
+        await this.connection.run(`SET GLOBAL memory_limit = ${quoteText(limit)}`);
+      }
       if (threads) await this.connection.run(`SET GLOBAL threads = ${Math.max(1, Math.floor(threads))}`);
       await this.connection.run(`SET GLOBAL allocator_bulk_deallocation_flush_threshold = ${quoteText(BULK_FREE_RETURNS_MEMORY_FROM)}`);
     } catch (error) {

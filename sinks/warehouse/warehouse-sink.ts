@@ -234,6 +234,7 @@ export class WarehouseSink implements GenerationalSink {
     try {
       while (done < records.length) {
         const part = records.slice(done, done + transactionLength(records, done));
+        await this.reopenIfBroken(); // before the engine is asked to make room on its connection
         const made = await this.engine.beforeTransaction?.(transactionSize(part));
         if (made) this.context.logger.info(`sink ${this.name}: ${made}`, { sink: this.name, partition: part[0].partition, offset: part[0].offset });
         await this.inTransaction(() => this.apply(part));
@@ -346,10 +347,7 @@ export class WarehouseSink implements GenerationalSink {
 
   private async inTransaction(work: () => Promise<void>): Promise<void> {
     const epoch = this.epoch;
-    if (this.broken) {
-      await this.engine.open();
-      this.broken = false;
-    }
+    await this.reopenIfBroken();
     try {
       await this.engine.query('BEGIN TRANSACTION');
       await work();
@@ -370,6 +368,13 @@ export class WarehouseSink implements GenerationalSink {
       }
       throw error;
     }
+  }
+
+  /** After a failure that closed the engine's connection, the next use opens a new one. */
+  private async reopenIfBroken(): Promise<void> {
+    if (!this.broken) return;
+    await this.engine.open();
+    this.broken = false;
   }
 
   private duckDbPath(): string {

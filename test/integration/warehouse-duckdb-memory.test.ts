@@ -83,6 +83,41 @@ describe('Warehouse sink (duckdb) under a small memory_limit', function () {
     assert.deepEqual(rows.map((r) => [Number(r.id), Number(r.n)]), sizes.map((size, i) => [i + 1, size]));
     const raised = lines.filter((l) => l.includes('DuckDB memory_limit raised to'));
     assert.equal(raised.length, 2, `one line per big transaction says what was raised and why:\n${lines.join('\n')}`);
-    assert.match(raised[0], /a transaction of 12\.\d MB of changes: DuckDB memory_limit raised to \d+MB until it commits \(configured 16MB\)/);
+    assert.match(raised[0], /a transaction of 12\.\d MB of changes: DuckDB memory_limit raised to \d+MiB until it commits \(configured 16MB\)/);
+  });
+  it('retries a transaction of a big value on a new connection after its connection died mid-way', async () => {
+    const path = join(dir, 'w.duckdb');
+    const config = warehouseSinkConfig.parse({ name: 'wh', type: 'warehouse', engine: 'duckdb', path, memoryLimit: '16MB' });
+    const sink = new WarehouseSink(config, { logger: createLogger('test', () => undefined), dataDir: dir }, new DeadLetterStore(dir, 'wh'));
+    await sink.open();
+    // The connection goes away while the first attempt stages its rows (as a hung write given up on does).
+    const engine = (sink as unknown as { engine: { stage: (...args: unknown[]) => Promise<void>; close(): Promise<void> } }).engine;
+    const stage = engine.stage.bind(engine);
+    let failed = false;
+    engine.stage = async (...args: unknown[]) => {
+      if (failed) return stage(...args);
+      failed = true;
+      await engine.close();
+      throw new Error('connection lost (test)');
+    };
+    const event = makeEvent({ key: { id: 1 }, after: { id: 1, payload: 'b'.repeat(4 << 20) }, version: makeVersion(4000n, 0) });
+    const errors: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sink.write(asRecords([event]));
+        await sink.flush();
+        break;
+      } catch (error) {
+        errors.push((error as Error).message);
+        assert.ok(attempt < 4, `still failing after ${attempt} attempts:\n${errors.join('\n')}`);
+      }
+    }
+    await sink.close();
+    assert.deepEqual(errors, ['connection lost (test)'], 'one failed attempt, then the retry on a new connection lands it');
+    const instance = await DuckDBInstance.create(path);
+    const connection = await instance.connect();
+    const rows = (await (await connection.runAndReadAll('SELECT id, length(payload) AS n FROM public__items')).getRowObjectsJS()) as Array<{ id: bigint | number; n: bigint | number }>;
+    connection.closeSync();
+    assert.deepEqual(rows.map((r) => [Number(r.id), Number(r.n)]), [[1, 4 << 20]]);
   });
 });
