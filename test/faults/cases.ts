@@ -276,7 +276,7 @@ export function catalog(full: boolean): FaultCase[] {
     // Not on Kafka: the mock keeps ~5 MiB per partition, far below a 2M-row transaction or 50 MB values.
     big('maria-embedded', s.bigTxnRows, s.bigValueBytes),
     big('pg-embedded', 0, s.bigValueBytes), big('maria-embedded', 0, s.bigValueBytes),
-    big('pg-embedded', s.bigTxnRows, 0),
+    big('pg-embedded', s.bigTxnRows, 0), big('maria-embedded', s.bigTxnRows, 0),
     ...(['pg-embedded', 'pg-kafka', 'maria-embedded', 'maria-kafka'] as PipelineName[]).map(baseline),
   );
   cases.push(...historyMariadbCases());
