@@ -34,7 +34,7 @@ const FEEDBACK_INTERVAL_MS = 1000;
  * becomes durable, and while the socket is paused (backpressure) keepalives go
  * unread: the walsender cut the connection and the transaction started over,
  * for good when it always took longer than the timeout (a 2M-row transaction
- * under load; 400k rows against a 2 s timeout). So a status update also goes
+ * under load; 200k rows against a 1 s timeout in a test). So a status update also goes
  * out on a timer: every quarter of the server's timeout, at most every 10 s
  * (a Postgres standby's own wal_receiver_status_interval).
  */

@@ -44,25 +44,22 @@ export const MAX_TRANSACTION_BYTES = 8 * 1024 * 1024;
 
 /** How many of `records`, from `start`, the next transaction takes (at least one). */
 export function transactionLength(records: readonly LogRecord[], start: number): number {
-  let bytes = 0;
-  let end = start;
-  while (end < records.length && end - start < MAX_TRANSACTION_RECORDS) {
-    bytes += roughEventBytes(records[end].event);
-    if (end > start && bytes > MAX_TRANSACTION_BYTES) break;
-    end++;
-  }
-  return end - start;
+  return nextTransaction(records, start).length;
 }
 
-function transactionSize(records: readonly LogRecord[]): TransactionSize {
+/** The next transaction from `start`: how many records it takes, and their size (each record sized once). */
+function nextTransaction(records: readonly LogRecord[], start: number): { length: number; size: TransactionSize } {
   let bytes = 0;
   let largestEventBytes = 0;
-  for (const { event } of records) {
-    const size = roughEventBytes(event);
+  let end = start;
+  while (end < records.length && end - start < MAX_TRANSACTION_RECORDS) {
+    const size = roughEventBytes(records[end].event);
+    if (end > start && bytes + size > MAX_TRANSACTION_BYTES) break;
     bytes += size;
     if (size > largestEventBytes) largestEventBytes = size;
+    end++;
   }
-  return { bytes, largestEventBytes };
+  return { length: end - start, size: { bytes, largestEventBytes } };
 }
 
 /** Log order within a partition, partitions (and topics) one after the other. */
@@ -233,9 +230,10 @@ export class WarehouseSink implements GenerationalSink {
     let done = 0;
     try {
       while (done < records.length) {
-        const part = records.slice(done, done + transactionLength(records, done));
+        const next = nextTransaction(records, done);
+        const part = records.slice(done, done + next.length);
         await this.reopenIfBroken(); // before the engine is asked to make room on its connection
-        const made = await this.engine.beforeTransaction?.(transactionSize(part));
+        const made = await this.engine.beforeTransaction?.(next.size);
         if (made) this.context.logger.info(`sink ${this.name}: ${made}`, { sink: this.name, partition: part[0].partition, offset: part[0].offset });
         await this.inTransaction(() => this.apply(part));
         done += part.length;
