@@ -1,14 +1,35 @@
 import Mocha from 'mocha';
+import { relative } from 'node:path';
+
+const SLOWEST_FILES_SHOWN = 12;
 
 /**
  * Mocha's spec reporter plus one plain closing line, `N passed, N failed, N skipped`,
- * that CI reads whatever the test runner.
+ * that CI reads whatever the test runner, and the slowest test files (where the suite's
+ * time goes, to keep CI within its budget).
  */
 class SummaryReporter extends Mocha.reporters.Spec {
   constructor(runner: Mocha.Runner, options?: Mocha.MochaOptions) {
     super(runner, options);
+    const secondsByFile = new Map<string, number>();
+    const startedAt = new Map<Mocha.Suite, number>();
+    runner.on('suite', (suite) => {
+      // Only suites directly under the root: nested suites carry the same file.
+      if (suite.file && suite.parent?.root) startedAt.set(suite, Date.now());
+    });
+    runner.on('suite end', (suite) => {
+      const started = startedAt.get(suite);
+      if (started === undefined || !suite.file) return;
+      const file = relative(process.cwd(), suite.file);
+      secondsByFile.set(file, (secondsByFile.get(file) ?? 0) + (Date.now() - started) / 1000);
+    });
     runner.once('end', () => {
       const { passes, failures, pending } = runner.stats ?? { passes: 0, failures: 0, pending: 0 };
+      const slowest = [...secondsByFile].sort((a, b) => b[1] - a[1]).slice(0, SLOWEST_FILES_SHOWN);
+      if (slowest.length > 1) {
+        process.stdout.write('\nslowest test files:\n');
+        for (const [file, seconds] of slowest) process.stdout.write(`  ${seconds.toFixed(1).padStart(7)} s  ${file}\n`);
+      }
       process.stdout.write(`\n${passes} passed, ${failures} failed, ${pending} skipped\n`);
     });
   }
