@@ -28,6 +28,8 @@ export function caseId(all: FaultCase[], c: FaultCase): string {
 const RECOVERY_TIMEOUT_MS = 90_000;
 const DRAIN_TIMEOUT_MS = 90_000;
 const DRAIN_AFTER_NO_RECOVERY_MS = 30_000;
+/** How often the service refreshes cdc_sink_lag_events (the sink runner's default lagIntervalMs). */
+const LAG_GAUGE_REFRESH_MS = 1000;
 
 export async function runCase(lab: Lab, c: FaultCase, id: string, random: () => number, o: RunOptions): Promise<CaseResult> {
   const started = Date.now();
@@ -140,11 +142,16 @@ async function drain(p: Pipeline, monitor: Monitor, timeoutMs: number): Promise<
       }
     }
     const key = `${p.prefix}${p.schema}.customers:-1`;
+    let markerSeenAt = 0;
     while (Date.now() < deadline) {
       const value = await redis.get(key).catch(() => null);
       if (value?.includes(marker)) {
+        markerSeenAt ||= Date.now();
+        // The lag gauges refresh once a second: a 0 read sooner may predate the marker's append (a
+        // warehouse still committing it then looked drained, and was stopped without it).
+        const fresh = Date.now() - markerSeenAt >= LAG_GAUGE_REFRESH_MS + 500;
         const lags = await monitor.lags();
-        if (lags && p.sinks.every((s) => lags.sinkEvents[s] === 0)) return { ok: true, detail: '' };
+        if (fresh && lags && p.sinks.every((s) => lags.sinkEvents[s] === 0)) return { ok: true, detail: '' };
         detail = lags ? `sink lag events ${JSON.stringify(lags.sinkEvents)}` : 'no metrics';
       } else detail = `the marker row has not reached Redis (${key})`;
       await sleep(250);
