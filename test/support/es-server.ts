@@ -4,6 +4,7 @@
 // refresh, GET/_mget/_search (and scroll)/_count/_delete_by_query enough for tests, and
 // switches that inject 429 rejections. Tests run against it unless ES_URL is set.
 import * as http from 'node:http';
+import { filterPath } from './es-filter-path';
 import { AddressInfo } from 'node:net';
 import { trackServer, untrackServer } from './proc';
 import { EsAliases } from './es-aliases';
@@ -271,7 +272,7 @@ export async function startEsServer(options: EsServerOptions = {}): Promise<EsSe
         const esError = error instanceof EsError ? error : new EsError(400, 'parse_exception', (error as Error).message);
         reply = { status: esError.status, body: esError.body() };
       }
-      const payload = reply.body === undefined || req.method === 'HEAD' ? '' : JSON.stringify(reply.body);
+      const payload = reply.body === undefined || req.method === 'HEAD' ? '' : JSON.stringify(filterPath(reply.body, url.searchParams.get('filter_path')));
       res.writeHead(reply.status, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch', 'content-length': Buffer.byteLength(payload) });
       res.end(payload);
     });

@@ -78,6 +78,22 @@ describe('ES semantics server', () => {
     assert.equal((await call('PUT', '/x', {})).body.error.type, 'invalid_index_name_exception');
   });
 
+  it('filters a _bulk reply down to filter_path (errors, each item\'s status and error), items still aligned with the actions', async () => {
+    const lines = [
+      { index: { _index: 'f1', _id: 'a', version: 3, version_type: 'external_gte' } }, { n: 1 },
+      { index: { _index: 'f1', _id: 'a', version: 2, version_type: 'external_gte' } }, { n: 2 },
+      { delete: { _index: 'f1', _id: 'z', version: 4, version_type: 'external_gte' } },
+    ];
+    const reply = await call('POST', '/_bulk?filter_path=errors,items.*.status,items.*.error', lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    assert.equal(reply.body.errors, true);
+    assert.equal(reply.body.took, undefined, 'fields outside the filter are left out');
+    assert.deepEqual(reply.body.items.map((item: object) => Object.keys(item)[0]), ['index', 'index', 'delete']);
+    assert.deepEqual(reply.body.items[0], { index: { status: 201 } });
+    assert.equal(itemOf(reply, 1).status, 409);
+    assert.equal(itemOf(reply, 1).error.type, 'version_conflict_engine_exception');
+    assert.deepEqual(reply.body.items[2], { delete: { status: 404 } });
+  });
+
   it('injects 429 rejections: whole bulk requests, then single items', async () => {
     server.rejectBulkRequests(1);
     server.rejectBulkItems(1);
