@@ -205,5 +205,8 @@ ${o.postgresWarehouse ? `  - { name: pgwarehouse, type: warehouse, engine: postg
     if (this.service) await this.stopService().catch(() => undefined);
     await Promise.all(Object.values(this.proxies).map((p) => p.close().catch(() => undefined)));
     await new Promise<void>((resolve) => this.logStream.end(() => resolve()));
+    // The ES test server lives in this process for the whole suite: a case's documents (2M rows, 50 MB
+    // values) are dropped once it is compared, or a whole run ran out of heap 51 cases in.
+    this.lab.es.dropIndices(this.indexPrefix.toLowerCase());
   }
 }

@@ -21,6 +21,8 @@ export interface EsServer {
   answerEveryRequestWith(status: 503 | 429 | null): void;
   /** Every document behind an index or alias, realtime (as GET sees it, no refresh needed): _id → _source. For fault-test comparisons. */
   documents(name: string): Map<string, Source>;
+  /** Deletes every index named `prefix…` (and its aliases); returns how many. */
+  dropIndices(prefix: string): number;
   readonly stats: { bulkRequests: number; rejectedRequests: number; rejectedItems: number };
   stop(): Promise<void>;
 }
@@ -113,6 +115,13 @@ class EsSemanticsServer implements EsServer {
     const actions = Object.keys(body.aliases ?? {}).map((alias) => ({ add: { index: name, alias } }));
     if (actions.length) this.aliases.update(actions);
     return { status: 200, body: { acknowledged: true, shards_acknowledged: true, index: name } };
+  }
+
+  /** A long run of tests frees what a finished one stored. */
+  dropIndices(prefix: string): number {
+    const names = [...this.indices.keys()].filter((name) => name.startsWith(prefix));
+    for (const name of names) this.deleteIndex(name);
+    return names.length;
   }
 
   private deleteIndex(name: string): Reply {

@@ -94,6 +94,14 @@ describe('ES semantics server', () => {
     assert.deepEqual(reply.body.items[2], { delete: { status: 404 } });
   });
 
+  it('drops the indices of one prefix, aliases with them, and keeps the others', async () => {
+    await bulk([{ index: { _index: 'case1-a', _id: '1' } }, { n: 1 }, { index: { _index: 'case2-a', _id: '1' } }, { n: 2 }]);
+    await call('POST', '/_aliases', { actions: [{ add: { index: 'case1-a', alias: 'case1-live' } }] });
+    assert.equal(server.dropIndices('case1-'), 1);
+    assert.equal((await call('GET', '/case1-live/_doc/1')).status, 404);
+    assert.equal(server.documents('case2-a').get('1')?.n, 2);
+  });
+
   it('injects 429 rejections: whole bulk requests, then single items', async () => {
     server.rejectBulkRequests(1);
     server.rejectBulkItems(1);
