@@ -52,7 +52,7 @@ export function textTable(results: CaseResult[]): string {
 export function details(r: CaseResult): string[] {
   const out: string[] = [];
   if (r.skipped) return [`${r.name}: skipped: ${r.skipped}`];
-  out.push(`${r.name} (${r.kind}, ${r.seconds.toFixed(0)} s): ${r.passed ? 'PASS' : `FAIL: ${r.reasons.join('; ')}`}`);
+  out.push(`${r.name} (${r.kind}, ${r.seconds.toFixed(0)} s, peak RSS ${r.peakRssMb.toFixed(0)} MB): ${r.passed ? 'PASS' : `FAIL: ${r.reasons.join('; ')}`}`);
   for (const s of r.sinks) {
     out.push(`  sink ${s.sink}: ${s.compared} compared, ${s.missing} missing, ${s.different} different, ${s.extra} extra, ${s.duplicates} duplicate changes`);
     for (const e of s.examples) out.push(`    ${e}`);
@@ -61,10 +61,11 @@ export function details(r: CaseResult): string[] {
   return out;
 }
 
-export function writeMarkdown(dir: string, header: string[], results: CaseResult[]): string {
+/** Writes the table to `dir/faults-<date>-seed<seed>.md` (two runs of a day, or a rerun beside a run, keep their own files). */
+export function writeMarkdown(dir: string, seed: number, header: string[], results: CaseResult[]): string {
   mkdirSync(dir, { recursive: true });
   const date = new Date().toISOString().slice(0, 10);
-  const file = join(dir, `faults-${date}.md`);
+  const file = join(dir, `faults-${date}-seed${seed}.md`);
   const md = [
     `# Fault suite, ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC`, '',
     ...header.map((h) => `${h}  `), '',

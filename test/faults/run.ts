@@ -106,14 +106,14 @@ async function main(): Promise<number> {
       results.push(result);
       details(result).forEach((line) => console.log(line));
       // The table so far, after every case: a long run stopped midway keeps what it measured.
-      writeMarkdown(outputDir, [...header, `partial: ${results.length} of ${chosen.length} cases so far`], results);
+      writeMarkdown(outputDir, o.seed, [...header, `partial: ${results.length} of ${chosen.length} cases so far`], results);
     }
   } finally {
     await lab.stop().catch((error) => console.log(`stopping the servers: ${(error as Error).message}`));
   }
   console.log('');
   console.log(textTable(results));
-  const file = writeMarkdown(outputDir, header, results);
+  const file = writeMarkdown(outputDir, o.seed, header, results);
   console.log(`\ntable written to ${file}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
   const withinAll = results.filter((r) => !r.skipped && r.passed).length;
   const ok = (r: CaseResult) => (o.gate === 'data' ? r.dataOk === true : r.passed);
