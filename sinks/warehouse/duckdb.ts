@@ -98,7 +98,10 @@ const MIB = 1024 * 1024;
  */
 export class DuckDbEngine implements SqlEngine {
   readonly historyJsonType = 'JSON';
+  /** Failed transactions (and databases invalidated) by running out of memory since the last flush that committed. */
   private outOfMemoryInARow = 0;
+  /** Whether this instance's invalidation by an out-of-memory checkpoint was counted in outOfMemoryInARow. */
+  private invalidationCounted = false;
   /** The memory_limit in bytes while raised above the configured one (0: not raised). */
   private raisedTo = 0;
   /** The biggest change a transaction was given room for (beforeTransaction); 0 while none was big. */
@@ -145,25 +148,34 @@ export class DuckDbEngine implements SqlEngine {
    * DuckDB keeps the rows written since its last checkpoint in memory, and a
    * batch of big values needs its staging copy and the MERGE's hash table on
    * top: under a small memory_limit one transaction can fail with "Out of
-   * Memory Error" however often it is retried. After such a failure: a
-   * CHECKPOINT writes the resident rows to the file, and if the same batch
-   * fails again, the limit doubles (up to 16× the configured one) until the
-   * flush's transactions commit, then returns to the configured value. Bounded, and
-   * never stuck on one batch.
+   * Memory Error" however often it is retried. After such a failure the limit
+   * doubles from the resting one (up to 16×) for each failure in a row, then
+   * a CHECKPOINT writes the resident rows to the file; the limit goes back to
+   * rest once a flush commits (afterCommit). The raise comes first: a
+   * CHECKPOINT that cannot pin a big value's block invalidates the database
+   * ("FATAL Error … Failed to create checkpoint"), and the reopened database
+   * then failed the same way, for good (seen with 50 MB values under a
+   * 164 MiB resting limit). Bounded, and never stuck on one batch.
    */
   async afterFailedTransaction(error: unknown): Promise<string | null> {
-    if (!/Out of Memory Error/i.test(String((error as Error)?.message ?? error))) return null;
+    if (!isOutOfMemory(error)) return null;
     this.outOfMemoryInARow++;
-    // The CHECKPOINT can run out of memory too (a 50 MB row not yet written out): the limit is raised all the same.
-    const checkpointed = await this.query('CHECKPOINT').then(() => true, () => false);
     const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
-    const freed = checkpointed ? 'checkpointed to free it' : 'its CHECKPOINT failed too';
-    const limit = this.raisedTo ? `${Math.ceil(this.raisedTo / MIB)}MiB` : this.settings.memoryLimit ?? 'default';
-    if (this.outOfMemoryInARow < 2 || configured === null) return `DuckDB ran out of memory (memory_limit ${limit}): ${freed}; retrying`;
-    const raised = Math.min(configured * 16, configured * 2 ** (this.outOfMemoryInARow - 1));
-    if (raised <= this.raisedTo) return `DuckDB ran out of memory again (memory_limit ${limit}): ${freed}; retrying`;
-    await this.raiseMemoryLimit(raised);
-    return `DuckDB ran out of memory again: memory_limit raised to ${Math.ceil(raised / MIB)}MiB until this batch commits (configured ${this.settings.memoryLimit}; raise warehouse memoryLimit if this repeats)`;
+    if (configured === null) {
+      const checkpointed = await this.query('CHECKPOINT').then(() => true, () => false);
+      return `DuckDB ran out of memory (memory_limit default): ${checkpointed ? 'checkpointed to free it' : 'its CHECKPOINT failed too'}; retrying`;
+    }
+    const raised = this.escalatedLimit(configured);
+    if (raised > this.raisedTo) await this.raiseMemoryLimit(raised);
+    const checkpointed = await this.query('CHECKPOINT').then(() => true, () => false);
+    return `DuckDB ran out of memory (${this.outOfMemoryInARow} in a row): memory_limit raised to ${Math.ceil(this.raisedTo / MIB)}MiB until a flush commits, `
+      + `${checkpointed ? 'checkpointed' : 'its CHECKPOINT failed too'}; retrying (configured ${this.settings.memoryLimit}; raise warehouse memoryLimit if this repeats)`;
+  }
+
+  /** The limit after `outOfMemoryInARow` failures in a row: the resting one doubled each time, at most 16×. */
+  private escalatedLimit(configured: number): number {
+    const resting = this.restingLimit(configured);
+    return Math.min(resting * 16, resting * 2 ** Math.max(1, this.outOfMemoryInARow));
   }
 
   /**
@@ -229,12 +241,17 @@ export class DuckDbEngine implements SqlEngine {
       this.connection = await instance.connect();
       const { memoryLimit, threads } = this.settings;
       await this.connection.run(`SET GLOBAL checkpoint_threshold = ${quoteText(checkpointThreshold(memoryLimit))}`);
-      // A new connection (after a failure) starts from the resting limit: what a failed attempt raised is not assumed.
+      // A new connection (after a failure) sets its limit itself: what a failed attempt raised is not assumed.
       this.raisedTo = 0;
-      this.outOfMemoryInARow = 0;
+      this.invalidationCounted = false;
       if (memoryLimit) {
         const configured = parseSize(memoryLimit);
-        const limit = configured === null || this.biggestChangeBytes === 0 ? memoryLimit : `${Math.ceil(this.restingLimit(configured) / MIB)}MiB`;
+        let limit = configured === null || this.biggestChangeBytes === 0 ? memoryLimit : `${Math.ceil(this.restingLimit(configured) / MIB)}MiB`;
+        // The last instance died out of memory (a failed checkpoint invalidated it): this one starts raised, or it dies the same way.
+        if (configured !== null && this.outOfMemoryInARow > 0) {
+          this.raisedTo = this.escalatedLimit(configured);
+          limit = `${Math.ceil(this.raisedTo / MIB)}MiB`;
+        }
         await this.connection.run(`SET GLOBAL memory_limit = ${quoteText(limit)}`);
       }
       if (threads) await this.connection.run(`SET GLOBAL threads = ${Math.max(1, Math.floor(threads))}`);
@@ -308,6 +325,13 @@ export class DuckDbEngine implements SqlEngine {
       this.running = mark;
       try {
         return await settled;
+      } catch (error) {
+        // A checkpoint that ran out of memory invalidates the database: every statement after it fails, naming it.
+        if (!this.invalidationCounted && /FATAL/.test(String((error as Error)?.message)) && isOutOfMemory(error)) {
+          this.invalidationCounted = true;
+          this.outOfMemoryInARow++;
+        }
+        throw error;
       } finally {
         if (this.running === mark) this.running = null;
       }
@@ -329,6 +353,11 @@ export class DuckDbEngine implements SqlEngine {
     if (!this.connection) throw new Error(`duckdb ${this.path}: used before open() or after close()`);
     return this.connection;
   }
+}
+
+/** DuckDB's "Out of Memory Error", or a database invalidated by a checkpoint that could not allocate a block. */
+function isOutOfMemory(error: unknown): boolean {
+  return /Out of Memory Error|could not allocate block/i.test(String((error as Error)?.message ?? error));
 }
 
 /** Bytes of a size such as `64MB` or `1.5GiB` (the warehouse config's memoryLimit), or null. */
