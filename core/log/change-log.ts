@@ -98,6 +98,11 @@ export interface ChangeLog {
   commit(consumer: string, partition: number, nextOffset: number): Promise<void>;
   /** Bytes free on the file system holding the log (the embedded log only; Kafka's disks are the brokers'). */
   diskFreeBytes?(): Promise<number | undefined>;
+  /**
+   * Runs `work` while no compaction pass runs or starts (the embedded log only): a consumer registered
+   * inside it is seen by every pass's tombstone decisions, never by half a pass.
+   */
+  withCompactionHeld?<T>(work: () => Promise<T>): Promise<T>;
   /** Reads batches from the committed offsets until the signal aborts, committing after each handled batch. */
   consume(options: ConsumeOptions): Promise<void>;
   close(): Promise<void>;

@@ -39,6 +39,8 @@ export class Compactor {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
+  /** Callers inside holdWhile(): no pass starts while any is. */
+  private holds = 0;
   /** Per partition: first offset not yet covered by a pass's key map. */
   private readonly dirtyFrom = new Map<number, number>();
   private readonly tombstoneCheckAt = new Map<number, number>();
@@ -54,9 +56,24 @@ export class Compactor {
   start(): void {
     if (!this.options.enabled) return;
     this.timer = setInterval(() => {
-      if (!this.running) this.running = this.pass(false).finally(() => (this.running = undefined));
+      if (!this.running && this.holds === 0) this.running = this.pass(false).finally(() => (this.running = undefined));
     }, this.options.intervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * Runs `work` once no pass is in progress, and starts none until it ends. A pass reads the
+   * consumers' offsets once, at its start: a rebuild that registered at offset zero during a pass
+   * had the tombstones it still needed removed by that pass (a reprocess missed deletes).
+   */
+  async holdWhile<T>(work: () => Promise<T>): Promise<T> {
+    this.holds++;
+    try {
+      while (this.running) await this.running.catch(() => undefined);
+      return await work();
+    } finally {
+      this.holds--;
+    }
   }
 
   /** Runs a pass over every partition now, whatever the dirty ratio (tests, benchmarks, operators). */

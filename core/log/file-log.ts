@@ -279,6 +279,10 @@ export class FileLog implements ChangeLog {
     return consumeAllPartitions(this, options);
   }
 
+  withCompactionHeld<T>(work: () => Promise<T>): Promise<T> {
+    return this.compactor ? this.compactor.holdWhile(work) : work();
+  }
+
   /** Compacts every partition now, whatever its dirty ratio; resolves with what it removed. */
   compact(): Promise<CompactionStats> {
     this.assertOpen();

@@ -169,9 +169,12 @@ export class CdcService {
 
 /** Commits offset zero on every partition for a consumer that has never read (its tombstones are then kept for it). */
 async function registerAtLogStart(log: ChangeLog, consumer: string): Promise<void> {
-  const committed = await log.committedOffsets(consumer);
-  if (committed.some((offset) => offset > 0)) return;
-  await Promise.all(committed.map((_, partition) => log.commit(consumer, partition, 0)));
+  const register = async () => {
+    const committed = await log.committedOffsets(consumer);
+    if (committed.some((offset) => offset > 0)) return;
+    await Promise.all(committed.map((_, partition) => log.commit(consumer, partition, 0)));
+  };
+  await (log.withCompactionHeld ? log.withCompactionHeld(register) : register());
 }
 
 /** Removes an embedded-log consumer's committed offsets, so compaction stops keeping tombstones for it. */
