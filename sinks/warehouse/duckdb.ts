@@ -161,15 +161,11 @@ export class DuckDbEngine implements SqlEngine {
     if (!isOutOfMemory(error)) return null;
     this.outOfMemoryInARow++;
     const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
-    if (configured === null) {
-      const checkpointed = await this.query('CHECKPOINT').then(() => true, () => false);
-      return `DuckDB ran out of memory (memory_limit default): ${checkpointed ? 'checkpointed to free it' : 'its CHECKPOINT failed too'}; retrying`;
-    }
-    const raised = this.escalatedLimit(configured);
-    if (raised > this.raisedTo) await this.raiseMemoryLimit(raised);
+    if (configured !== null && this.escalatedLimit(configured) > this.raisedTo) await this.raiseMemoryLimit(this.escalatedLimit(configured));
     const checkpointed = await this.query('CHECKPOINT').then(() => true, () => false);
-    return `DuckDB ran out of memory (${this.outOfMemoryInARow} in a row): memory_limit raised to ${Math.ceil(this.raisedTo / MIB)}MiB until a flush commits, `
-      + `${checkpointed ? 'checkpointed' : 'its CHECKPOINT failed too'}; retrying (configured ${this.settings.memoryLimit}; raise warehouse memoryLimit if this repeats)`;
+    const limit = this.raisedTo ? `memory_limit raised to ${Math.ceil(this.raisedTo / MIB)}MiB until a flush commits` : 'memory_limit default';
+    return `DuckDB ran out of memory (${this.outOfMemoryInARow} in a row): ${limit}, ${checkpointed ? 'checkpointed' : 'its CHECKPOINT failed too'}; `
+      + `retrying (configured ${this.settings.memoryLimit ?? 'default'}; raise warehouse memoryLimit if this repeats)`;
   }
 
   /** The limit after `outOfMemoryInARow` failures in a row: the resting one doubled each time, at most 16×. */
