@@ -41,6 +41,8 @@ export class Compactor {
   private stopped = false;
   /** Callers inside holdWhile(): no pass starts while any is. */
   private holds = 0;
+  /** compactNow() callers waiting for the holds to end. */
+  private readonly awaitingNoHolds: (() => void)[] = [];
   /** Per partition: first offset not yet covered by a pass's key map. */
   private readonly dirtyFrom = new Map<number, number>();
   private readonly tombstoneCheckAt = new Map<number, number>();
@@ -73,12 +75,19 @@ export class Compactor {
       return await work();
     } finally {
       this.holds--;
+      if (this.holds === 0) for (const wake of this.awaitingNoHolds.splice(0)) wake();
     }
   }
 
-  /** Runs a pass over every partition now, whatever the dirty ratio (tests, benchmarks, operators). */
+  /**
+   * Runs a pass over every partition now, whatever the dirty ratio (tests, benchmarks, operators),
+   * once no pass runs and no holdWhile() caller works (never call it from inside holdWhile()).
+   */
   async compactNow(): Promise<CompactionStats> {
-    while (this.running) await this.running.catch(() => undefined);
+    while (this.running || this.holds > 0) {
+      if (this.running) await this.running.catch(() => undefined);
+      else await new Promise<void>((resolve) => this.awaitingNoHolds.push(resolve));
+    }
     const run = this.pass(true);
     this.running = run.finally(() => (this.running = undefined));
     return run;
