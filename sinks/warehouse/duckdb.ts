@@ -107,6 +107,7 @@ export class DuckDbEngine implements SqlEngine {
   /** The biggest change a transaction was given room for (beforeTransaction); 0 while none was big. */
   private biggestChangeBytes = 0;
   readonly keyedTables = false;
+  readonly applyLatest = 'replace';
   readonly currentTableStorage = '';
   readonly historyDedup = 'scan';
   readonly commitSeqType = 'UBIGINT';

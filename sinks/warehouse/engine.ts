@@ -28,6 +28,8 @@ export interface SqlEngine {
   readonly commitSeqType: string;
   /** Whether current-state tables get a primary key on the key columns (Postgres: the MERGE's join needs the index; DuckDB: a hash join does better). */
   readonly keyedTables: boolean;
+  /** How the newest changes land in a current-state table: one MERGE (Postgres), or delete + insert (DuckDB, see replaceSql). */
+  readonly applyLatest: 'merge' | 'replace';
   /** Appended to a current-state table's CREATE TABLE (Postgres: room in each page for updates). */
   readonly currentTableStorage: string;
   /** A boolean SQL expression: true when `textExpr` does not cast to `sqlType`. */

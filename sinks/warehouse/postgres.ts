@@ -16,6 +16,7 @@ const TYPE_NAMES: Record<ColumnType, string> = { boolean: 'boolean', integer: 'b
 export class PostgresEngine implements SqlEngine {
   readonly historyJsonType = 'json';
   readonly keyedTables = true;
+  readonly applyLatest = 'merge';
   /**
    * A row the MERGE updates gets its new version in the same page when there is
    * room (a HOT update: no new primary-key entry); full pages (fillfactor 100)

@@ -13,7 +13,7 @@ import { GenerationalSink } from '../../core/contracts/sink';
 import { WarehouseSinkConfig, WarehouseTableOptions } from './config';
 import { DuckDbEngine } from './duckdb';
 import { quoteIdent, SqlEngine, TransactionSize } from './engine';
-import { badCastsSql, historySql, mergeSql, missingStoredRowsSql, truncateSql } from './merge-sql';
+import { badCastsSql, historySql, mergeSql, missingStoredRowsSql, replaceSql, truncateSql } from './merge-sql';
 import { placeOf, WarehouseMeta } from './meta';
 import { PostgresEngine } from './postgres';
 import { commitSeq, StagedBatch, stageBatch } from './staging';
@@ -305,7 +305,11 @@ export class WarehouseSink implements GenerationalSink {
     await this.engine.stage(STAGE, staged.stageColumns, staged.rows);
     staged.rows.length = 0; // in DuckDB/Postgres now: the copy may go before the MERGE
     const letters = [...unfillable, ...(await this.refuseBadCasts(shape, staged, reader)), ...(await this.refuseMissingStoredRows(shape, staged))];
-    if (changes.length > 0) await this.engine.query(mergeSql(this.engine, shape, STAGE, staged, this.meta.truncatedExpr(this.writing, reader)));
+    if (changes.length > 0) {
+      const truncated = this.meta.truncatedExpr(this.writing, reader);
+      const statements = this.engine.applyLatest === 'merge' ? [mergeSql(this.engine, shape, STAGE, staged, truncated)] : replaceSql(this.engine, shape, STAGE, staged, truncated);
+      for (const sql of statements) await this.engine.query(sql);
+    }
     const history = [...changes, ...truncates];
     const minVersion = history.reduce((min, e) => (e.source.version < min ? e.source.version : min), history[0].source.version);
     await this.engine.query(historySql(this.engine, shape, STAGE, commitSeq(minVersion)));
