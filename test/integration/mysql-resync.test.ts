@@ -96,11 +96,16 @@ describe('cdc resync (MariaDB, DBLog watermarks through a watermark table)', fun
     })();
     // Writes commit between the watermarks and after the read's view: those chunk rows are stale
     // and must be dropped, not emitted. (A WHERE can no longer call SLEEP() to widen the window.)
+    // The resync is asked for once the writer is going, so the writes cover all of it.
+    await waitFor(() => writes >= 10, { timeoutMs: 30_000, what: 'the writer to start' });
+    const before = writes;
     await resync();
+    const during = writes - before;
     writing = false;
     await load; // with NOWAIT, any lock in a writer's way would have failed it here
     await writer.end();
-    assert.ok(writes > 50, `writes during the resync: ${writes}`);
+    // Only proves the load overlapped the resync; a loaded CI machine managed 33 where a quiet one manages hundreds.
+    assert.ok(during >= 10, `writes during the resync: ${during}`);
     await converge('the sink after a resync under load');
     const status = runCli(['status', '-c', fixture.service.configPath], fixture.service.env);
     assert.equal(status.code, 0, status.stderr);

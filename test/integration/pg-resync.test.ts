@@ -90,11 +90,16 @@ describe('cdc resync (Postgres, DBLog watermarks)', function () {
         writes++;
       }
     })();
+    // The resync is asked for once the writer is going, so the writes cover all of it.
+    await waitFor(() => writes >= 10, { timeoutMs: 30_000, what: 'the writer to start' });
+    const before = writes;
     await resync();
+    const during = writes - before;
     writing = false;
     await load; // a lock timeout would have rejected here
     await writer.end();
-    assert.ok(writes > 50, `writes during the resync: ${writes}`);
+    // Only proves the load overlapped the resync; a loaded CI machine manages far fewer than a quiet one.
+    assert.ok(during >= 10, `writes during the resync: ${during}`);
     await converge('the sink after a resync under load');
     const status = runCli(['status', '-c', fixture.service.configPath], fixture.service.env);
     assert.equal(status.code, 0, status.stderr);

@@ -88,9 +88,13 @@ describe('Redis reprocess seen by readers (source version first, generation seco
       }
     })();
 
+    // The reprocess is asked for once writers and reader are going, so they cover all of it.
+    await waitFor(() => writes >= 10 && reads >= 2, { timeoutMs: 30_000, what: 'the writers and the reader to start' });
+    const [writesBefore, readsBefore] = [writes, reads];
     const started = runCli(['reprocess', '-c', fixture.service.configPath, '--sink', 'cache'], fixture.service.env);
     assert.equal(started.code, 0, `exit ${started.code}: ${started.stderr}\n${fixture.service.recentOutput(10)}`);
     await waitFor(() => fixture.service.output.some((l) => l.includes('reprocess done')), { timeoutMs: 120_000, what: 'the reprocess to switch', describe: () => fixture.service.recentOutput(10) });
+    const [writesDuring, readsDuring] = [writes - writesBefore, reads - readsBefore];
     await new Promise((resolve) => setTimeout(resolve, 500));
     writing = false;
     await load;
@@ -98,10 +102,11 @@ describe('Redis reprocess seen by readers (source version first, generation seco
     await reader;
 
     assert.deepEqual(violations.slice(0, 10), [], `${violations.length} violation(s) in ${reads} reads`);
-    assert.ok(writes > 50 && reads > 10, `writes ${writes}, reads ${reads} during the reprocess`);
+    // Only proves the load overlapped the reprocess; a loaded CI machine managed 39 writes and 21 reads where a quiet one manages hundreds.
+    assert.ok(writesDuring >= 10 && readsDuring >= 3, `writes ${writesDuring}, reads ${readsDuring} during the reprocess`);
     await waitFor(async () => (await fixture.difference()) === '', { timeoutMs: 90_000, what: 'Redis to equal Postgres', describe: () => fixture.difference() });
     const status = runCli(['status', '-c', fixture.service.configPath], fixture.service.env);
     assert.match(status.stdout, /sink cache: running, generation 2/);
-    console.log(`      ${writes} writes and ${reads} full reads of ${ROWS} keys during the reprocess, 0 violations`);
+    console.log(`      ${writesDuring} writes and ${readsDuring} full reads of ${ROWS} keys during the reprocess (${writes} and ${reads} in all), 0 violations`);
   });
 });

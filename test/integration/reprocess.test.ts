@@ -107,6 +107,9 @@ describe('cdc reprocess (rebuild a sink from log offset zero while writes contin
     })();
 
     const done = () => fixture.service.output.filter((l) => l.includes('reprocess done')).length;
+    // The reprocesses are asked for once the writer is going, so the writes cover all of them.
+    await waitFor(() => writes >= 10, { timeoutMs: 30_000, what: 'the writer to start' });
+    const writesBefore = writes;
     for (const sink of ['wh', 'cache']) {
       const result = await runCliAsync(['reprocess', '-c', fixture.service.configPath, '--sink', sink], fixture.service.env);
       assert.equal(result.code, 0, `exit ${result.code}: ${result.stderr}\n${fixture.service.recentOutput(10)}`);
@@ -114,6 +117,7 @@ describe('cdc reprocess (rebuild a sink from log offset zero while writes contin
     }
 
     await waitFor(() => done() >= 2, { timeoutMs: 90_000, what: 'both reprocesses to switch', describe: () => fixture.service.recentOutput(10) });
+    const writesDuring = writes - writesBefore;
     await new Promise((resolve) => setTimeout(resolve, 300));
     writing = false;
     await load;
@@ -122,7 +126,8 @@ describe('cdc reprocess (rebuild a sink from log offset zero while writes contin
     await Promise.all([readerLoop, statusLoop]);
     await reader.end();
 
-    assert.ok(writes > 50, `writes during the reprocess: ${writes}`);
+    // Only proves the load overlapped the reprocesses; a loaded CI machine manages far fewer than a quiet one.
+    assert.ok(writesDuring >= 10, `writes during the reprocess: ${writesDuring}`);
     assert.deepEqual(readerErrors, [], 'the reader-facing table was always there');
     assert.equal(missingRedisKeys, 0, 'a Redis reader never found the key missing');
     assert.ok(progressSeen, 'cdc status showed the reprocess progress');
