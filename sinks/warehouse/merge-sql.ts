@@ -99,7 +99,7 @@ SELECT ${[...image, 's._cdc_version', "s._cdc_op = 'd'", 'current_timestamp'].jo
 FROM (${latest.sql}) AS s LEFT JOIN (SELECT ${stored} FROM ${table}) AS t ON ${latest.on('t', 's')}
 WHERE t._cdc_version IS NULL OR (s._cdc_op <> 'd' AND s._cdc_version > t._cdc_version)`,
   ];
-  if (staged.latestByRow.size > 0 && [...staged.latestByRow.values()].some((e) => e.op === 'd')) {
+  if ([...staged.latestByRow.values()].some((e) => e.op === 'd')) {
     statements.push(`UPDATE ${table} SET _cdc_deleted = true, _cdc_version = s._cdc_version, _cdc_synced_at = current_timestamp
 FROM (${keys.sql}) AS s WHERE s._cdc_op = 'd' AND ${keys.on(table, 's')} AND s._cdc_version > ${table}._cdc_version`);
   }

@@ -43,6 +43,21 @@ export class Lab {
     }
   }
 
+  /**
+   * Starts again any server a case left stopped (a restart that failed, an outage
+   * cut short by an error), so one broken case does not fail every case after it.
+   */
+  async restartStopped(): Promise<string[]> {
+    const servers = { postgres: this.pg, mariadb: this.mariadb, 'warehouse postgres': this.warehousePg, redis: this.redis };
+    const restarted: string[] = [];
+    for (const [name, server] of Object.entries(servers)) {
+      if (!server || server.pid !== undefined) continue;
+      await server.start();
+      restarted.push(name);
+    }
+    return restarted;
+  }
+
   async stop(): Promise<void> {
     await stopAll();
   }

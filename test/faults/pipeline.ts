@@ -4,6 +4,7 @@
 // would if it exits on its own (each such exit is recorded: it is a crash).
 import { createWriteStream, mkdirSync, rmSync, WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import { freePort, mariadbQuery } from '../support/servers';
 import { ServiceProcess, writeConfig } from '../support/service-process';
@@ -208,5 +209,11 @@ ${o.postgresWarehouse ? `  - { name: pgwarehouse, type: warehouse, engine: postg
     // The ES test server lives in this process for the whole suite: a case's documents (2M rows, 50 MB
     // values) are dropped once it is compared, or a whole run ran out of heap 51 cases in.
     this.lab.es.dropIndices(this.indexPrefix.toLowerCase());
+    // Likewise Redis: a later outage case's `SHUTDOWN SAVE` and restart would save and load every earlier
+    // case's keys (2M rows, 50 MB values) and outlast its wait. Cases run one at a time, so all of it goes.
+    const redis = new Redis(this.lab.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    redis.on('error', () => undefined);
+    await redis.flushall('ASYNC').catch(() => undefined);
+    redis.disconnect();
   }
 }

@@ -101,6 +101,8 @@ async function main(): Promise<number> {
           reasons: [`not run: the quick suite's ${QUICK_BUDGET_MS / 60_000}-minute budget was spent`], notes: [], seconds: 0 });
         continue;
       }
+      const restarted = await lab.restartStopped();
+      if (restarted.length) console.log(`\n(the previous case left ${restarted.join(', ')} stopped: started again)`);
       const random = seededRandom((o.seed ^ hash(c.name)) >>> 0);
       const result = await runCase(lab, c, caseId(all, c), random, { quick: o.quick, workDir });
       results.push(result);

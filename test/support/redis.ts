@@ -68,8 +68,9 @@ class Redis implements RedisServer {
     const child = spawnLogged(this.bin, args, { logFile: this.logFile, cwd: this.dir });
     this.child = child;
     try {
+      // A restart after `SHUTDOWN SAVE` answers -LOADING until its dump is read back: seconds for millions of keys.
       await waitReady(async () => /^\+PONG/.test(await redisRaw(this.port, 'PING\r\n', /\r\n/)),
-        { child, what: `redis-server on 127.0.0.1:${this.port}`, logFile: this.logFile, timeoutMs: 30_000 });
+        { child, what: `redis-server on 127.0.0.1:${this.port}`, logFile: this.logFile, timeoutMs: 120_000 });
     } catch (err) {
       await killHard(child, 'redis-server');
       throw err;
