@@ -1,6 +1,6 @@
 // Log replay into each sink, beside the raw client writing the same events
 // (issue 6 / docs/architecture.md §7): `npm run bench:sinks -- [--events 1000000] [--keys 100000]
-// [--partitions 4] [--batch 1000] [--sinks redis,duckdb,postgres,elasticsearch]`.
+// [--partitions 4] [--batch 1000] [--tables 1] [--sinks redis,duckdb,postgres,elasticsearch]`.
 // Starts its own throwaway servers; prints events/s and the ratio to the baseline.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,11 +49,12 @@ async function main(): Promise<void> {
     keys: Number(option('keys', '100000')),
     partitions: Number(option('partitions', '4')),
     batch: Number(option('batch', '1000')),
+    tables: Number(option('tables', '1')),
   };
   const wanted = option('sinks', 'redis,duckdb,postgres,elasticsearch').split(',');
   const dir = mkdtempSync(join(tmpdir(), 'tidewater-bench-sinks-'));
   const results: Result[] = [];
-  process.stderr.write(`replaying ${w.events} events over ${w.keys} rows, ${w.partitions} partitions, batches of ${w.batch}\n`);
+  process.stderr.write(`replaying ${w.events} events over ${w.keys} rows in ${w.tables} table(s), ${w.partitions} partitions, batches of ${w.batch}\n`);
   try {
     if (wanted.includes('redis')) {
       const redis = await startRedis();

@@ -13,6 +13,8 @@ export interface Workload {
   keys: number;
   partitions: number;
   batch: number;
+  /** Tables the rows are spread over (row id modulo tables; default 1: `items`). */
+  tables?: number;
 }
 
 /** The row image of key `id` at change number `step`: 8 columns, ~150 bytes of JSON. */
@@ -27,6 +29,10 @@ export function benchRow(id: number, step: number): Row {
     status: ['new', 'paid', 'shipped', 'done'][step % 4],
     updated_at: new Date(1_700_000_000_000 + step * 1000).toISOString().replace('Z', '000Z'),
   };
+}
+
+function tableOf(w: Workload, id: number): string {
+  return (w.tables ?? 1) > 1 ? `items_${id % w.tables!}` : 'items';
 }
 
 /**
@@ -54,7 +60,7 @@ export function* partitionEvents(w: Workload, partition: number): Generator<LogR
       key: { id },
       before: null,
       after: op === 'd' ? null : benchRow(id, step),
-      source: { connector: 'postgresql', name: 'bench', db: 'shop', schema: 'public', table: 'items', position: String(step), version, ts_ms: 1_700_000_000_000 + step },
+      source: { connector: 'postgresql', name: 'bench', db: 'shop', schema: 'public', table: tableOf(w, id), position: String(step), version, ts_ms: 1_700_000_000_000 + step },
       ts_ms: Date.now(),
     };
     batch.push({ partition, offset: offset++, event });
