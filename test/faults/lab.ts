@@ -4,7 +4,7 @@
 // warehouse-outage case. Each is started only when a planned case needs it.
 import { EsServer, startEsServer } from '../support/es-server';
 import {
-  KafkaMock, MariadbServer, PgServer, RedisServer, mariadbQuery, startKafkaMock, startMariadb, startPostgres, startRedis, stopAll,
+  KafkaMock, MariadbServer, PgServer, RedisServer, startKafkaMock, startMariadb, startPostgres, startRedis, stopAll,
 } from '../support/servers';
 
 export interface LabNeeds {
@@ -28,7 +28,8 @@ export class Lab {
     const settings = { max_connections: '200', wal_sender_timeout: '60s' };
     const [pg, mariadb, warehousePg, redis, es, kafka] = await Promise.all([
       needs.postgres ? startPostgres({ settings }) : undefined,
-      needs.mariadb ? startMariadb() : undefined,
+      // 50 MB values need a packet above them; a start option, so every restart keeps it.
+      needs.mariadb ? startMariadb({ args: ['--max-allowed-packet=1G'] }) : undefined,
       needs.warehousePostgres ? startPostgres() : undefined,
       startRedis(),
       startEsServer(),
@@ -37,10 +38,6 @@ export class Lab {
         : undefined,
     ]);
     Object.assign(this, { pg, mariadb, warehousePg, redis, es, kafka });
-    if (mariadb) {
-      // 50 MB values need a packet above them; the binlog keeps a 2M-row transaction.
-      await mariadbQuery(mariadb.port, 'SET GLOBAL max_allowed_packet = 1073741824');
-    }
   }
 
   /**
