@@ -102,11 +102,14 @@ export class Compactor {
   private async pass(force: boolean): Promise<CompactionStats> {
     const total: CompactionStats = { segmentsBefore: 0, segmentsAfter: 0, recordsRemoved: 0, bytesBefore: 0, bytesAfter: 0 };
     const consumed = await this.consumedBelow();
+    // A background pass gives way to held work (a reprocess registering its consumer waits on it):
+    // after a restart the first pass maps every partition from its start, seconds under load.
+    const givesWay = () => this.stopped || (!force && this.holds > 0);
     for (const partition of this.partitions) {
-      if (this.stopped) break;
+      if (givesWay()) break;
       if (!force && !this.isDue(partition)) continue;
       try {
-        const stats = await this.compactPartition(partition, consumed?.[partition.partition] ?? Infinity);
+        const stats = await this.compactPartition(partition, consumed?.[partition.partition] ?? Infinity, givesWay);
         for (const k of Object.keys(total) as (keyof CompactionStats)[]) total[k] += stats[k];
         if (stats.recordsRemoved > 0 || stats.segmentsAfter < stats.segmentsBefore) {
           this.logger?.info(`compacted partition ${partition.partition}`, { ...stats });
@@ -130,7 +133,12 @@ export class Compactor {
     return all > 0 && dirty / all >= this.options.minDirtyRatio;
   }
 
-  private async compactPartition(partition: PartitionLog, consumedBelow: number): Promise<CompactionStats> {
+  /**
+   * Compacts one partition's sealed segments. When `givesWay()` turns true it stops between
+   * segments: the groups already rewritten stay (each swap is complete), and the partition's
+   * dirty mark stays where it was, so the next pass maps the rest again.
+   */
+  private async compactPartition(partition: PartitionLog, consumedBelow: number, givesWay: () => boolean): Promise<CompactionStats> {
     // Captured together: the first segment after the sealed ones starts at activeBase, even if a roll follows.
     const sealed = partition.sealedSegments();
     const activeBase = partition.activeBase;
@@ -142,11 +150,13 @@ export class Compactor {
     const from = this.dirtyFrom.get(partition.partition) ?? 0;
     for (const segment of sealed) {
       if (plan.mapEnd !== Infinity) break;
+      if (givesWay()) return stats;
       await segment.forEachFrame(segment.size, (f) => f.offset < from || plan.add(f));
     }
     // Count what each segment keeps, then group neighbours whose kept bytes fit one segment.
     const kept = new Map<Segment, { bytes: number; removed: number }>();
     for (const segment of sealed) {
+      if (givesWay()) return stats;
       const k = { bytes: 0, removed: 0 };
       await segment.forEachFrame(segment.size, (f) => {
         if (plan.keeps(f)) k.bytes += f.frameLength;
@@ -166,7 +176,8 @@ export class Compactor {
       groups[groups.length - 1].push(segment);
       groupBytes += bytes;
     }
-    for (let g = 0; g < groups.length && !this.stopped; g++) {
+    for (let g = 0; g < groups.length; g++) {
+      if (givesWay()) return stats;
       const group = groups[g];
       const removed = group.reduce((sum, s) => sum + kept.get(s)!.removed, 0);
       if (group.length === 1 && removed === 0) continue;

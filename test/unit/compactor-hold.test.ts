@@ -69,4 +69,43 @@ describe('Compactor holds: no pass overlaps a consumer registration', () => {
       await c.compactor.stop();
     }
   });
+
+  it('a background pass gives way to held work between segments, and a later pass maps the rest again', async () => {
+    const events: string[] = [];
+    let open: () => void = () => undefined;
+    let gate = new Promise<void>((resolve) => (open = resolve));
+    // Two partitions of one sealed segment each (no frames: nothing to rewrite); reading partition 0's segment waits on the gate.
+    const partition = (n: number) => ({
+      partition: n,
+      dir: `/nonexistent/${n}`,
+      activeBase: 10,
+      sealedSegments: () => [{
+        base: 0,
+        size: 100,
+        forEachFrame: async () => {
+          events.push(`read p${n}`);
+          if (n === 0) await gate;
+        },
+      }],
+    });
+    const compactor = new Compactor([partition(0), partition(1)] as never, options, async () => [], undefined);
+    compactor.start();
+    try {
+      await tick(); // the timer's pass is reading partition 0
+      assert.deepEqual(events, ['read p0']);
+      const held = compactor.holdWhile(async () => {
+        events.push('held work');
+      });
+      open();
+      await held;
+      assert.deepEqual(events, ['read p0', 'held work'], 'the pass stopped after the segment it was reading, before partition 1');
+      await tick(60);
+      assert.ok(events.filter((e) => e === 'read p1').length >= 1, `a later pass reaches partition 1: ${events.join(', ')}`);
+      assert.ok(events.filter((e) => e === 'read p0').length >= 2, 'and maps partition 0 again (its dirty mark was left as it was)');
+    } finally {
+      gate = Promise.resolve();
+      open();
+      await compactor.stop();
+    }
+  });
 });
