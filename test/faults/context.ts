@@ -113,9 +113,10 @@ export class CaseContext {
         await this.waitUp();
         await sleep(this.between(500, 1500));
         const asked = Date.now();
-        this.note(`resync of every table: ${await this.admin('/api/resync', { source: this.p.sourceName, tables: this.p.tables })}`);
+        const answer = await this.admin('/api/resync', { source: this.p.sourceName, tables: this.p.tables });
+        this.note(`resync of every table: ${answer}`);
         await sleep(this.between(100, 1500));
-        this.note(`fault aimed mid-resync: ${this.seen(RESYNC_DONE, asked) ? 'a table resync had already finished' : 'resync running'}`);
+        this.note(`fault aimed mid-resync: ${!answer.startsWith('202') ? 'no resync was started (see the answer above)' : this.seen(RESYNC_DONE, asked) ? 'a table resync had already finished' : 'resync running'}`);
         return;
       }
       case 'reprocess': {
@@ -124,9 +125,11 @@ export class CaseContext {
         await sleep(this.between(500, 1500));
         const sink = this.pick(this.p.sinks);
         const asked = Date.now();
-        this.note(`reprocess of sink ${sink}: ${await this.admin('/api/reprocess', { sink })}`);
+        const answer = await this.admin('/api/reprocess', { sink });
+        this.note(`reprocess of sink ${sink}: ${answer}`);
         await sleep(this.between(100, 2000));
-        this.note(`fault aimed mid-reprocess: ${this.seen(REPROCESS_DONE, asked) ? 'the reprocess had already switched over' : 'reprocess running'}`);
+        // 409: a reprocess this case started before (and a kill interrupted) is still running.
+        this.note(`fault aimed mid-reprocess: ${!/^(202|409)/.test(answer) ? 'no reprocess was started (see the answer above)' : this.seen(REPROCESS_DONE, asked) ? 'the reprocess had already switched over' : 'reprocess running'}`);
         return;
       }
     }
