@@ -129,7 +129,9 @@ export class CaseContext {
         this.note(`reprocess of sink ${sink}: ${answer}`);
         await sleep(this.between(100, 2000));
         // 409: a reprocess this case started before (and a kill interrupted) is still running.
-        this.note(`fault aimed mid-reprocess: ${!/^(202|409)/.test(answer) ? 'no reprocess was started (see the answer above)' : this.seen(REPROCESS_DONE, asked) ? 'the reprocess had already switched over' : 'reprocess running'}`);
+        const running = /^(202|409)/.test(answer);
+        const switched = this.seen(new RegExp(`${REPROCESS_DONE.source}.* sink=${sink} `), asked);
+        this.note(`fault aimed mid-reprocess: ${!running ? 'no reprocess was started (see the answer above)' : switched ? 'the reprocess had already switched over' : 'reprocess running'}`);
         return;
       }
     }
