@@ -36,7 +36,8 @@ function memoryOf(pid: number): { peak: number; anon: number; file: number } | n
 export class Monitor {
   peakRssMb = 0;
   /** When the peak last grew, and the resident memory's make-up then (anonymous: heaps, V8's and native; file: mapped files). */
-  peakAt = { ms: 0, anonMb: 0, fileMb: 0 };
+  peakAt = { ms: 0, anonMb: 0, fileMb: 0, v8: '' };
+  private heapAskedAtMs = 0;
   /** What the last recovery poll saw (for the report when recovery never came). */
   lastLags = '';
   /** What held recovery up when it passed 30 s. */
@@ -55,10 +56,20 @@ export class Monitor {
       const memory = pid ? memoryOf(pid) : null;
       if (memory && memory.peak > this.peakRssMb) {
         this.peakRssMb = memory.peak;
-        this.peakAt = { ms: Date.now(), anonMb: memory.anon, fileMb: memory.file };
+        this.peakAt = { ms: Date.now(), anonMb: memory.anon, fileMb: memory.file, v8: this.peakAt.v8 };
+        if (Date.now() - this.heapAskedAtMs >= 1000) void this.v8HeapAtPeak();
       }
     }, 200);
     this.readyTimer = setInterval(() => void this.ready(), 1000);
+  }
+
+  /** V8's share of a new peak (at most once a second): whether the JS heap or native memory grew. */
+  private async v8HeapAtPeak(): Promise<void> {
+    this.heapAskedAtMs = Date.now();
+    const m = await this.metrics();
+    if (!m) return;
+    const mb = (name: string) => ((metric(m, name) ?? Number.NaN) / 1e6).toFixed(0);
+    this.peakAt.v8 = `V8 heap ${mb('nodejs_heap_size_total_bytes')} MB (${mb('nodejs_heap_size_used_bytes')} used), external ${mb('nodejs_external_memory_bytes')} MB`;
   }
 
   stop(): void {
