@@ -112,8 +112,14 @@ export class CaseContext {
         await this.waitLine(SNAPSHOT_DONE, 120_000);
         await this.waitUp();
         await sleep(this.between(500, 1500));
-        const asked = Date.now();
-        const answer = await this.admin('/api/resync', { source: this.p.sourceName, tables: this.p.tables });
+        // Right after a restart the source is still reconnecting: ask again, as an operator would.
+        let asked = Date.now();
+        let answer = await this.admin('/api/resync', { source: this.p.sourceName, tables: this.p.tables });
+        for (const until = asked + 30_000; /^409 .*not streaming yet/.test(answer) && Date.now() < until;) {
+          await sleep(500);
+          asked = Date.now();
+          answer = await this.admin('/api/resync', { source: this.p.sourceName, tables: this.p.tables });
+        }
         this.note(`resync of every table: ${answer}`);
         await sleep(this.between(100, 1500));
         this.note(`fault aimed mid-resync: ${!answer.startsWith('202') ? 'no resync was started (see the answer above)' : this.seen(RESYNC_DONE, asked) ? 'a table resync had already finished' : 'resync running'}`);
