@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tuneGarbageCollection } from '../core/runtime/gc-tuning';
 import { createLogger } from '../core/runtime/logger';
 import { elasticsearchSinkConfig } from '../sinks/elasticsearch/config';
 import { ElasticsearchSink } from '../sinks/elasticsearch/es-sink';
@@ -14,10 +15,11 @@ import { DeadLetterStore } from '../sinks/shared/dead-letters';
 import { Sink } from '../core/contracts/sink';
 import { warehouseSinkConfig } from '../sinks/warehouse/config';
 import { WarehouseSink } from '../sinks/warehouse/warehouse-sink';
-import { startEsServer } from '../test/support/es-server';
 import { startPostgres, startRedis, stopAll } from '../test/support/servers';
 import { duckdbAppender, esRawBulk, postgresCopy, Rate, redisBenchmark, redisPipelined } from './sink-baselines';
 import { benchRow, replayInto, Workload } from './sink-workload';
+import { startEsServerProcess } from './lib/es-server-process';
+import { peakRssMb, resetPeakRss } from './lib/rss';
 
 const logger = createLogger('bench', () => undefined);
 
@@ -29,21 +31,27 @@ function option(name: string, fallback: string): string {
 interface Result {
   sink: string;
   ours: number;
+  /** Peak RSS of this process while our sink ran (the baselines run after it, the servers in processes of their own). */
+  peakRssMb: number;
   baselines: Rate[];
 }
 
-async function measure(name: string, sink: Sink, w: Workload): Promise<number> {
+/** Replays the workload into `sink`: events/s, and this process's peak RSS from the sink's open to its close. */
+async function measure(name: string, sink: Sink, w: Workload): Promise<{ ours: number; peakRssMb: number }> {
+  resetPeakRss();
   await sink.open();
+  let elapsed: number;
   try {
-    const elapsed = await replayInto(sink, w);
+    elapsed = await replayInto(sink, w);
     process.stderr.write(`  ${name}: ${w.events} events in ${elapsed.toFixed(1)} s\n`);
-    return w.events / elapsed;
   } finally {
     await sink.close();
   }
+  return { ours: w.events / elapsed, peakRssMb: peakRssMb() ?? 0 };
 }
 
 async function main(): Promise<void> {
+  tuneGarbageCollection(); // the heap kept near its live data, as `cdc run` keeps it
   const w: Workload = {
     events: Number(option('events', '1000000')),
     keys: Number(option('keys', '100000')),
@@ -61,26 +69,26 @@ async function main(): Promise<void> {
       const sink = new RedisSink(redisSinkConfig.parse({ name: 'bench', type: 'redis', url: redis.url, keyPrefix: 'cdc:' }), logger);
       const ours = await measure('redis sink', sink, w);
       const valueBytes = JSON.stringify(benchRow(12345, 543210)).length;
-      results.push({ sink: 'redis', ours, baselines: [await redisPipelined(redis.url, w), await redisBenchmark(redis.port, w, valueBytes)] });
+      results.push({ sink: 'redis', ...ours, baselines: [await redisPipelined(redis.url, w), await redisBenchmark(redis.port, w, valueBytes)] });
       await redis.stop();
     }
     if (wanted.includes('duckdb')) {
       const sink = new WarehouseSink(warehouseSinkConfig.parse({ name: 'bench', type: 'warehouse', engine: 'duckdb', path: join(dir, 'warehouse.duckdb') }),
         { logger, dataDir: dir }, new DeadLetterStore(dir, 'bench'));
-      results.push({ sink: 'warehouse duckdb', ours: await measure('duckdb warehouse sink', sink, w), baselines: [await duckdbAppender(dir, w)] });
+      results.push({ sink: 'warehouse duckdb', ...(await measure('duckdb warehouse sink', sink, w)), baselines: [await duckdbAppender(dir, w)] });
     }
     if (wanted.includes('postgres')) {
       const pg = await startPostgres();
       const sink = new WarehouseSink(warehouseSinkConfig.parse({ name: 'bench', type: 'warehouse', engine: 'postgres', url: pg.url }),
         { logger, dataDir: dir }, new DeadLetterStore(dir, 'bench'));
-      results.push({ sink: 'warehouse postgres', ours: await measure('postgres warehouse sink', sink, w), baselines: [await postgresCopy(pg.url, dir, w)] });
+      results.push({ sink: 'warehouse postgres', ...(await measure('postgres warehouse sink', sink, w)), baselines: [await postgresCopy(pg.url, dir, w)] });
       await pg.stop();
     }
     if (wanted.includes('elasticsearch')) {
-      const es = await startEsServer();
+      const es = await startEsServerProcess();
       const sink = new ElasticsearchSink(elasticsearchSinkConfig.parse({ name: 'bench', type: 'elasticsearch', node: es.url, indexPrefix: 'cdc-' }),
         logger, new DeadLetterStore(dir, 'bench'));
-      results.push({ sink: 'elasticsearch (in-repo server)', ours: await measure('elasticsearch sink', sink, w), baselines: [await esRawBulk(es.url, w)] });
+      results.push({ sink: 'elasticsearch (in-repo server)', ...(await measure('elasticsearch sink', sink, w)), baselines: [await esRawBulk(es.url, w)] });
       await es.stop();
     }
   } finally {

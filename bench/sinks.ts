@@ -1,24 +1,25 @@
 // Scenario 4: replay into each sink (Redis, DuckDB, Postgres warehouse, the
 // in-repo Elasticsearch server) beside the raw client writing the same rows.
-// Wraps bench/sink-replay.js (run as a child, once per run) and reads the
-// JSON line it prints last.
+// Wraps bench/sink-replay.js (run as a child, once per sink and run, so each
+// sink's peak RSS is its own) and reads the JSON line it prints last.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { asDeployed } from '../core/runtime/gc-tuning';
 import { BenchRow, summarize } from './lib/report';
 import { main } from './lib/runner';
 import { BenchContext, Scenario } from './lib/scenario';
-import { PEAK_RSS_PREFIX } from './lib/rss';
 
 interface ReplayOutput {
   workload: { events: number; keys: number; partitions: number; batch: number };
-  results: Array<{ sink: string; ours: number; baselines: Array<{ label: string; perSecond: number }> }>;
+  results: Array<{ sink: string; ours: number; peakRssMb: number; baselines: Array<{ label: string; perSecond: number }> }>;
 }
 
-function replayOnce(args: string[]): Promise<{ output: ReplayOutput; peakRssMb: number }> {
+const SINKS = ['redis', 'duckdb', 'postgres', 'elasticsearch'];
+
+function replayOnce(args: string[]): Promise<ReplayOutput> {
   const script = join(__dirname, 'sink-replay.js');
   return new Promise((resolve, reject) => {
-    const node = asDeployed(['--require', join(__dirname, 'lib', 'print-peak-rss.js'), script, ...args]);
+    const node = asDeployed([script, ...args]);
     const child = spawn(process.execPath, node.args, { stdio: ['ignore', 'pipe', 'pipe'], env: node.env });
     let out = '';
     let err = '';
@@ -27,9 +28,8 @@ function replayOnce(args: string[]): Promise<{ output: ReplayOutput; peakRssMb: 
     child.on('error', reject);
     child.on('exit', (code) => {
       const json = out.split('\n').reverse().find((line) => line.startsWith('{"workload"'));
-      const rss = err.split('\n').reverse().find((line) => line.startsWith(PEAK_RSS_PREFIX));
       if (code !== 0 || !json) return reject(new Error(`sink-replay ${args.join(' ')} exited with ${code}: ${(err || out).slice(-2000)}`));
-      resolve({ output: JSON.parse(json) as ReplayOutput, peakRssMb: rss ? Number(rss.slice(PEAK_RSS_PREFIX.length)) : 0 });
+      resolve(JSON.parse(json) as ReplayOutput);
     });
   });
 }
@@ -41,12 +41,12 @@ export const sinksScenario: Scenario = {
     const events = ctx.option('sink-events', ctx.quick ? 20_000 : 100_000);
     const keys = Math.max(1, Math.round(events / 5));
     const runs: ReplayOutput[] = [];
-    let peak = 0;
     for (let run = 0; run < ctx.runs; run++) {
-      const { output, peakRssMb } = await replayOnce(['--events', String(events), '--keys', String(keys)]);
+      const outputs: ReplayOutput[] = [];
+      for (const sink of SINKS) outputs.push(await replayOnce(['--events', String(events), '--keys', String(keys), '--sinks', sink]));
+      const output = { workload: outputs[0].workload, results: outputs.flatMap((o) => o.results) };
       runs.push(output);
-      peak = Math.max(peak, peakRssMb);
-      ctx.say(`  run ${run + 1}: ${output.results.map((r) => `${r.sink} ${Math.round(r.ours)}/s`).join(', ')}`);
+      ctx.say(`  run ${run + 1}: ${output.results.map((r) => `${r.sink} ${Math.round(r.ours)}/s (${Math.round(r.peakRssMb)} MB)`).join(', ')}`);
     }
     const w = runs[0].workload;
     return runs[0].results.map(({ sink, baselines }, i) => {
@@ -57,8 +57,8 @@ export const sinksScenario: Scenario = {
         ours: summarize(runs.map((r) => r.results[i].ours)),
         baseline: summarize(runs.map((r) => r.results[i].baselines[0].perSecond)),
         baselineName: baselines[0].label,
-        peakRssMb: peak,
-        notes: [`${w.partitions} partitions, batches of ${w.batch}; RSS is the whole replay process (all sinks, baselines, DuckDB)`, ...others].join('; '),
+        peakRssMb: Math.max(...runs.map((r) => r.results[i].peakRssMb)),
+        notes: [`${w.partitions} partitions, batches of ${w.batch}; RSS is this sink's replay process from open to close (the baselines run after, the servers in processes of their own)`, ...others].join('; '),
       };
     });
   },

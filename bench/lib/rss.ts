@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 /**
  * A field of /proc/PID/status in MiB (VmHWM: peak resident set since start;
@@ -13,9 +13,6 @@ export function statusMb(pid: number, field: 'VmHWM' | 'VmRSS' | 'RssAnon' | 'Rs
     return undefined;
   }
 }
-
-/** How print-peak-rss.ts (preloaded into a child) reports the child's peak on stderr. */
-export const PEAK_RSS_PREFIX = 'bench-peak-rss-mb ';
 
 /** Peak resident memory of a process so far (the kernel's high-water mark), in MiB. */
 export const peakRssMb = (pid: number = process.pid) => statusMb(pid, 'VmHWM');
@@ -45,5 +42,17 @@ export class RssWatcher {
   stop(): number {
     clearInterval(this.timer);
     return this.sample();
+  }
+}
+
+/**
+ * Starts this process's VmHWM over from its resident memory now (Linux's
+ * clear_refs), so peakRssMb() measures one stretch of work, not the whole run.
+ */
+export function resetPeakRss(): void {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // Not Linux, or not allowed: the peak then covers the process's whole life so far (never less than the truth).
   }
 }

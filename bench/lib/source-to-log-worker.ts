@@ -1,5 +1,8 @@
 // Child-process entry of sourceToLogInChild(): argv[2] is the JSON spec; the result is the last stdout line.
+import { tuneGarbageCollection } from '../../core/runtime/gc-tuning';
 import { sourceToLog, SourceToLogSpec } from './source-to-log';
+
+tuneGarbageCollection(); // the heap kept near its live data, as `cdc run` keeps it
 
 sourceToLog(JSON.parse(process.argv[2]) as SourceToLogSpec).then(
   (result) => {
