@@ -74,36 +74,45 @@ WHEN NOT MATCHED THEN
  * whole table (a 4,000-row MERGE into a 2M-row table: 3.3-3.7 s, nearly all of
  * it the COMMIT's checkpoint; appending the new images and deleting the rows
  * they replace: 0.14 s). In the caller's transaction:
- * 1. the new images are appended where the staged version is newer than the
+ * 1. the stored rows of the batch's keys are found once, with their row ids,
+ *    keys and versions (and the columns a change left unchanged), never their
+ *    other values, beside the staged op and version of their key: the only
+ *    statement that reads the whole table's keys (three did, one per step
+ *    below: 2.0 s of 3.3 s for 40,000 changes into a 1M-row table);
+ * 2. the new images are appended where the staged version is newer than the
  *    stored one (a delete only for a row not stored: its key, soft-deleted);
- *    the stored rows are read for their keys and versions alone (and for the
- *    columns a change left unchanged), never for their other values;
- * 2. a delete of a stored row is soft: an UPDATE of its three bookkeeping
- *    columns, so it keeps its last image without reading it;
- * 3. the older rows of the keys appended in 1 are deleted.
+ * 3. a delete of a stored row is soft: an UPDATE of its three bookkeeping
+ *    columns by row id, so it keeps its last image without reading it;
+ * 4. the stored rows older than an image appended in 2 are deleted by row id.
+ * Row ids hold within the transaction; the rows appended in 2 are not among
+ * those found in 1, so 3 and 4 touch only rows stored before the batch.
  */
 export function replaceSql(engine: SqlEngine, shape: TableShape, stage: string, staged: StagedBatch, truncatedExpr: string): string[] {
   const q = quoteIdent;
   const latest = stagedLatest(engine, shape, stage, staged, truncatedExpr);
   const keys = stagedLatest(engine, shape, stage, staged, truncatedExpr, shape.keyColumns);
   const table = engine.table(shape.name);
+  const stored = q(`${stage}_stored`);
   const columns = [...shape.columns.keys()];
-  const stored = [...shape.keyColumns, ...latest.kept.keys(), '_cdc_version'].map(q).join(', ');
+  const storedColumns = [...shape.keyColumns, ...latest.kept.keys(), '_cdc_version'].map((c) => `t.${q(c)}`).join(', ');
   const image = columns.map((c) => {
     const keep = latest.kept.get(c);
     return keep ? `CASE WHEN s.${keep} THEN t.${q(c)} ELSE s.${q(c)} END` : `s.${q(c)}`;
   });
   const statements = [
+    `CREATE OR REPLACE TEMP TABLE ${stored} AS SELECT t.rowid AS _cdc_rowid, ${storedColumns}, s._cdc_op AS _cdc_new_op, s._cdc_version AS _cdc_new_version
+FROM ${table} AS t JOIN (${keys.sql}) AS s ON ${keys.on('t', 's')}`,
     `INSERT INTO ${table} (${[...columns.map(q), '_cdc_version', '_cdc_deleted', '_cdc_synced_at'].join(', ')})
 SELECT ${[...image, 's._cdc_version', "s._cdc_op = 'd'", 'current_timestamp'].join(', ')}
-FROM (${latest.sql}) AS s LEFT JOIN (SELECT ${stored} FROM ${table}) AS t ON ${latest.on('t', 's')}
+FROM (${latest.sql}) AS s LEFT JOIN ${stored} AS t ON ${latest.on('t', 's')}
 WHERE t._cdc_version IS NULL OR (s._cdc_op <> 'd' AND s._cdc_version > t._cdc_version)`,
   ];
   if ([...staged.latestByRow.values()].some((e) => e.op === 'd')) {
-    statements.push(`UPDATE ${table} SET _cdc_deleted = true, _cdc_version = s._cdc_version, _cdc_synced_at = current_timestamp
-FROM (${keys.sql}) AS s WHERE s._cdc_op = 'd' AND ${keys.on(table, 's')} AND s._cdc_version > ${table}._cdc_version`);
+    statements.push(`UPDATE ${table} SET _cdc_deleted = true, _cdc_version = x._cdc_new_version, _cdc_synced_at = current_timestamp
+FROM (SELECT _cdc_rowid, _cdc_new_version FROM ${stored} WHERE _cdc_new_op = 'd' AND _cdc_new_version > _cdc_version) AS x
+WHERE ${table}.rowid = x._cdc_rowid`);
   }
-  statements.push(`DELETE FROM ${table} USING (${keys.sql}) AS s WHERE s._cdc_op <> 'd' AND ${keys.on(table, 's')} AND ${table}._cdc_version < s._cdc_version`);
+  statements.push(`DELETE FROM ${table} WHERE rowid IN (SELECT _cdc_rowid FROM ${stored} WHERE _cdc_new_op <> 'd' AND _cdc_version < _cdc_new_version)`);
   return statements;
 }
 
