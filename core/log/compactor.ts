@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Logger } from '../runtime/logger';
+import { readCompactionMark, writeCompactionMark } from './compaction-marks';
 import { CompactionPlan } from './compaction-plan';
 import { PartitionLog } from './partition-log';
 import { Segment } from './segment';
@@ -46,6 +47,8 @@ export class Compactor {
   /** Per partition: first offset not yet covered by a pass's key map. */
   private readonly dirtyFrom = new Map<number, number>();
   private readonly tombstoneCheckAt = new Map<number, number>();
+  /** Partitions whose mark on disk was read (compaction-marks.ts): once per process. */
+  private readonly marksRead = new Set<number>();
 
   constructor(
     private readonly partitions: readonly PartitionLog[],
@@ -102,6 +105,7 @@ export class Compactor {
   private async pass(force: boolean): Promise<CompactionStats> {
     const total: CompactionStats = { segmentsBefore: 0, segmentsAfter: 0, recordsRemoved: 0, bytesBefore: 0, bytesAfter: 0 };
     const consumed = await this.consumedBelow();
+    await this.readMarks();
     // A background pass gives way to held work (a reprocess registering its consumer waits on it):
     // after a restart the first pass maps every partition from its start, seconds under load.
     const givesWay = () => this.stopped || (!force && this.holds > 0);
@@ -121,6 +125,18 @@ export class Compactor {
       }
     }
     return total;
+  }
+
+  /** Where the passes of the process before this one left off, once per partition. */
+  private async readMarks(): Promise<void> {
+    for (const partition of this.partitions) {
+      if (this.marksRead.has(partition.partition)) continue;
+      this.marksRead.add(partition.partition);
+      const mark = await readCompactionMark(partition.dir);
+      if (!mark || this.dirtyFrom.has(partition.partition)) continue;
+      this.dirtyFrom.set(partition.partition, mark.dirtyFrom);
+      if (mark.tombstoneCheckAt !== null) this.tombstoneCheckAt.set(partition.partition, mark.tombstoneCheckAt);
+    }
   }
 
   private isDue(partition: PartitionLog): boolean {
@@ -188,8 +204,14 @@ export class Compactor {
       stats.segmentsAfter -= group.length - 1;
       stats.bytesAfter -= group.reduce((sum, s) => sum + s.size, 0) - replacement.size;
     }
-    this.dirtyFrom.set(partition.partition, plan.mapEnd === Infinity ? activeBase : plan.mapEnd);
+    const dirtyFrom = plan.mapEnd === Infinity ? activeBase : plan.mapEnd;
+    this.dirtyFrom.set(partition.partition, dirtyFrom);
     this.tombstoneCheckAt.set(partition.partition, plan.nextTombstoneExpiryMs);
+    const tombstoneCheckAt = Number.isFinite(plan.nextTombstoneExpiryMs) ? plan.nextTombstoneExpiryMs : null;
+    await writeCompactionMark(partition.dir, { dirtyFrom, tombstoneCheckAt }).catch((error: Error) => {
+      // Only the next process's first pass does more work (it maps the partition from its start).
+      this.logger?.warn(`could not save where compaction of partition ${partition.partition} left off in ${partition.dir}: ${error.message}`);
+    });
     return stats;
   }
 
