@@ -107,7 +107,7 @@ export class Compactor {
     const consumed = await this.consumedBelow();
     await this.readMarks();
     // A background pass gives way to held work (a reprocess registering its consumer waits on it):
-    // after a restart the first pass maps every partition from its start, seconds under load.
+    // a pass over a partition without a mark (a log compacted before marks were kept) maps it from its start, seconds under load.
     const givesWay = () => this.stopped || (!force && this.holds > 0);
     for (const partition of this.partitions) {
       if (givesWay()) break;
