@@ -305,14 +305,17 @@ export class WarehouseSink implements GenerationalSink {
     await this.engine.stage(STAGE, staged.stageColumns, staged.rows);
     staged.rows.length = 0; // in DuckDB/Postgres now: the copy may go before the MERGE
     const letters = [...unfillable, ...(await this.refuseBadCasts(shape, staged, reader)), ...(await this.refuseMissingStoredRows(shape, staged))];
+    const statements: string[] = [];
     if (changes.length > 0) {
       const truncated = this.meta.truncatedExpr(this.writing, reader);
-      const statements = this.engine.applyLatest === 'merge' ? [mergeSql(this.engine, shape, STAGE, staged, truncated)] : replaceSql(this.engine, shape, STAGE, staged, truncated);
-      for (const sql of statements) await this.engine.query(sql);
+      statements.push(...(this.engine.applyLatest === 'merge' ? [mergeSql(this.engine, shape, STAGE, staged, truncated)] : replaceSql(this.engine, shape, STAGE, staged, truncated)));
     }
     const history = [...changes, ...truncates];
     const minVersion = history.reduce((min, e) => (e.source.version < min ? e.source.version : min), history[0].source.version);
-    await this.engine.query(historySql(this.engine, shape, STAGE, commitSeq(minVersion)));
+    statements.push(historySql(this.engine, shape, STAGE, commitSeq(minVersion)));
+    // One round trip: each await waits for a turn of the event loop, which the source and the other
+    // sinks stretch to hundreds of ms while they catch up (a failed statement stops the ones after it).
+    await this.engine.query(statements.join(';\n'));
     return letters;
   }
 
