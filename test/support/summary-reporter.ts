@@ -11,23 +11,20 @@ const SLOWEST_FILES_SHOWN = 12;
 class SummaryReporter extends Mocha.reporters.Spec {
   constructor(runner: Mocha.Runner, options?: Mocha.MochaOptions) {
     super(runner, options);
+    // Summed from the tests' own durations (hooks such as server starts excluded): in
+    // parallel mode (`npm test` runs files on two workers) a file's events arrive in one burst
+    // when it ends, so timing them here would measure nothing.
     const secondsByFile = new Map<string, number>();
-    const startedAt = new Map<Mocha.Suite, number>();
-    runner.on('suite', (suite) => {
-      // Only suites directly under the root: nested suites carry the same file.
-      if (suite.file && suite.parent?.root) startedAt.set(suite, Date.now());
-    });
-    runner.on('suite end', (suite) => {
-      const started = startedAt.get(suite);
-      if (started === undefined || !suite.file) return;
-      const file = relative(process.cwd(), suite.file);
-      secondsByFile.set(file, (secondsByFile.get(file) ?? 0) + (Date.now() - started) / 1000);
+    runner.on('test end', (test) => {
+      if (!test.file || test.duration === undefined) return;
+      const file = relative(process.cwd(), test.file);
+      secondsByFile.set(file, (secondsByFile.get(file) ?? 0) + test.duration / 1000);
     });
     runner.once('end', () => {
       const { passes, failures, pending } = runner.stats ?? { passes: 0, failures: 0, pending: 0 };
       const slowest = [...secondsByFile].sort((a, b) => b[1] - a[1]).slice(0, SLOWEST_FILES_SHOWN);
       if (slowest.length > 1) {
-        process.stdout.write('\nslowest test files:\n');
+        process.stdout.write('\nslowest test files (their tests\' durations summed):\n');
         for (const [file, seconds] of slowest) process.stdout.write(`  ${seconds.toFixed(1).padStart(7)} s  ${file}\n`);
       }
       process.stdout.write(`\n${passes} passed, ${failures} failed, ${pending} skipped\n`);
