@@ -164,10 +164,13 @@ export class Compactor {
     const { tombstoneRetentionMs, maxKeysPerPass, intervalMs } = this.options;
     const plan = new CompactionPlan({ maxKeys: maxKeysPerPass, tombstoneRetentionMs, nowMs: Date.now(), intervalMs }, consumedBelow);
     const from = this.dirtyFrom.get(partition.partition) ?? 0;
-    for (const segment of sealed) {
+    for (let i = 0; i < sealed.length; i++) {
       if (plan.mapEnd !== Infinity) break;
       if (givesWay()) return stats;
-      await segment.forEachFrame(segment.size, (f) => f.offset < from || plan.add(f));
+      // A segment wholly below `from` was mapped by an earlier pass: not read again (a long snapshot's
+      // passes read every sealed byte to map only the newest ones).
+      if ((i + 1 < sealed.length ? sealed[i + 1].base : activeBase) <= from) continue;
+      await sealed[i].forEachFrame(sealed[i].size, (f) => f.offset < from || plan.add(f));
     }
     // Count what each segment keeps, then group neighbours whose kept bytes fit one segment.
     const kept = new Map<Segment, { bytes: number; removed: number }>();

@@ -54,4 +54,15 @@ describe('Compaction marks: a restart does not map compacted partitions again', 
     assert.ok(reads.includes('read p0'), `a torn mark counts as none: ${reads.join(', ')}`);
     assert.ok(reads.includes('read p1'), `no mark: the partition is mapped from its start: ${reads.join(', ')}`);
   });
+
+  it('walks a segment an earlier pass mapped once (to count what it keeps), not twice', async () => {
+    mkdirSync(join(root, '0'));
+    writeFileSync(join(root, '0', 'compaction.json'), JSON.stringify({ dirtyFrom: 10, tombstoneCheckAt: null }));
+    const reads: string[] = [];
+    const segment = (base: number) => ({ base, size: 100, forEachFrame: async () => void reads.push(`read ${base}`) });
+    const partition = { partition: 0, dir: join(root, '0'), activeBase: 20, sealedSegments: () => [segment(0), segment(10)] };
+    // segmentBytes -1: no two segments fit in one, so nothing is rewritten (the fake segments hold no frames).
+    await new Compactor([partition] as never, { ...options, segmentBytes: -1 }, async () => [], undefined).compactNow();
+    assert.deepEqual(reads.sort(), ['read 0', 'read 10', 'read 10'], 'offsets 0-9 were mapped before: only the count reads them');
+  });
 });
