@@ -2,13 +2,14 @@ import { ChangeEvent } from '../event/change-event';
 import { LARGE_STRING_CHARS } from './json-pieces';
 import { roughEventBytes } from './large-record-gc';
 import { partitionsOf } from './partitioner';
-import { encodeRecord, FrameRunEncoder } from './record-codec';
+import { encodeRecord, FrameRunEncoder, RUN_HANDOVER_BYTES } from './record-codec';
 
 /*
  * How FileLog.append turns events into frames: a chunk of an append at a time,
- * ordinary events encoded back to back into one scratch buffer and copied out
- * as one run per partition (written with one writev), an event with huge
- * strings as a frame of its own.
+ * ordinary events encoded back to back into a scratch buffer per partition
+ * (handed over as one run once it holds RUN_HANDOVER_BYTES, so a scratch never
+ * grows and is never copied), an event with huge strings or a truncate (which
+ * goes to every partition) as a frame of its own.
  */
 
 /** An append larger than this is encoded and written in chunks, so its frames are not all in memory at once. */
@@ -22,35 +23,32 @@ export interface EncodedChunk {
   next: number;
 }
 
-const runEncoder = new FrameRunEncoder();
-// Per frame in the encoder's scratch: its end and its partition (-1: every partition, a truncate).
-const frameEnds: number[] = [];
-const framePartitions: number[] = [];
+/** One scratch encoder per partition, reused across appends (encodeChunk is synchronous). */
+const encoders: FrameRunEncoder[] = [];
 
 /**
  * Frames of events[from..] per partition, up to about APPEND_CHUNK_BYTES (at least one event).
- * Ordinary events are encoded back to back into one scratch buffer, then copied out as one
- * run per partition; an event with huge strings gets a frame of its own (encodeRecord).
  */
 export function encodeChunk(events: readonly ChangeEvent[], from: number, partitions: number, mayBeLarge: boolean): EncodedChunk {
   const frames = new Map<number, Buffer[]>();
+  while (encoders.length < partitions) encoders.push(new FrameRunEncoder());
   let bytes = 0;
   let i = from;
-  runEncoder.reset();
-  frameEnds.length = 0;
-  framePartitions.length = 0;
   try {
     for (; i < events.length && (i === from || bytes < APPEND_CHUNK_BYTES); i++) {
       const event = events[i];
       const partition = event.op === 't' ? -1 : partitionsOf(event, partitions)[0];
-      const copies = partition < 0 ? partitions : 1;
-      if (!(mayBeLarge && roughEventBytes(event) >= LARGE_STRING_CHARS) && runEncoder.add(event)) {
-        bytes += copies * (runEncoder.length - (frameEnds.length > 0 ? frameEnds[frameEnds.length - 1] : 0));
-        frameEnds.push(runEncoder.length);
-        framePartitions.push(partition);
-        continue;
+      if (partition >= 0 && !(mayBeLarge && roughEventBytes(event) >= LARGE_STRING_CHARS)) {
+        const encoder = encoders[partition];
+        const before = encoder.length;
+        if (encoder.add(event)) {
+          bytes += encoder.length - before;
+          if (encoder.length >= RUN_HANDOVER_BYTES) pushRun(frames, partition, encoder.takeFrames());
+          continue;
+        }
       }
-      flushRuns(frames, partitions);
+      // A frame of its own lands after the frames encoded before it in every partition it goes to.
+      handOverAll(frames, partitions);
       const frame = encodeRecord(event);
       for (let p = partition < 0 ? 0 : partition; p < (partition < 0 ? partitions : partition + 1); p++) {
         // Each partition stamps its own offset into the frame: a truncate needs a copy per partition.
@@ -58,9 +56,9 @@ export function encodeChunk(events: readonly ChangeEvent[], from: number, partit
         bytes += frame.length;
       }
     }
-    flushRuns(frames, partitions);
+    handOverAll(frames, partitions);
   } finally {
-    runEncoder.reset();
+    for (const encoder of encoders) encoder.reset();
   }
   return { frames, bytes, next: i };
 }
@@ -71,33 +69,7 @@ function pushRun(frames: Map<number, Buffer[]>, partition: number, run: Buffer):
   else frames.set(partition, [run]);
 }
 
-/** Copies the frames in the scratch buffer out, one run per partition, and empties it. */
-function flushRuns(frames: Map<number, Buffer[]>, partitions: number): void {
-  const count = frameEnds.length;
-  if (count === 0) return;
-  const sizes = new Array<number>(partitions).fill(0);
-  let single = -2; // the one partition every frame goes to, or -1 when several
-  for (let k = 0, start = 0; k < count; start = frameEnds[k], k++) {
-    const p = framePartitions[k];
-    const length = frameEnds[k] - start;
-    if (p < 0) for (let q = 0; q < partitions; q++) sizes[q] += length;
-    else sizes[p] += length;
-    single = single === -2 ? p : single === p ? p : -1;
-  }
-  if (single >= 0) {
-    pushRun(frames, single, Buffer.from(runEncoder.bytes(0, runEncoder.length)));
-  } else {
-    const runs: Array<Buffer | undefined> = sizes.map((size) => (size > 0 ? Buffer.allocUnsafe(size) : undefined));
-    const filled = new Array<number>(partitions).fill(0);
-    const scratch = runEncoder.bytes(0, runEncoder.length);
-    for (let k = 0, start = 0; k < count; start = frameEnds[k], k++) {
-      const p = framePartitions[k];
-      const end = frameEnds[k];
-      for (let q = p < 0 ? 0 : p; q < (p < 0 ? partitions : p + 1); q++) filled[q] += scratch.copy(runs[q]!, filled[q], start, end);
-    }
-    runs.forEach((run, p) => run && pushRun(frames, p, run));
-  }
-  runEncoder.reset();
-  frameEnds.length = 0;
-  framePartitions.length = 0;
+/** Hands the frames in every partition's scratch over as runs, emptying them. */
+function handOverAll(frames: Map<number, Buffer[]>, partitions: number): void {
+  for (let p = 0; p < partitions; p++) if (encoders[p].length > 0) pushRun(frames, p, encoders[p].takeFrames());
 }

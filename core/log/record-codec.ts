@@ -127,6 +127,23 @@ export class FrameRunEncoder {
     return this.buf.subarray(from, to);
   }
 
+  /**
+   * The frames written so far, as a buffer of their own, and an empty scratch:
+   * a mostly full scratch is handed over whole (no copy) and replaced, a
+   * mostly empty one is copied out and kept.
+   */
+  takeFrames(): Buffer {
+    let frames: Buffer;
+    if (2 * this.length >= this.buf.length) {
+      frames = this.buf.subarray(0, this.length);
+      this.buf = Buffer.allocUnsafe(SCRATCH_START_BYTES);
+    } else {
+      frames = Buffer.from(this.buf.subarray(0, this.length));
+    }
+    this.reset();
+    return frames;
+  }
+
   reset(): void {
     this.length = 0;
     if (this.buf.length > SCRATCH_KEEP_BYTES) this.buf = Buffer.allocUnsafe(SCRATCH_START_BYTES);
@@ -141,6 +158,8 @@ export class FrameRunEncoder {
 }
 
 const SCRATCH_START_BYTES = 256 * 1024;
+/** An encoder holding this many bytes of frames hands them over (takeFrames) before it would grow. */
+export const RUN_HANDOVER_BYTES = 224 * 1024;
 /** A scratch buffer grown past this (an append of many MB) is dropped after use, so an idle log holds little. */
 const SCRATCH_KEEP_BYTES = 4 * 1024 * 1024;
 
