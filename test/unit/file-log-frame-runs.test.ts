@@ -10,8 +10,8 @@ import { partitionsOf } from '../../core/log/partitioner';
 import { encodeRecord, FrameRunEncoder } from '../../core/log/record-codec';
 import { makeEvent } from '../support/events';
 
-// Appends encode ordinary events back to back into one scratch buffer (FrameRunEncoder) and hand each
-// partition one run of frames; huge rows keep a frame of their own. The bytes on disk must be exactly
+// Appends encode ordinary events back to back into a scratch buffer per partition (FrameRunEncoder),
+// handed over as runs of frames; huge rows keep a frame of their own. The bytes on disk must be exactly
 // what encodeRecord() writes (existing readers, the compactor and format-upgrade rely on it).
 describe('FileLog frame runs', () => {
   let dirs: string[] = [];
@@ -70,10 +70,13 @@ describe('FileLog frame runs', () => {
       [...mixed(), huge(100, false), ...mixed(), huge(101, true), makeEvent({ key: { id: 7 } })],
       Array.from({ length: 500 }, (_, i) => makeEvent({ key: { id: i % 37 }, after: { id: i % 37, n: i } })),
       [makeEvent({ op: 't' }), ...mixed()],
+      // Each partition's scratch fills (RUN_HANDOVER_BYTES) and is handed over several times, around a truncate.
+      Array.from({ length: 6000 }, (_, i) =>
+        i === 3000 ? makeEvent({ op: 't' }) : makeEvent({ key: { id: i }, after: { id: i, pad: 'p'.repeat(200 + (i % 50)) } })),
     ];
     // The second append claims small rows (true); the first and third claim none although they hold huge ones
     // at depths roughEventBytes() does not see: either way every record must come back.
-    await Promise.all([log.append(appends[0], { largestEventBytes: 0 }), log.append(appends[1], { largestEventBytes: 64 }), log.append(appends[2])]);
+    await Promise.all([log.append(appends[0], { largestEventBytes: 0 }), log.append(appends[1], { largestEventBytes: 64 }), log.append(appends[2]), log.append(appends[3])]);
     const expected = new Map<number, ChangeEvent[]>();
     for (const event of appends.flat()) for (const p of partitionsOf(event, 3)) expected.set(p, [...(expected.get(p) ?? []), event]);
     for (let p = 0; p < 3; p++) {
