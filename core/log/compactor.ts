@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Logger } from '../runtime/logger';
 import { readCompactionMark, writeCompactionMark } from './compaction-marks';
 import { CompactionPlan } from './compaction-plan';
+import { READ_CHUNK_BYTES } from './frame-scanner';
 import { PartitionLog } from './partition-log';
 import { Segment } from './segment';
 import { cleanedFileName, commitSwap } from './segment-swap';
@@ -28,6 +29,12 @@ export interface CompactionStats {
 }
 
 const COPY_BUFFER_BYTES = 1024 * 1024;
+
+/** The read and write buffers one pass reuses for every segment (see compactPartition). */
+interface PassBuffers {
+  read: Buffer;
+  write: Buffer;
+}
 
 /**
  * Background key compaction of the embedded log (docs/architecture.md §3: the log stays a
@@ -164,13 +171,16 @@ export class Compactor {
     const { tombstoneRetentionMs, maxKeysPerPass, intervalMs } = this.options;
     const plan = new CompactionPlan({ maxKeys: maxKeysPerPass, tombstoneRetentionMs, nowMs: Date.now(), intervalMs }, consumedBelow);
     const from = this.dirtyFrom.get(partition.partition) ?? 0;
+    // Every segment of the pass is read into (and rewritten from) these two buffers: a pass over tens
+    // of MB allocated a Buffer per MB read and written, garbage V8 collects only once there is ~64 MB of it.
+    const buffers: PassBuffers = { read: Buffer.allocUnsafe(READ_CHUNK_BYTES), write: Buffer.allocUnsafe(COPY_BUFFER_BYTES) };
     for (let i = 0; i < sealed.length; i++) {
       if (plan.mapEnd !== Infinity) break;
       if (givesWay()) return stats;
       // A segment wholly below `from` was mapped by an earlier pass: not read again (a long snapshot's
       // passes read every sealed byte to map only the newest ones).
       if ((i + 1 < sealed.length ? sealed[i + 1].base : activeBase) <= from) continue;
-      await sealed[i].forEachFrame(sealed[i].size, (f) => f.offset < from || plan.add(f));
+      await sealed[i].forEachFrame(sealed[i].size, (f) => f.offset < from || plan.add(f), buffers.read);
     }
     // Count what each segment keeps, then group neighbours whose kept bytes fit one segment.
     const kept = new Map<Segment, { bytes: number; removed: number }>();
@@ -181,7 +191,7 @@ export class Compactor {
         if (plan.keeps(f)) k.bytes += f.frameLength;
         else k.removed += 1;
         return true;
-      });
+      }, buffers.read);
       kept.set(segment, k);
     }
     const groups: Segment[][] = [];
@@ -201,7 +211,7 @@ export class Compactor {
       const removed = group.reduce((sum, s) => sum + kept.get(s)!.removed, 0);
       if (group.length === 1 && removed === 0) continue;
       const end = g + 1 < groups.length ? groups[g + 1][0].base : activeBase;
-      const replacement = await this.rewrite(partition, group, end, plan);
+      const replacement = await this.rewrite(partition, group, end, plan, buffers);
       partition.replace(group, replacement);
       stats.recordsRemoved += removed;
       stats.segmentsAfter -= group.length - 1;
@@ -219,25 +229,31 @@ export class Compactor {
   }
 
   /** Copies the kept frames of `group` into one new segment and swaps it in on disk (crash-safe). */
-  private async rewrite(partition: PartitionLog, group: readonly Segment[], end: number, plan: CompactionPlan): Promise<Segment> {
+  private async rewrite(partition: PartitionLog, group: readonly Segment[], end: number, plan: CompactionPlan, buffers: PassBuffers): Promise<Segment> {
     const base = group[0].base;
     const cleaned = path.join(partition.dir, cleanedFileName(base));
     const out = await fs.open(cleaned, 'w', 0o644);
     try {
-      let pending: Buffer[] = [];
+      const pending = buffers.write;
       let pendingBytes = 0;
+      let written = 0;
+      const write = async (data: Buffer) => {
+        for (let done = 0; done < data.length; ) done += (await out.write(data, done, data.length - done, written + done)).bytesWritten;
+        written += data.length;
+      };
       const flush = async () => {
-        if (pendingBytes > 0) await out.write(Buffer.concat(pending, pendingBytes));
-        [pending, pendingBytes] = [[], 0];
+        if (pendingBytes > 0) await write(pending.subarray(0, pendingBytes));
+        pendingBytes = 0;
       };
       for (const segment of group) {
         await segment.forEachFrame(segment.size, async (f) => {
           if (!plan.keeps(f)) return true;
-          pending.push(Buffer.from(f.buf.subarray(f.start, f.start + f.frameLength)));
-          pendingBytes += f.frameLength;
-          if (pendingBytes >= COPY_BUFFER_BYTES) await flush();
+          if (pendingBytes + f.frameLength > pending.length) await flush();
+          // A frame bigger than the buffer is written from where it was read (valid until this visit returns).
+          if (f.frameLength > pending.length) await write(f.buf.subarray(f.start, f.start + f.frameLength));
+          else pendingBytes += f.buf.copy(pending, pendingBytes, f.start, f.start + f.frameLength);
           return true;
-        });
+        }, buffers.read);
       }
       await flush();
       await out.sync();

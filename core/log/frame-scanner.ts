@@ -19,7 +19,9 @@ export type BadFrame = { pos: number; reason: string };
  * where the walk stopped. A frame longer than a chunk is read whole only if
  * `admit` (when given) accepts its length; if not, the walk stops before it
  * and `refused` tells its length, so a caller can decline a huge record
- * before its bytes are in memory.
+ * before its bytes are in memory. With `scratch`, chunks that fit are read
+ * into it, again and again (a visitor must keep nothing of `buf` after its
+ * visit): a scan of many MB then makes no garbage Buffers for the collector.
  */
 export async function scanFrames(
   fh: fs.FileHandle,
@@ -27,6 +29,7 @@ export async function scanFrames(
   limit: number,
   visit: (frame: ScannedFrame) => boolean | Promise<boolean>,
   admit?: (frameLength: number) => boolean,
+  scratch?: Buffer,
 ): Promise<{ bad?: BadFrame; stoppedAt: number; refused?: number }> {
   let buf: Buffer = Buffer.alloc(0);
   let bufPos = pos;
@@ -35,7 +38,7 @@ export async function scanFrames(
     // Reads again when the buffer ends inside the frame: first a chunk, then, once the header tells, the whole frame.
     for (let reads = 0; check.kind === 'short' && reads < 2; reads++) {
       if (admit && check.needed > READ_CHUNK_BYTES && !admit(check.needed)) return { stoppedAt: pos, refused: check.needed };
-      buf = await readAt(fh, pos, Math.min(Math.max(READ_CHUNK_BYTES, check.needed), limit - pos));
+      buf = await readAt(fh, pos, Math.min(Math.max(READ_CHUNK_BYTES, check.needed), limit - pos), scratch);
       bufPos = pos;
       check = checkFrame(buf, 0);
     }
@@ -51,8 +54,9 @@ export async function scanFrames(
   return { stoppedAt: pos };
 }
 
-export async function readAt(fh: fs.FileHandle, pos: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+/** `length` bytes of the file from `pos` (fewer at its end), read into `into` when it is big enough. */
+export async function readAt(fh: fs.FileHandle, pos: number, length: number, into?: Buffer): Promise<Buffer> {
+  const buf = into && into.length >= length ? into : Buffer.allocUnsafe(length);
   let filled = 0;
   while (filled < length) {
     const { bytesRead } = await fh.read(buf, filled, length - filled, pos + filled);

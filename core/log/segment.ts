@@ -150,8 +150,8 @@ export class Segment {
   }
 
   /** Walks every valid frame below `limit` (the compactor's view of the segment). */
-  async forEachFrame(limit: number, visit: (f: ScannedFrame) => boolean | Promise<boolean>): Promise<void> {
-    const { bad } = await scanFrames(this.fh, 0, limit, visit);
+  async forEachFrame(limit: number, visit: (f: ScannedFrame) => boolean | Promise<boolean>, scratch?: Buffer): Promise<void> {
+    const { bad } = await scanFrames(this.fh, 0, limit, visit, undefined, scratch);
     if (bad) throw new Error(`file-log: partition ${this.partition}: ${this.file} is unreadable at byte ${bad.pos}: ${bad.reason}`);
   }
 

@@ -138,6 +138,30 @@ describe('FileLog segments, index, durability and compaction', () => {
     for (const r of after) if (byOffset.has(r.offset)) assert.deepEqual(r.event, byOffset.get(r.offset), `offset ${r.offset} kept its record`);
   });
 
+  it('compacts segments holding megabytes of kept frames and frames bigger than its buffers, byte for byte', async () => {
+    const dir = await tempDir();
+    const log = await openLog(dir, { segmentBytes: 3 * 1024 * 1024 });
+    const latest = new Map<number, ChangeEvent>();
+    const big = (id: number, n: number) => makeEvent({ key: { id }, after: { id, n, blob: `${n}`.repeat(1_500_000 / String(n).length) }, version: v() });
+    // Round 1 writes 2,000 rows of ~1 KB, later rounds update half of them: the first segment keeps ~1.1 MB,
+    // more than the pass's 1 MB write buffer; rows of 1.5 MB are bigger than it and than a read chunk.
+    for (let n = 1; n <= 4; n++) {
+      const rows = n === 1 ? 2000 : 1000;
+      const events = Array.from({ length: rows }, (_, id) => makeEvent({ key: { id }, after: { id, n, pad: `${n}`.repeat(1000) }, version: v() }));
+      events.push(big(100_000 + (n % 2), n));
+      await log.append(events);
+      for (const e of events) latest.set(e.key.id as number, e);
+    }
+    await log.append([makeEvent({ key: { id: -1 }, after: { id: -1 }, version: v() })]); // seals the last round's segment
+    const stats = await log.compact();
+    const after = await readAll(log);
+    assert.ok(stats.recordsRemoved > 0, 'compaction removed the older rounds');
+    assert.equal(after.length, (await log.endOffsets())[0] - stats.recordsRemoved, 'every record compaction kept reads back whole');
+    const state = new Map(after.filter((r) => r.event.key.id !== -1).map((r) => [r.event.key.id as number, r.event]));
+    assert.equal(state.size, latest.size);
+    for (const [id, event] of latest) assert.deepEqual(state.get(id)?.after, event.after, `row ${id}: its latest image, whole`);
+  });
+
   it('keeps deletes and truncates as tombstones for the retention time and while a consumer is behind', async () => {
     const dir = await tempDir();
     const events = [
