@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Logger } from '../runtime/logger';
 import { readCompactionMark, writeCompactionMark } from './compaction-marks';
 import { CompactionPlan } from './compaction-plan';
-import { READ_CHUNK_BYTES } from './frame-scanner';
+import { READ_CHUNK_BYTES, writeAt } from './frame-scanner';
 import { PartitionLog } from './partition-log';
 import { Segment } from './segment';
 import { cleanedFileName, commitSwap } from './segment-swap';
@@ -238,7 +238,7 @@ export class Compactor {
       let pendingBytes = 0;
       let written = 0;
       const write = async (data: Buffer) => {
-        for (let done = 0; done < data.length; ) done += (await out.write(data, done, data.length - done, written + done)).bytesWritten;
+        await writeAt(out, data, written);
         written += data.length;
       };
       const flush = async () => {
