@@ -27,11 +27,16 @@ describe('Compaction marks: a restart does not map compacted partitions again', 
     }));
   }
 
-  async function backgroundReads(): Promise<string[]> {
+  /**
+   * Segment walks of background passes over `ms`, or until `enough` says so (a pass writes marks with
+   * fsync, which can take tens of ms on a disk still flushing an earlier test's files).
+   */
+  async function backgroundReads(enough?: (reads: string[]) => boolean): Promise<string[]> {
     const reads: string[] = [];
     const compactor = new Compactor(partitions(reads) as never, options, async () => [], undefined);
     compactor.start();
-    await tick();
+    if (!enough) await tick();
+    else for (const until = Date.now() + 5000; Date.now() < until && !enough(reads); ) await tick(10);
     await compactor.stop();
     return reads;
   }
@@ -50,7 +55,7 @@ describe('Compaction marks: a restart does not map compacted partitions again', 
   it('maps everything when the mark is missing or unreadable', async () => {
     for (const n of [0, 1]) mkdirSync(join(root, String(n)));
     writeFileSync(join(root, '0', 'compaction.json'), '{"dirtyFrom": "ten"');
-    const reads = await backgroundReads();
+    const reads = await backgroundReads((r) => r.includes('read p0') && r.includes('read p1'));
     assert.ok(reads.includes('read p0'), `a torn mark counts as none: ${reads.join(', ')}`);
     assert.ok(reads.includes('read p1'), `no mark: the partition is mapped from its start: ${reads.join(', ')}`);
   });
