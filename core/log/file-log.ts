@@ -10,6 +10,7 @@ import { fsyncDir, readJsonIfExists, writeFileAtomic } from '../fs/durable-fs';
 import { upgradePartitionFromFormat1 } from './format-upgrade';
 import { DurabilityOptions, freeBytes, GroupCommitWriter } from './group-commit-writer';
 import { consumeAllPartitions, ReadAheads } from './partition-consumer';
+import { RecentReads } from './recent-reads';
 import { PartitionLog, PartitionRead, ReadOptions } from './partition-log';
 import { EncodedChunk, encodeChunk } from './append-chunk';
 import { LARGE_STRING_CHARS } from './json-pieces';
@@ -71,6 +72,8 @@ export class FileLog implements ChangeLog {
   /** Turns of huge records between appends and consumers (memory bounded by bytes, not counts). */
   readonly largeRecords = new LargeRecordTurns();
   readonly readAheads = new ReadAheads();
+  /** Batches read by one consumer, handed to the others (recent-reads.ts). */
+  private readonly recentReads: RecentReads;
 
   constructor(private readonly options: FileLogOptions) {
     if (!options.dir) throw new Error('file-log: options.dir is required');
@@ -79,6 +82,7 @@ export class FileLog implements ChangeLog {
     }
     this.dir = path.resolve(options.dir);
     this.partitions = options.partitions;
+    this.recentReads = new RecentReads(options.partitions);
     this.consumers = new ConsumerOffsets(path.join(this.dir, 'consumers'), this.partitions);
   }
 
@@ -226,7 +230,12 @@ export class FileLog implements ChangeLog {
     if (!Number.isInteger(maxRecords) || maxRecords < 0) {
       throw new Error(`file-log: maxRecords must be a non-negative integer, got ${maxRecords}`);
     }
-    return this.files[partition].read(offset, maxRecords, options);
+    const { consumer } = options;
+    if (consumer === undefined) return this.files[partition].read(offset, maxRecords, options);
+    const shared = this.recentReads.take(partition, consumer, offset, maxRecords);
+    const read = shared && (await shared);
+    if (read) return read;
+    return this.recentReads.share(partition, consumer, offset, this.files[partition].read(offset, maxRecords, options));
   }
 
   async endOffsets(): Promise<number[]> {
@@ -276,7 +285,8 @@ export class FileLog implements ChangeLog {
   consume(options: ConsumeOptions): Promise<void> {
     this.assertOpen();
     ConsumerOffsets.validateName(options.consumer);
-    return consumeAllPartitions(this, options);
+    const leave = this.recentReads.join(options.consumer);
+    return consumeAllPartitions(this, options).finally(leave);
   }
 
   withCompactionHeld<T>(work: () => Promise<T>): Promise<T> {

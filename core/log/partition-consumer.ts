@@ -83,12 +83,12 @@ export async function consumeAllPartitions(log: OwnedPartitions, options: Consum
     let endTurn = await log.largeRecords.shared();
     let batch: PartitionRead;
     try {
-      batch = await log.readBatch(partition, offset, maxBatch, { refuseFrom: prefetch ? PREFETCH_REFUSE_FROM : LARGE_RECORD_BYTES });
+      batch = await log.readBatch(partition, offset, maxBatch, { consumer, refuseFrom: prefetch ? PREFETCH_REFUSE_FROM : LARGE_RECORD_BYTES });
       if (batch.refusedBytes !== undefined) {
         endTurn();
         if (prefetch) return null;
         endTurn = await log.largeRecords.exclusive();
-        batch = await log.readBatch(partition, offset, maxBatch);
+        batch = await log.readBatch(partition, offset, maxBatch, { consumer });
       }
     } catch (error) {
       endTurn();

@@ -30,6 +30,8 @@ export interface PartitionRead {
 }
 
 export interface ReadOptions {
+  /** The consumer reading (FileLog.consume): its batches are shared with the log's other consumers (recent-reads.ts). */
+  consumer?: string;
   /** A next record whose frame is this long or longer is not read: the read returns `refusedBytes` instead. */
   refuseFrom?: number;
 }
