@@ -96,6 +96,29 @@ async function embeddedRead(log: FileLog, count: number): Promise<void> {
   });
 }
 
+/**
+ * What the sink runners ask of the log: `consumers` consumers (one per sink) each consume every partition from
+ * offset 0 in batches of 1,000, side by side, with handlers that only touch the events. They share the batches
+ * they read (recent-reads.ts): three take about as long as one when they keep in step.
+ */
+async function embeddedConsume(log: FileLog, count: number, consumers: number): Promise<void> {
+  await timed(`embedded consume, ${consumers} consumer${consumers > 1 ? 's' : ''} side by side (events/s per consumer)`, count, async () => {
+    await Promise.all(Array.from({ length: consumers }, async (_, c) => {
+      const stop = new AbortController();
+      let seen = 0;
+      await log.consume({
+        consumer: `bench-${consumers}-${c}`,
+        signal: stop.signal,
+        handle: async ({ records }) => {
+          for (const r of records) seen += r.event.source.position.length > 0 ? 1 : 0;
+          if (seen >= count) stop.abort();
+        },
+      });
+    }));
+    return log.sizes().reduce((a, b) => a + b, 0);
+  });
+}
+
 /** A log of small segments holding ~4 versions of each of 50k rows, compacted once. */
 async function compaction(dir: string): Promise<void> {
   const log = new FileLog({ dir: path.join(dir, 'log-compaction'), partitions: PARTITIONS, segmentBytes: 1024 * 1024, durability: { fsync: 'none' }, compaction: { enabled: false } });
@@ -149,6 +172,8 @@ async function main(): Promise<void> {
     await sequentialWrite(dir, logBytes);
     await serialization(EVENTS);
     await embeddedRead(grouped, EVENTS);
+    await embeddedConsume(grouped, EVENTS, 1);
+    await embeddedConsume(grouped, EVENTS, 3);
     await grouped.close();
     await (await embeddedAppend(dir, 'group', 1, EVENTS)).close();
     await (await embeddedAppend(dir, 'none', 4, EVENTS)).close();

@@ -21,6 +21,8 @@ export class RecentReads {
   private readonly byPartition: Entry[][];
   /** Consumers reading now (consume() calls in progress), by name. */
   private readonly active = new Map<string, number>();
+  /** Per active consumer, the offset it last asked for in each partition. */
+  private readonly positions = new Map<string, number[]>();
   /** Kept entries, oldest first (in-flight reads are not in it). */
   private readonly kept: Entry[] = [];
   private keptBytes = 0;
@@ -38,7 +40,10 @@ export class RecentReads {
       left = true;
       const count = (this.active.get(consumer) ?? 1) - 1;
       if (count > 0) this.active.set(consumer, count);
-      else this.active.delete(consumer);
+      else {
+        this.active.delete(consumer);
+        this.positions.delete(consumer);
+      }
       if (this.active.size < 2) this.clear();
     };
   }
@@ -50,6 +55,7 @@ export class RecentReads {
    * shareable (the caller then reads for itself).
    */
   take(partition: number, consumer: string, offset: number, maxRecords: number): Promise<PartitionRead | null> | null {
+    this.moveTo(consumer, partition, offset);
     const entry = this.byPartition[partition].find((e) => (e.end === undefined ? e.start === offset : e.start <= offset && offset < e.end));
     if (!entry || maxRecords <= 0) return null;
     entry.servedTo.add(consumer);
@@ -59,6 +65,7 @@ export class RecentReads {
 
   /** Hands back `reading` (a consumer's read from disk), frozen, and keeps it for the other consumers when it is small enough. */
   share(partition: number, consumer: string, offset: number, reading: Promise<PartitionRead>): Promise<PartitionRead> {
+    this.moveTo(consumer, partition, offset);
     const entries = this.byPartition[partition];
     const shareable = this.active.size >= 2 && !entries.some((e) => e.start === offset);
     const entry: Entry = { partition, start: offset, end: undefined, bytes: 0, servedTo: new Set([consumer]), reading: reading.then(freezeRead) };
@@ -89,9 +96,23 @@ export class RecentReads {
     this.keptBytes = 0;
   }
 
-  /** Once every consumer reading now has had the batch, nobody is expected to ask for it again. */
+  private moveTo(consumer: string, partition: number, offset: number): void {
+    let positions = this.positions.get(consumer);
+    if (!positions) this.positions.set(consumer, (positions = []));
+    positions[partition] = offset;
+  }
+
+  /**
+   * Nobody is expected to ask for a batch again once every consumer reading
+   * now has had it or is past it (a sink far behind the others reads alone:
+   * its batches must not push out those the others are about to read).
+   */
   private dropIfServed(entry: Entry): void {
-    for (const consumer of this.active.keys()) if (!entry.servedTo.has(consumer)) return;
+    for (const consumer of this.active.keys()) {
+      if (entry.servedTo.has(consumer)) continue;
+      const at = this.positions.get(consumer)?.[entry.partition];
+      if (at === undefined || at < entry.end!) return;
+    }
     this.drop(entry);
   }
 
