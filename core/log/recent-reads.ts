@@ -61,7 +61,7 @@ export class RecentReads {
     const entry = this.byPartition[partition].find((e) => (e.end === undefined ? e.start === offset : e.start <= offset && offset < e.end));
     if (!entry || maxRecords <= 0) return null;
     entry.servedTo.add(consumer);
-    if (entry.end !== undefined) this.dropIfServed(entry);
+    if (entry.end !== undefined && !this.wanted(entry)) this.drop(entry);
     return entry.reading.then((read) => slice(read, offset, maxRecords), () => null);
   }
 
@@ -81,12 +81,13 @@ export class RecentReads {
       if (!isShareable(read) || !entries.includes(entry)) return remove();
       entry.end = read.nextOffset;
       entry.bytes = read.bytes ?? 0;
+      // Checked before it is kept: a batch nobody else wants must not push out one somebody does.
+      if (!this.wanted(entry)) return remove();
       this.kept.push(entry);
       this.keptBytes += entry.bytes;
       const keptHere = entries.filter((e) => e.end !== undefined);
       if (keptHere.length > MAX_KEPT_PER_PARTITION) this.drop(keptHere[0]);
       while (this.keptBytes > this.maxBytes) this.drop(this.kept[0]);
-      this.dropIfServed(entry);
     }, remove);
     // The reader gets an array of its own: the kept one is sliced for the others.
     return entry.reading.then((read) => ({ ...read, records: read.records.slice() }));
@@ -106,17 +107,19 @@ export class RecentReads {
   }
 
   /**
-   * Nobody is expected to ask for a batch again once every consumer reading
-   * now has had it or is past it (a sink far behind the others reads alone:
-   * its batches must not push out those the others are about to read).
+   * A batch is kept only for a consumer that has not had it and is at most
+   * NEAR_OFFSETS behind it: the others are past it, or so far behind (a sink
+   * catching up alone) that it would be dropped before they got there, and
+   * held meanwhile (the fault suite's big-transaction case peaked 30-50 MB
+   * higher while batches were kept for a warehouse 80,000 events behind).
    */
-  private dropIfServed(entry: Entry): void {
+  private wanted(entry: Entry): boolean {
     for (const consumer of this.active.keys()) {
       if (entry.servedTo.has(consumer)) continue;
       const at = this.positions.get(consumer)?.[entry.partition];
-      if (at === undefined || at < entry.end!) return;
+      if (at === undefined || (at < entry.end! && at >= entry.start - NEAR_OFFSETS)) return true;
     }
-    this.drop(entry);
+    return false;
   }
 
   private drop(entry: Entry): void {
@@ -148,8 +151,10 @@ interface Entry {
  * heap): a batch every sink is applying at once is held once instead of once
  * per sink, and one only a lagging sink will want is not held long.
  */
-export const RECENT_READS_MAX_BYTES = 4 * 1024 * 1024;
-const MAX_KEPT_PER_PARTITION = 4;
+export const RECENT_READS_MAX_BYTES = 2 * 1024 * 1024;
+const MAX_KEPT_PER_PARTITION = 2;
+/** How far (in offsets) behind a batch a consumer may be for the batch to be kept for it. */
+const NEAR_OFFSETS = 2000;
 /** A batch of this many frame bytes or more is not shared: its records may be ones a reader asked to refuse (ReadOptions). */
 const SHAREABLE_BELOW_BYTES = 1024 * 1024;
 
