@@ -1,7 +1,4 @@
 import { strict as assert } from 'node:assert';
-import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
 import { LogRecord } from '../../core/log/change-log';
 import { FileLog } from '../../core/log/file-log';
@@ -9,28 +6,13 @@ import { LARGE_STRING_CHARS } from '../../core/log/json-pieces';
 import { partitionsOf } from '../../core/log/partitioner';
 import { encodeRecord, FrameRunEncoder } from '../../core/log/record-codec';
 import { makeEvent } from '../support/events';
+import { tempFileLogs } from '../support/temp-file-logs';
 
 // Appends encode ordinary events back to back into a scratch buffer per partition (FrameRunEncoder),
 // handed over as runs of frames; huge rows keep a frame of their own. The bytes on disk must be exactly
 // what encodeRecord() writes (existing readers, the compactor and format-upgrade rely on it).
 describe('FileLog frame runs', () => {
-  let dirs: string[] = [];
-  let logs: FileLog[] = [];
-
-  afterEach(async () => {
-    await Promise.allSettled(logs.map((l) => l.close()));
-    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
-    [dirs, logs] = [[], []];
-  });
-
-  async function openLog(partitions: number): Promise<FileLog> {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'file-log-runs-'));
-    dirs.push(dir);
-    const log = new FileLog({ dir, partitions, compaction: { enabled: false } });
-    await log.open();
-    logs.push(log);
-    return log;
-  }
+  const openLog = tempFileLogs('file-log-runs-');
 
   async function readAll(log: FileLog, partition: number): Promise<LogRecord[]> {
     const out: LogRecord[] = [];

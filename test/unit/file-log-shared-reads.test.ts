@@ -1,32 +1,14 @@
 import { strict as assert } from 'node:assert';
-import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
 import { LogRecord } from '../../core/log/change-log';
 import { FileLog } from '../../core/log/file-log';
 import { makeEvent } from '../support/events';
+import { tempFileLogs } from '../support/temp-file-logs';
 
 // The log's consumers (one per sink) share the batches they read: one decode per record instead of one per sink.
 // Each consumer must still get every record once, in order, from its own offset, whatever the others do.
 describe('FileLog: consumers share the batches they read', () => {
-  let dirs: string[] = [];
-  let logs: FileLog[] = [];
-
-  afterEach(async () => {
-    await Promise.allSettled(logs.map((l) => l.close()));
-    await Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true })));
-    [dirs, logs] = [[], []];
-  });
-
-  async function openLog(partitions: number): Promise<FileLog> {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'file-log-shared-'));
-    dirs.push(dir);
-    const log = new FileLog({ dir, partitions, compaction: { enabled: false } });
-    await log.open();
-    logs.push(log);
-    return log;
-  }
+  const openLog = tempFileLogs('file-log-shared-');
 
   const row = (id: number, pad = 20): ChangeEvent => makeEvent({ key: { id }, after: { id, pad: 'p'.repeat(pad), n: id * 3 } });
 
