@@ -70,8 +70,9 @@ export class RecentReads {
     this.moveTo(consumer, partition, offset);
     const entries = this.byPartition[partition];
     const shareable = this.active.size >= 2 && !entries.some((e) => e.start === offset);
-    const entry: Entry = { partition, start: offset, end: undefined, bytes: 0, servedTo: new Set([consumer]), reading: reading.then(freezeRead) };
-    if (!shareable) return entry.reading;
+    const frozen = process.env.CDC_FREEZE_RECORDS === '1' ? reading.then(freezeRead) : reading;
+    if (!shareable) return frozen; // one consumer: no extra turn of the microtask queue
+    const entry: Entry = { partition, start: offset, end: undefined, bytes: 0, servedTo: new Set([consumer]), reading: frozen };
     entries.push(entry);
     const remove = () => {
       const at = entries.indexOf(entry);
@@ -178,9 +179,8 @@ function slice(read: PartitionRead, offset: number, max: number): PartitionRead 
   return { records: records.slice(lo, end), nextOffset: end < records.length ? records[end].offset : read.nextOffset, bytes: read.bytes };
 }
 
-/** With CDC_FREEZE_RECORDS=1, freezes what a consumer may read of each record (nested JSON column values excepted). */
+/** Freezes what a consumer may read of each record (nested JSON column values excepted); with CDC_FREEZE_RECORDS=1 only. */
 function freezeRead(read: PartitionRead): PartitionRead {
-  if (process.env.CDC_FREEZE_RECORDS !== '1') return read;
   for (const record of read.records) freezeRecord(record);
   return read;
 }
