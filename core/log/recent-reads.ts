@@ -7,10 +7,14 @@ import { PartitionRead } from './partition-log';
  * Every sink of the service reads every record: decoding its JSON (and
  * checking its CRC) was the costliest function of the service catching up
  * after a database restart (9% of its CPU with three sinks, plus the garbage
- * of three decoded copies). Sinks waiting at the end of the log wake up
- * together on an append and ask for the same offset at once, so a read still
- * in progress is shared too; a consumer whose offset falls inside a batch
- * gets the rest of it and reads in step with the others from then on.
+ * of three decoded copies). A read still in progress is shared with a
+ * consumer asking for the same offset, and a consumer whose offset falls
+ * inside a kept batch gets the rest of it and reads in step from then on.
+ * How much is shared depends on the sinks keeping in step: three consumers
+ * reading one backlog side by side read 2.7x faster; in the fault suite's
+ * restart-resync catch-up 18% of the records handed to sinks were shared;
+ * at the end of the log under a steady load ~3% (each sink applies at its
+ * own pace, so each reads from its own offset whenever records arrive).
  *
  * Sinks must not change a record they are handed (a sink that did would
  * change it for the others): they copy first. With CDC_FREEZE_RECORDS=1 (the
