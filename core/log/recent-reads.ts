@@ -78,11 +78,9 @@ export class RecentReads {
     if (!shareable) return frozen; // one consumer: no extra turn of the microtask queue
     const entry: Entry = { partition, start: offset, end: undefined, bytes: 0, servedTo: new Set([consumer]), reading: frozen };
     entries.push(entry);
-    const remove = () => {
-      const at = entries.indexOf(entry);
-      if (at >= 0) entries.splice(at, 1);
-    };
+    const remove = () => this.drop(entry);
     entry.reading.then((read) => {
+      // Not kept when cleared meanwhile (a consumer left).
       if (!isShareable(read) || !entries.includes(entry)) return remove();
       entry.end = read.nextOffset;
       entry.bytes = read.bytes ?? 0;
