@@ -12,7 +12,8 @@ type Relation = Pgoutput.MessageRelation;
 interface OpenTransaction {
   commitLsn: Lsn;
   commitTimeMs: number;
-  xid: number;
+  /** The transaction id as text, as every event of it carries it (made once). */
+  txId: string;
   /** Index of the next change within the transaction; 0 is reserved for snapshot rows. */
   nextIndex: number;
 }
@@ -66,7 +67,7 @@ export class TransactionAssembler {
         this.open = {
           commitLsn: parseLsn(message.commitLsn ?? lsnText),
           commitTimeMs: Number((message.commitTime as bigint) / 1000n),
-          xid: message.xid,
+          txId: String(message.xid),
           nextIndex: 1,
         };
         return null;
@@ -138,7 +139,7 @@ export class TransactionAssembler {
         table: relation.name,
         position: lsnText,
         version: makeVersion(tx.commitLsn, tx.nextIndex++),
-        txId: String(tx.xid),
+        txId: tx.txId,
         ts_ms: tx.commitTimeMs,
       },
       ts_ms: Date.now(),

@@ -118,16 +118,18 @@ export class WalStream {
     // The library's own flow control pauses the socket around every message, which
     // stalls the server's decoding; ours pauses only when far behind.
     const socket = () => (service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } })._connection?.stream;
+    // Not an async function: most messages (a row change joining its transaction) need no promise and no turn of the queue.
+    const handle = (lsn: string, message: Pgoutput.Message): Promise<void> | undefined => {
+      const batch = assembler.onMessage(lsn, message);
+      if (!batch) return undefined;
+      if (message.tag === 'commit') options.resync.commitStaged();
+      // The queued resync tasks ride along in every checkpoint, so they survive restarts.
+      this.lastCheckpoint = parseLsn(batch.checkpoint);
+      return options.emit({ ...batch, checkpoint: this.checkpoint() });
+    };
     const inbox = new Inbox<[string, Pgoutput.Message]>(
-      async ([lsn, message]) => {
-        if (message.tag === 'relation') await options.catalog.load(message.columns.map((c) => c.typeOid));
-        const batch = assembler.onMessage(lsn, message);
-        if (!batch) return;
-        if (message.tag === 'commit') options.resync.commitStaged();
-        // The queued resync tasks ride along in every checkpoint, so they survive restarts.
-        this.lastCheckpoint = parseLsn(batch.checkpoint);
-        await options.emit({ ...batch, checkpoint: this.checkpoint() });
-      },
+      ([lsn, message]) =>
+        message.tag === 'relation' ? options.catalog.load(message.columns.map((c) => c.typeOid)).then(() => handle(lsn, message)) : handle(lsn, message),
       {
         pause: () => {
           this.socketPaused = true;

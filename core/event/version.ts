@@ -14,14 +14,22 @@ const POSITION_DIGITS = 16;
 const INDEX_DIGITS = 8;
 const MAX_INDEX = 0xffffffff;
 
+/** The last commit position made into a version, and its digits: every change of a transaction shares them. */
+let lastPosition = -1n;
+let lastPositionDigits = '';
+
 export function makeVersion(commitPosition: bigint, index: number): string {
-  if (commitPosition < 0n || commitPosition > 0xffffffffffffffffn) {
-    throw new RangeError(`commit position ${commitPosition} does not fit in 64 bits`);
+  if (commitPosition !== lastPosition) {
+    if (commitPosition < 0n || commitPosition > 0xffffffffffffffffn) {
+      throw new RangeError(`commit position ${commitPosition} does not fit in 64 bits`);
+    }
+    lastPositionDigits = commitPosition.toString(16).padStart(POSITION_DIGITS, '0');
+    lastPosition = commitPosition;
   }
   if (!Number.isInteger(index) || index < 0 || index > MAX_INDEX) {
     throw new RangeError(`index within transaction ${index} is outside 0..${MAX_INDEX}`);
   }
-  return commitPosition.toString(16).padStart(POSITION_DIGITS, '0') + index.toString(16).padStart(INDEX_DIGITS, '0');
+  return lastPositionDigits + index.toString(16).padStart(INDEX_DIGITS, '0');
 }
 
 export function parseVersion(version: string): { commitPosition: bigint; index: number } {
