@@ -101,6 +101,8 @@ export class MysqlTransactionAssembler {
   private boundary: BinlogPosition;
   private gtidState: GtidState | null;
   private readonly shapes = new WeakMap<TableShape, ColumnShape[]>();
+  /** "schema.table" split once per table, not once per row. */
+  private readonly splitNames = new Map<string, { schema: string; table: string }>();
 
   constructor(private readonly options: MysqlAssemblerOptions, resumeFrom: BinlogPosition) {
     this.boundary = resumeFrom;
@@ -265,7 +267,7 @@ export class MysqlTransactionAssembler {
       else {
         const oldKey = keyOf(before!);
         const newKey = keyOf(after!);
-        if (JSON.stringify(oldKey) !== JSON.stringify(newKey)) {
+        if (!sameKey(keyColumns, oldKey, newKey)) {
           // The primary key changed: readers see the old key go and the new one come.
           this.push(withDetails(this.event('d', name, oldKey, before, null), { before: raw.before, after: null }, { newKey }));
           this.push(withDetails(this.event('c', name, newKey, null, after), { before: null, after: raw.after }, { oldKey }));
@@ -308,14 +310,18 @@ export class MysqlTransactionAssembler {
 
   private event(op: Op, table: string, key: Row, before: Row | null, after: Row | null): ChangeEvent {
     const tx = this.open!;
-    const dot = table.indexOf('.');
-    const schema = table.slice(0, dot);
+    let names = this.splitNames.get(table);
+    if (!names) {
+      const dot = table.indexOf('.');
+      names = { schema: table.slice(0, dot), table: table.slice(dot + 1) };
+      this.splitNames.set(table, names);
+    }
     const source: ChangeEvent['source'] = {
       connector: 'mysql',
       name: this.options.sourceName,
-      db: schema,
-      schema,
-      table: table.slice(dot + 1),
+      db: names.schema,
+      schema: names.schema,
+      table: names.table,
       position: tx.position,
       version: makeVersion(tx.commitPosition, tx.nextIndex++),
       ts_ms: tx.timestampMs,
@@ -355,4 +361,14 @@ export class MysqlTransactionAssembler {
     }
     return oldest ?? this.boundary;
   }
+}
+
+/** Whether a row's key stayed the same (values compared as their JSON, as keys are compared everywhere). */
+function sameKey(columns: readonly string[], a: Row, b: Row): boolean {
+  for (const column of columns) {
+    const x = a[column];
+    const y = b[column];
+    if (x !== y && (typeof x !== 'object' || typeof y !== 'object' || JSON.stringify(x) !== JSON.stringify(y))) return false;
+  }
+  return true;
 }

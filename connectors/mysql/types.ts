@@ -1,4 +1,5 @@
 import { isInteger, isSafeNumber, parse as parseLossless } from 'lossless-json';
+import { withMicroseconds } from '../shared/time-text';
 
 /**
  * Lossless JSON forms of MySQL/MariaDB values (docs/architecture.md §2), the same whether
@@ -143,11 +144,6 @@ function asBuffer(raw: RawValue): Buffer {
   return Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw), 'utf8');
 }
 
-/** `12:34:56` → `12:34:56.000000`; `-00:00:00.5` → `-00:00:00.500000`. */
-function withMicroseconds(time: string): string {
-  const [whole, fraction = ''] = time.split('.');
-  return `${whole}.${fraction.padEnd(6, '0')}`;
-}
 
 /** `2024-02-29 12:34:56.1` → `2024-02-29T12:34:56.100000`. */
 function isoDateTime(text: string): string {

@@ -1,4 +1,5 @@
 import { parse as parseLossless } from 'lossless-json';
+import { withMicroseconds } from '../shared/time-text';
 
 /**
  * Lossless decoding of Postgres text-format values (docs/architecture.md §2). The
@@ -131,8 +132,3 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
-/** Postgres trims trailing zeros of fractional seconds; we always print six digits. */
-function withMicroseconds(time: string): string {
-  const [whole, fraction = ''] = time.split('.');
-  return `${whole}.${fraction.padEnd(6, '0')}`;
-}
