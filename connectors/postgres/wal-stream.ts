@@ -6,6 +6,7 @@ import { SourceBatch, SourceProgress } from '../../core/contracts/source';
 import { serializeCheckpoint } from './checkpoint';
 import { formatLsn, Lsn, parseLsn, ZERO_LSN } from './lsn';
 import { SESSION_OPTIONS } from './pg-session';
+import { parseRowMessage } from './pgoutput-rows';
 import { Inbox } from './inbox';
 import { ResyncCoordinator } from './resync';
 import { TransactionAssembler } from './transaction-assembler';
@@ -18,6 +19,11 @@ import { TypeCatalog } from './type-catalog';
  */
 class RawTextPgoutputPlugin extends PgoutputPlugin {
   override parse(buffer: Buffer): Pgoutput.Message {
+    // Row messages are parsed here (pgoutput-rows.ts) with the relations the library's parser keeps (pg-logical-replication 2.5's
+    // `parser._relationCache`; if a later version moves it, everything goes through the library as before).
+    const relations = (this as unknown as { parser?: { _relationCache?: unknown } }).parser?._relationCache;
+    const row = relations instanceof Map ? parseRowMessage(buffer, relations) : null;
+    if (row) return row;
     const message = super.parse(buffer) as Pgoutput.Message;
     if (message.tag === 'relation') for (const column of message.columns) column.parser = (raw: unknown) => raw;
     return message;
