@@ -54,8 +54,15 @@ export function qualifiedTable(event: ChangeEvent): string {
  * decodeKey() gives the parts back. Parts without `:` or `\` look as before.
  */
 export function keyString(key: Row): string {
+  // The common single-column key without the arrays of Object.values().map() (this runs for every event, often twice).
+  let only: string | undefined;
+  let count = 0;
+  for (const column in key) {
+    if (++count > 1) break;
+    only = stringifyKeyPart(key[column]);
+  }
+  if (count === 1) return only!;
   const parts = Object.values(key).map(stringifyKeyPart);
-  if (parts.length === 1) return parts[0];
   return parts.map((part) => part.replace(/\\/g, '\\\\').replace(/:/g, '\\:')).join(':');
 }
 

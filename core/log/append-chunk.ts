@@ -1,7 +1,7 @@
 import { ChangeEvent } from '../event/change-event';
 import { LARGE_STRING_CHARS } from './json-pieces';
 import { roughEventBytes } from './large-record-gc';
-import { partitionsOf } from './partitioner';
+import { partitionOfRow } from './partitioner';
 import { encodeRecord, FrameRunEncoder, RUN_HANDOVER_BYTES } from './record-codec';
 
 /*
@@ -37,7 +37,7 @@ export function encodeChunk(events: readonly ChangeEvent[], from: number, partit
   try {
     for (; i < events.length && (i === from || bytes < APPEND_CHUNK_BYTES); i++) {
       const event = events[i];
-      const partition = event.op === 't' ? -1 : partitionsOf(event, partitions)[0];
+      const partition = event.op === 't' ? -1 : partitionOfRow(event, partitions);
       if (partition >= 0 && !(mayBeLarge && roughEventBytes(event) >= LARGE_STRING_CHARS)) {
         const encoder = encoders[partition];
         const before = encoder.length;
