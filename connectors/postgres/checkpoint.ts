@@ -71,5 +71,11 @@ export function parseCheckpoint(text: string): PostgresCheckpoint {
 
 /** The checkpoint text with its epoch and server set (the source stamps every batch it emits). */
 export function stampCheckpoint(text: string, epoch: number, server: ServerHistory): string {
+  // Streaming with no resync queued, every transaction's checkpoint is a bare LSN as formatLsn() prints it: prefixed
+  // directly, with what serializeCheckpoint() would give, instead of parsed and printed again.
+  if (CANONICAL_LSN.test(text)) return `${epoch ? `epoch=${epoch};` : ''}server=${server.systemId}/${server.timeline};${text}`;
   return serializeCheckpoint({ ...parseCheckpoint(text), epoch, server });
 }
+
+/** An LSN as formatLsn() prints it: uppercase hex halves without leading zeros. */
+const CANONICAL_LSN = /^(?:0|[1-9A-F][0-9A-F]{0,7})\/(?:0|[1-9A-F][0-9A-F]{0,7})$/;

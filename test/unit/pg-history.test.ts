@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { parseCheckpoint, serializeCheckpoint, stampCheckpoint } from '../../connectors/postgres/checkpoint';
 import { historyChange, parseTimelineHistory } from '../../connectors/postgres/history';
-import { parseLsn } from '../../connectors/postgres/lsn';
+import { formatLsn, parseLsn } from '../../connectors/postgres/lsn';
 
 // Issue 12.2 for Postgres: positions that go backwards are noticed, and the epoch travels with the checkpoint.
 describe('Postgres source history and epoch', () => {
@@ -27,6 +27,16 @@ describe('Postgres source history and epoch', () => {
       const stamped = stampCheckpoint('epoch=1;server=1/1;0/10', 4, server);
       assert.deepEqual(parseCheckpoint(stamped), { position: parseLsn('0/10'), epoch: 4, server });
       assert.equal(stampCheckpoint('0/10', 0, server), 'server=7321456789012345678/1;0/10');
+    });
+
+    it('stamps a bare LSN (every streamed transaction) exactly as parsing and printing it again would', () => {
+      const lsns = ['0/0', '0/10', '1/2A', 'FFFFFFFF/FFFFFFFF', '16/B374D848'];
+      for (let i = 0; i < 200; i++) lsns.push(formatLsn(BigInt(Math.floor(Math.random() * 2 ** 52)) * BigInt(1 + (i % 4096))));
+      for (const text of lsns) {
+        for (const epoch of [0, 3]) assert.equal(stampCheckpoint(text, epoch, server), serializeCheckpoint({ ...parseCheckpoint(text), epoch, server }), text);
+      }
+      // Not canonical (leading zeros, lowercase): parsed and printed again, as before.
+      assert.equal(stampCheckpoint('00/0a', 0, server), 'server=7321456789012345678/1;0/A');
     });
 
     it('rejects a damaged server field with a message that shows it', () => {
