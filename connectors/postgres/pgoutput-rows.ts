@@ -22,7 +22,7 @@ export function parseRowMessage(buf: Buffer, relations: ReadonlyMap<number, Rela
   if (!relation || !plainObjectsFit(relation)) return null;
   const reader = new TupleReader(buf, 5, relation);
   if (tag === 0x49) {
-    reader.expect(0x4e /* N */);
+    reader.skipNewTupleMarker();
     return { tag: 'insert', relation, new: reader.tuple(null) } as Pgoutput.Message;
   }
   const kind = reader.byte();
@@ -32,7 +32,7 @@ export function parseRowMessage(buf: Buffer, relations: ReadonlyMap<number, Rela
   else if (kind === 0x4f /* O */) old = reader.tuple(null);
   else if (tag === 0x44 || kind !== 0x4e /* N */) throw new Error(`unknown submessage key ${String.fromCharCode(kind)}`);
   if (tag === 0x44) return { tag: 'delete', relation, key, old } as Pgoutput.Message;
-  if (kind !== 0x4e) reader.expect(0x4e);
+  if (kind !== 0x4e) reader.skipNewTupleMarker();
   return { tag: 'update', relation, key, old, new: reader.tuple(old) } as Pgoutput.Message;
 }
 
@@ -56,9 +56,9 @@ class TupleReader {
     return this.buf[this.at++];
   }
 
-  expect(byte: number): void {
-    this.byte(); // the library consumes it without looking; so do we
-    void byte;
+  /** Steps over the 'N' that introduces the new tuple (the library does not check it either). */
+  skipNewTupleMarker(): void {
+    this.byte();
   }
 
   /** TupleData: every column of the relation, values as the column's parser makes them (unchanged TOAST: `fallback`'s, if any). */
