@@ -211,6 +211,8 @@ export class ManagedSink {
   private rebuild(pending: PendingReprocess): void {
     const running = this.start(pending.consumer, pending.generation);
     this.next = { ...running, pending, tracker: new ReprocessTracker(running.runner, pending.generation, Date.parse(pending.startedAt)) };
+    // Restarted while promoting: no live runner; the new generation is what readers get next.
+    if (pending.phase === 'promoting') running.runner.reportLag = true;
     this.options.logger.info('reprocessing sink from log offset zero into a new generation', { sink: this.options.name, generation: pending.generation, consumer: pending.consumer });
     this.coordinating = this.switchOnceCaughtUp().catch((error: Error) => {
       if (!this.signal?.aborted) this.options.logger.error(`sink ${this.options.name}: reprocess stopped: ${error.message}`);
@@ -234,6 +236,9 @@ export class ManagedSink {
       this.live = null;
       await this.saveState({ ...this.state, reprocess: { ...next.pending, phase: 'promoting' } });
       next.pending.phase = 'promoting';
+      // The old generation is frozen from here: its last lag figure would stand still while the log grows.
+      // The new runner's lag (to the log end) is what readers will see once it is promoted.
+      next.runner.reportLag = true;
     }
     const ends = await this.retry('read the log end offsets', () => this.options.log.endOffsets());
     await this.waitFor(async () => (await next.runner.progress()).committed.every((offset, p) => offset >= (ends[p] ?? 0)));
