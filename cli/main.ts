@@ -105,8 +105,11 @@ program
       return void process.stdout.write(`resync ${cancelled.requestId} cancelled; tables it had left: ${cancelled.cancelled.join(', ')}\n`);
     }
     if (!options.table?.length) throw new Error('resync needs --table SCHEMA.TABLE (or --cancel ID)');
-    const result = (await callAdmin(config, 'POST', '/api/resync', { source: options.source, tables: options.table, where: options.where })) as { requestId: string };
+    const result = (await callAdmin(config, 'POST', '/api/resync', { source: options.source, tables: options.table, where: options.where })) as { requestId: string; joined?: boolean };
     if (options.json) return void process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    if (result.joined) {
+      return void process.stdout.write(`resync ${result.requestId} already waits to re-read ${options.table.join(', ')}${options.where ? ' with the same condition' : ''} and has not started: this request joined it; watch it with: cdc status -c ${options.config}\n`);
+    }
     process.stdout.write(`resync ${result.requestId} queued for ${options.table.join(', ')}; watch it with: cdc status -c ${options.config}\n`);
   });
 

@@ -71,14 +71,15 @@ export class MysqlSource implements Source {
   }
 
   /** Queues tables for a lock-free re-read (resync.ts); resolves once the queue is handed over in a checkpoint. */
-  async resync(request: ResyncRequest): Promise<{ requestId: string }> {
+  async resync(request: ResyncRequest): Promise<{ requestId: string; joined: boolean }> {
     const [coordinator, stream, emit] = [this.resyncCoordinator, this.binlogStream, this.emit];
     if (!coordinator || !stream || !emit) throw new Error(`source ${this.name} is not streaming yet (snapshot or reconnect in progress); try again shortly`);
-    const requestId = await coordinator.request(request.tables, request.where);
+    const { requestId, joined } = await coordinator.request(request.tables, request.where);
     // An empty batch carries the new queue into a durable checkpoint.
     await emit(stream.requestBatch(coordinator.tasksForRequest()));
-    this.logger.info('resync requested', { requestId, tables: request.tables, where: request.where });
-    return { requestId };
+    if (joined) this.logger.info('resync request joined a queued one that has the same tables and condition and has not started', { requestId, tables: request.tables, where: request.where });
+    else this.logger.info('resync requested', { requestId, tables: request.tables, where: request.where });
+    return { requestId, joined };
   }
 
   async cancelResync(requestId: string): Promise<{ requestId: string; cancelled: string[] }> {

@@ -12,6 +12,7 @@ import { splitTable } from './connection';
 import { Chunk, ChunkReader, estimateRows } from './resync-reader';
 import { WatermarkTransaction } from './transaction-assembler';
 import { readWatermark, WatermarkTable } from './watermark-table';
+import { joinableRequest } from '../shared/resync-join';
 
 /** How often a chunk waiting for its high watermark says so. */
 const WAIT_WARNING_MS = 60_000;
@@ -79,8 +80,12 @@ export class ResyncCoordinator {
     return copy(this.handedOver);
   }
 
-  /** Checks and queues tables; returns the request id. The caller makes the new queue durable. */
-  async request(tables: string[], where?: string): Promise<string> {
+  /**
+   * Checks and queues tables; returns the request id. The caller makes the new queue durable.
+   * A request whose tables all wait, not started, in an earlier request with the same
+   * condition joins it (resync-join.ts).
+   */
+  async request(tables: string[], where?: string): Promise<{ requestId: string; joined: boolean }> {
     const { catalog, sourceName, admin } = this.options;
     for (const table of tables) {
       if (!catalog.isCaptured(table) || !catalog.primaryKey(table)?.length) {
@@ -94,12 +99,14 @@ export class ResyncCoordinator {
       throw new Error(`source ${sourceName}: cannot resync: ${(error as Error).message}`, { cause: error });
     }
     if (where) await this.reader.checkCondition(tables, where);
+    const waiting = joinableRequest(this.options.tasks, tables, where || undefined);
+    if (waiting) return { requestId: waiting, joined: true };
     const requestId = randomUUID();
     const added = tables.map((table): ResyncTask => ({ requestId, table, ...(where ? { where } : {}), rows: 0 }));
     this.options.tasks.push(...added);
     this.handedOver.push(...copy(added));
     this.wake?.();
-    return requestId;
+    return { requestId, joined: false };
   }
 
   /** Removes the task in progress (after an error that retrying cannot fix) and reports why. */

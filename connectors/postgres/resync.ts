@@ -8,6 +8,7 @@ import { addSourceDetails } from '../../core/event/source-details';
 import { pgColumnTypesOf, pgJsonText } from './column-types';
 import { Logger } from '../../core/runtime/logger';
 import { isRequestSqlState, ResyncRequestError } from '../shared/resync-loop';
+import { joinableRequest } from '../shared/resync-join';
 import { compileWhere, RenderedWhere, WhereFilterError } from '../shared/where-filter';
 import { SourceProgress } from '../../core/contracts/source';
 import { ResyncTask } from './checkpoint';
@@ -80,19 +81,22 @@ export class ResyncCoordinator {
    * queue durable. A WHERE is parsed and checked against each table's columns
    * (where-filter.ts), then run once with LIMIT 0 in a read-only transaction,
    * so a condition the server refuses (types, operators) is refused here and
-   * never blocks the queue.
+   * never blocks the queue. A request whose tables all wait, not started, in
+   * an earlier request with the same condition joins it (resync-join.ts).
    */
-  async request(tables: string[], where?: string): Promise<string> {
+  async request(tables: string[], where?: string): Promise<{ requestId: string; joined: boolean }> {
     for (const table of tables) {
       if (!this.options.primaryKeys.has(table)) {
         throw new Error(`source ${this.options.sourceName}: cannot resync ${table}: it is not captured by this source or has no primary key`);
       }
     }
     if (where !== undefined) await this.checkCondition(tables, where);
+    const waiting = joinableRequest(this.options.tasks, tables, where);
+    if (waiting) return { requestId: waiting, joined: true };
     const requestId = randomUUID();
     for (const table of tables) this.options.tasks.push({ requestId, table, ...(where !== undefined ? { where } : {}), rows: 0 });
     this.wake?.();
-    return requestId;
+    return { requestId, joined: false };
   }
 
   /** Removes the task in progress (after an error that retrying cannot fix) and reports why. */

@@ -63,9 +63,10 @@ export interface Source {
   /**
    * Re-reads tables (`schema.table`) while streaming goes on, without locks.
    * Resolves once the request is durable (it survives restarts); the copy runs
-   * in the background of the stream.
+   * in the background of the stream. `joined`: every table already waited, not
+   * started, in a request with the same condition; its id is returned.
    */
-  resync?(request: ResyncRequest): Promise<{ requestId: string }>;
+  resync?(request: ResyncRequest): Promise<{ requestId: string; joined?: boolean }>;
   /**
    * Stops a queued or running resync request (the chunk being read finishes
    * first) and removes its tasks from the durable checkpoint; resolves with the

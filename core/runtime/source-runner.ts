@@ -107,7 +107,7 @@ export class SourceRunner {
   };
 
   /** Asks the running source to re-read tables while it streams (DBLog watermarks). */
-  async requestResync(request: ResyncRequest): Promise<{ requestId: string }> {
+  async requestResync(request: ResyncRequest): Promise<{ requestId: string; joined?: boolean }> {
     const source = this.current;
     if (!source?.resync) throw new AdminError(409, `source ${this.options.name} cannot resync${source ? ' (its type has no resync)' : ' right now: it is not running'}`);
     if (!this.ready) throw new AdminError(409, `source ${this.options.name} is not streaming yet (snapshot or reconnect in progress): try again shortly`);

@@ -147,4 +147,32 @@ describe('cdc resync (MariaDB, DBLog watermarks through a watermark table)', fun
     await resync('--where', `id <= ${id}`);
     await converge('the sink after a resync limited by WHERE');
   });
+  it('a request whose tables already wait, not started, with the same condition joins that request instead of re-reading them', async () => {
+    const done = linesWith('resync of table done');
+    const ask = (...args: string[]) => {
+      const result = runCli(['resync', '-c', fixture.service.configPath, '--source', source, ...args], fixture.service.env);
+      assert.equal(result.code, 0, result.stderr);
+      return { id: /resync ([0-9a-f-]{36}) /.exec(result.stdout)![1], text: result.stdout };
+    };
+    // The first task's chunk read waits for this table lock: the requests after it stay queued, not started.
+    const locker = await session('LOCK TABLES accounts WRITE');
+    try {
+      const running = ask('--table', 'resync.accounts');
+      const scratch = ask('--table', 'resync.scratch');
+      const again = ask('--table', 'resync.scratch');
+      assert.equal(again.id, scratch.id);
+      assert.match(again.text, new RegExp(`resync ${scratch.id} already waits to re-read resync\\.scratch and has not started: this request joined it`));
+      const whole = ask('--table', 'resync.accounts');
+      assert.notEqual(whole.id, running.id, 'the task in progress is not joined: its chunk may predate the request');
+      assert.equal(ask('--table', 'resync.accounts').id, whole.id);
+    } finally {
+      await locker.query('UNLOCK TABLES');
+      await locker.end();
+    }
+    await waitFor(() => linesWith('resync of table done') >= done + 3, { timeoutMs: 60_000, what: 'the three resyncs left to finish', describe: () => fixture.service.recentOutput(5) });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(linesWith('resync of table done'), done + 3, 'one read per request, none for the joined ones');
+    assert.equal(linesWith('resync request joined a queued one'), 2);
+    await converge('the sink after the joined resyncs');
+  });
 });

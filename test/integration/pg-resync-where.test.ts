@@ -93,4 +93,33 @@ describe('cdc resync --where on Postgres: checked before queueing, dropped when 
     const checkpoint = (JSON.parse(status.stdout) as { sources: Array<{ checkpoint: string | null }> }).sources[0].checkpoint ?? '';
     assert.ok(!checkpoint.includes(requestId), `the durable checkpoint still holds the cancelled request: ${checkpoint}`);
   });
+
+  it('a request whose tables already wait, not started, with the same condition joins that request instead of re-reading them', async () => {
+    const done = count('resync of table done');
+    // 60,000 rows in chunks of 20 (the test before): the requests after the first stay queued, not started.
+    const queued: string[] = [];
+    {
+      const ask = (...extra: string[]) => {
+        const result = resync(...extra);
+        assert.equal(result.code, 0, result.stderr);
+        queued.push(result.stdout);
+        return /resync ([0-9a-f-]{36}) /.exec(result.stdout)![1];
+      };
+      const running = ask();
+      const limited = ask('--where', 'id <= 100');
+      assert.equal(ask('--where', 'id <= 100'), limited, 'the same condition joins the waiting request');
+      assert.match(queued.at(-1)!, new RegExp(`resync ${limited} already waits to re-read public\\.accounts with the same condition and has not started: this request joined it`));
+      const other = ask('--where', 'id <= 200');
+      assert.notEqual(other, limited, 'another condition is a request of its own');
+      const whole = ask();
+      assert.notEqual(whole, running, 'the table in progress is not joined: its first chunk may predate the request');
+      assert.equal(ask(), whole, 'a second whole-table request joins the waiting one');
+      for (const id of [running, whole]) assert.equal(cli('resync', '--source', source, '--cancel', id).code, 0);
+    }
+    await waitFor(() => count('resync of table done') >= done + 2, { timeoutMs: 120_000, what: 'the two limited resyncs to finish', describe: () => fixture.service.recentOutput(5) });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(count('resync of table done'), done + 2, `one read per request left, none for the joined ones:\n${queued.join('')}`);
+    assert.equal(count('resync request joined a queued one'), 2);
+    await converge('the sink after the joined resyncs');
+  });
 });

@@ -26,6 +26,7 @@ export class ResyncTracker {
   constructor(private readonly events: ServiceEvents) {}
 
   requested(source: string, tables: string[], where: string | undefined, requestId: string, baseRows: Record<string, number>): void {
+    if (this.requests.some((r) => r.requestId === requestId)) return; // joined a request already tracked
     this.requests.push({ requestId, source, tables, where, startedAt: Date.now(), seen: new Map(), gone: new Set(), baseRows });
     if (this.requests.length > 20) this.requests.shift();
   }
