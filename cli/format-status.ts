@@ -21,6 +21,7 @@ interface HealthReport {
 
 interface ReprocessReport {
   generation: number;
+  yieldingToLive?: boolean;
   phase: string;
   eventsDone: number;
   logEnd: number;
@@ -69,7 +70,8 @@ function describeCheckpoint(text: string): string {
 function describeReprocess(r: ReprocessReport): string {
   const rate = r.eventsPerSecond === null ? '' : `, ${r.eventsPerSecond} events/s`;
   const eta = r.etaSeconds === null ? ', ETA unknown yet' : `, ETA ${r.etaSeconds} s`;
-  return `reprocess into generation ${r.generation} (${r.phase}): ${r.eventsDone}/${r.logEnd} events (${r.percent}%)${rate}${eta}`;
+  const slowed = r.yieldingToLive ? '; slowed while the live generation catches up (its lag is over 5 s)' : '';
+  return `reprocess into generation ${r.generation} (${r.phase}): ${r.eventsDone}/${r.logEnd} events (${r.percent}%)${rate}${eta}${slowed}`;
 }
 
 /** `2 dead letter(s) (public.items 2), see cdc dead-letters list --sink NAME`. */

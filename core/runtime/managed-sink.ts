@@ -33,6 +33,12 @@ interface Running {
   done: Promise<void>;
 }
 
+/** While the live generation lags more than this, a rebuild's batches wait (yieldToLive). */
+const LIVE_LAG_YIELD_SECONDS = 5;
+const REBUILD_YIELD_STEP_MS = 250;
+/** The longest one batch of a rebuild waits: at least a batch per partition every 2 s. */
+const REBUILD_YIELD_MAX_MS = 2000;
+
 export interface ManagedSinkOptions {
   name: string;
   createSink(): Sink;
@@ -151,7 +157,7 @@ export class ManagedSink {
       const progress = await current.runner.progress().catch(() => null);
       if (progress) Object.assign(report, { committedOffsets: progress.committed, lagEvents: progress.lagEvents });
     }
-    if (this.next) report.reprocess = await this.next.tracker.status(this.next.pending.phase);
+    if (this.next) report.reprocess = { ...(await this.next.tracker.status(this.next.pending.phase)), ...(this.liveLags() ? { yieldingToLive: true } : {}) };
     if (this.options.deadLetters) report.deadLetters = await this.options.deadLetters.counts().catch((error: Error) => ({ error: error.message }));
     return report;
   }
@@ -201,7 +207,10 @@ export class ManagedSink {
     const sink = options.createSink();
     if (generation !== undefined && isGenerational(sink)) sink.useGeneration(generation);
     const gate = new BatchGate();
-    const runner = new SinkRunner({ sink: gate.wrap(sink), log: options.log, metrics: options.metrics, logger: options.logger, consumer, reportLag: generation === undefined });
+    const runner = new SinkRunner({
+      sink: gate.wrap(sink), log: options.log, metrics: options.metrics, logger: options.logger, consumer, reportLag: generation === undefined,
+      ...(generation === undefined ? {} : { beforeBatch: (signal: AbortSignal) => this.yieldToLive(signal) }),
+    });
     const controller = childController(this.signal!);
     const what = `sink ${options.name}${generation === undefined ? '' : ` (generation ${generation} being rebuilt)`}`;
     const done = supervise(what, () => runner.run(controller.signal), controller.signal, options.logger);
@@ -259,6 +268,20 @@ export class ManagedSink {
         logger.warn(`sink ${name}: could not drop the committed offsets of the old consumer ${oldConsumer}: ${error.message}; delete them by hand`),
       );
     }
+  }
+
+  /**
+   * A rebuild's batch waits while the live generation lags: both apply the same
+   * log on the same CPU (and, for a DuckDB warehouse, the same database), and
+   * readers see the live one. Bounded, so a rebuild always moves on.
+   */
+  private async yieldToLive(signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + REBUILD_YIELD_MAX_MS;
+    while (!signal.aborted && Date.now() < deadline && this.liveLags()) await sleep(REBUILD_YIELD_STEP_MS, signal);
+  }
+
+  private liveLags(): boolean {
+    return (this.live?.runner.lagSeconds ?? 0) > LIVE_LAG_YIELD_SECONDS;
   }
 
   private async waitFor(condition: () => Promise<boolean>): Promise<void> {

@@ -14,6 +14,8 @@ export interface ReprocessStatus {
   eventsPerSecond: number | null;
   /** Seconds until it reaches the log end at the recent rate; null until a rate is known. */
   etaSeconds: number | null;
+  /** Its batches are waiting while the live generation lags (managed-sink.ts, yieldToLive). */
+  yieldingToLive?: boolean;
 }
 
 const WINDOW_MS = 30_000;

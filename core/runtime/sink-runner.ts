@@ -32,6 +32,8 @@ export interface SinkRunnerOptions {
    * Failing attempts are retried as before; each one is bounded. Default 60000 ms.
    */
   hangMs?: number;
+  /** Awaited before each batch is written (a rebuilt generation yields to a live one that lags). */
+  beforeBatch?: (signal: AbortSignal) => Promise<void>;
 }
 
 /** How long closing a sink may take when its attempt ends (a hung write may hold it). */
@@ -68,6 +70,8 @@ export class SinkRunner {
   private reportsLag: boolean;
   readonly consumer: string;
   private lastAppliedCommitMs = 0;
+  /** The lag in seconds as last reported (0 while this runner does not report lag). */
+  lagSeconds = 0;
   private readonly startedAtMs = Date.now();
   /** Batches being written (partitions apply concurrently on the Kafka log), with when each started. */
   private readonly inFlight = new Set<{ startedMs: number; where: string }>();
@@ -165,6 +169,8 @@ export class SinkRunner {
   private async apply(batch: LogBatch, signal: AbortSignal): Promise<void> {
     const { sink, metrics } = this.options;
     const { records, partition } = batch;
+    await this.options.beforeBatch?.(signal);
+    if (signal.aborted) return;
     const where = `${batch.topic ? `topic ${batch.topic} ` : ''}partition ${partition} offsets ${records[0].offset}..${records[records.length - 1].offset}`;
     const startedAt = performance.now();
     const entry = { startedMs: Date.now(), where };
@@ -234,6 +240,7 @@ export class SinkRunner {
       const since = this.lastAppliedCommitMs || this.startedAtMs;
       const seconds = lag === 0 ? 0 : (Date.now() - since) / 1000;
       metrics.sinkLagSeconds.set({ sink: sink.name }, seconds);
+      this.lagSeconds = seconds;
     } catch (error) {
       if (!this.ready) return; // stopping, or not started yet
       this.options.logger.warn(`sink ${sink.name}: cannot read the log's offsets for the lag metrics: ${(error as Error).message}`);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GenerationalSink } from '../../core/contracts/sink';
 import { Metrics } from '../../core/http/metrics';
-import { LogRecord } from '../../core/log/change-log';
+import { ChangeLog, LogRecord } from '../../core/log/change-log';
 import { makeVersion } from '../../core/event/version';
 import { JsonStateFile } from '../../core/runtime/json-state';
 import { createLogger } from '../../core/runtime/logger';
@@ -21,9 +21,12 @@ class HeldSink implements GenerationalSink {
   readonly name = 'cache';
   generation = 1;
   private requested = 1;
-  applied = 0;
+  /** Events applied by the instances writing each generation. */
+  static applied = new Map<number, number>();
   /** While set, write() of a rebuilt generation waits for it. */
   static hold: Promise<void> | null = null;
+  /** While set, write() of the first (live) generation waits for it. */
+  static holdLive: Promise<void> | null = null;
   /** promote() waits for it: the reprocess stays in its promoting phase. */
   static promoteHold: Promise<void> = Promise.resolve();
   static promoted = 0;
@@ -39,7 +42,8 @@ class HeldSink implements GenerationalSink {
   }
   async write(batch: readonly LogRecord[]): Promise<void> {
     if (this.generation > 1 && HeldSink.hold) await HeldSink.hold;
-    this.applied += batch.length;
+    if (this.generation === 1 && HeldSink.holdLive) await HeldSink.holdLive;
+    HeldSink.applied.set(this.generation, (HeldSink.applied.get(this.generation) ?? 0) + batch.length);
   }
   async flush(): Promise<void> {}
   async close(): Promise<void> {}
@@ -60,27 +64,37 @@ async function until(what: string, condition: () => Promise<boolean> | boolean, 
   }
 }
 
-describe('reprocess: the sink lag metrics while the new generation is promoted', function () {
+describe('reprocess: the live generation first (its lag metrics while promoting, a rebuild that yields to it)', function () {
   this.timeout(60_000);
   const openLog = tempFileLogs('cdc-managed-lag-');
   let stateDir = '';
   beforeEach(() => (stateDir = mkdtempSync(join(tmpdir(), 'cdc-managed-lag-state-'))));
   afterEach(() => rmSync(stateDir, { recursive: true, force: true }));
 
-  const events = (from: number, count: number) =>
-    Array.from({ length: count }, (_, i) => makeEvent({ key: { id: from + i }, after: { id: from + i }, version: makeVersion(BigInt(from + i), 0) }));
+  const events = (from: number, count: number, committedMsAgo = 0) =>
+    Array.from({ length: count }, (_, i) => {
+      const event = makeEvent({ key: { id: from + i }, after: { id: from + i }, version: makeVersion(BigInt(from + i), 0) });
+      event.source.ts_ms -= committedMsAgo;
+      return event;
+    });
+
+  function managedSink(log: ChangeLog, metrics: Metrics): ManagedSink {
+    HeldSink.hold = null;
+    HeldSink.holdLive = null;
+    HeldSink.promoted = 0;
+    HeldSink.applied = new Map();
+    return new ManagedSink({
+      name: 'cache', createSink: () => new HeldSink(), log, metrics, logger: createLogger('test', () => undefined),
+      state: new JsonStateFile<SinkGenerationState>(join(stateDir, 'cache.json')), pollMs: 20,
+    });
+  }
 
   it('follows the rebuilt generation once the old one has stopped (the stopped runner\'s last figure would stand still)', async () => {
     const log = await openLog(2);
     const metrics = new Metrics();
-    HeldSink.hold = null;
-    HeldSink.promoted = 0;
+    const managed = managedSink(log, metrics);
     let releasePromote = () => undefined as void;
     HeldSink.promoteHold = new Promise<void>((resolve) => (releasePromote = resolve));
-    const managed = new ManagedSink({
-      name: 'cache', createSink: () => new HeldSink(), log, metrics, logger: createLogger('test', () => undefined),
-      state: new JsonStateFile<SinkGenerationState>(join(stateDir, 'cache.json')), pollMs: 20,
-    });
     const controller = new AbortController();
     const running = managed.run(controller.signal);
     let release = () => undefined as void;
@@ -104,6 +118,40 @@ describe('reprocess: the sink lag metrics while the new generation is promoted',
     } finally {
       release();
       releasePromote();
+      controller.abort();
+      await running;
+    }
+  });
+
+  it('holds a rebuild\'s batches while the live generation lags more than 5 s, at most 2 s each', async () => {
+    const log = await openLog(2);
+    const metrics = new Metrics();
+    const managed = managedSink(log, metrics);
+    const controller = new AbortController();
+    const running = managed.run(controller.signal);
+    let releaseLive = () => undefined as void;
+    try {
+      // Committed a minute ago: once the live generation stops applying, its lag reads about a minute.
+      await log.append(events(1, 200, 60_000));
+      await until('the live generation to apply 200 events', () => HeldSink.applied.get(1) === 200);
+      HeldSink.holdLive = new Promise<void>((resolve) => (releaseLive = resolve));
+      await log.append(events(1000, 100, 60_000));
+      await until('the live lag to pass 5 s', async () => ((await gauge(metrics, 'cdc_sink_lag_seconds')) ?? 0) > 5, 5_000);
+
+      const asked = Date.now();
+      await managed.reprocess();
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(HeldSink.applied.get(2) ?? 0, 0, 'the rebuild waits while the live generation lags');
+      assert.equal(((await managed.status()).reprocess as { yieldingToLive?: boolean }).yieldingToLive, true, 'cdc status says why the rebuild is slow');
+      await until('the rebuild to move on anyway (bounded wait)', () => (HeldSink.applied.get(2) ?? 0) > 0, 5_000);
+      const waitedMs = Date.now() - asked;
+      assert.ok(waitedMs >= 1900 && waitedMs < 4500, `a batch waits about 2 s at most (waited ${waitedMs} ms)`);
+
+      releaseLive();
+      HeldSink.holdLive = null;
+      await until('the live generation and then the rebuild to catch up', () => HeldSink.applied.get(1) === 300 && HeldSink.promoted === 1);
+    } finally {
+      releaseLive();
       controller.abort();
       await running;
     }
