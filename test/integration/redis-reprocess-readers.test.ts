@@ -102,8 +102,9 @@ describe('Redis reprocess seen by readers (source version first, generation seco
     await reader;
 
     assert.deepEqual(violations.slice(0, 10), [], `${violations.length} violation(s) in ${reads} reads`);
-    // Only proves the load overlapped the reprocess; a loaded CI machine managed 39 writes and 21 reads where a quiet one manages hundreds.
-    assert.ok(writesDuring >= 10 && readsDuring >= 3, `writes ${writesDuring}, reads ${readsDuring} during the reprocess`);
+    // Only proves the load overlapped the reprocess; a loaded CI machine managed 39 writes and 21 reads where a quiet one
+    // manages hundreds, and one run on two mocha workers beside the Postgres and MariaDB suites only 6 and 3.
+    assert.ok(writesDuring >= 3 && readsDuring >= 2, `writes ${writesDuring}, reads ${readsDuring} during the reprocess`);
     await waitFor(async () => (await fixture.difference()) === '', { timeoutMs: 90_000, what: 'Redis to equal Postgres', describe: () => fixture.difference() });
     const status = runCli(['status', '-c', fixture.service.configPath], fixture.service.env);
     assert.match(status.stdout, /sink cache: running, generation 2/);
