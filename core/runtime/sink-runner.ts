@@ -71,7 +71,7 @@ export class SinkRunner {
   readonly consumer: string;
   private lastAppliedCommitMs = 0;
   /** The lag in seconds as last reported (0 while this runner does not report lag). */
-  lagSeconds = 0;
+  private reportedLagSeconds = 0;
   private readonly startedAtMs = Date.now();
   /** Batches being written (partitions apply concurrently on the Kafka log), with when each started. */
   private readonly inFlight = new Set<{ startedMs: number; where: string }>();
@@ -90,6 +90,11 @@ export class SinkRunner {
   set reportLag(value: boolean) {
     if (value && !this.reportsLag) this.health.takeGauge();
     this.reportsLag = value;
+  }
+
+  /** The lag in seconds as last reported to the metrics (0 while this runner does not report lag). */
+  get lagSeconds(): number {
+    return this.reportedLagSeconds;
   }
 
   /** Connected and applying: no write failing or hanging. */
@@ -169,8 +174,10 @@ export class SinkRunner {
   private async apply(batch: LogBatch, signal: AbortSignal): Promise<void> {
     const { sink, metrics } = this.options;
     const { records, partition } = batch;
-    await this.options.beforeBatch?.(signal);
-    if (signal.aborted) return;
+    if (this.options.beforeBatch) {
+      await this.options.beforeBatch(signal);
+      if (signal.aborted) return;
+    }
     const where = `${batch.topic ? `topic ${batch.topic} ` : ''}partition ${partition} offsets ${records[0].offset}..${records[records.length - 1].offset}`;
     const startedAt = performance.now();
     const entry = { startedMs: Date.now(), where };
@@ -240,7 +247,7 @@ export class SinkRunner {
       const since = this.lastAppliedCommitMs || this.startedAtMs;
       const seconds = lag === 0 ? 0 : (Date.now() - since) / 1000;
       metrics.sinkLagSeconds.set({ sink: sink.name }, seconds);
-      this.lagSeconds = seconds;
+      this.reportedLagSeconds = seconds;
     } catch (error) {
       if (!this.ready) return; // stopping, or not started yet
       this.options.logger.warn(`sink ${sink.name}: cannot read the log's offsets for the lag metrics: ${(error as Error).message}`);
