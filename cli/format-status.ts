@@ -1,6 +1,6 @@
 export interface StatusReport {
   service: string;
-  sources: Array<{ name: string; ready: boolean; health?: HealthReport | null; lagSeconds: number; checkpoint: string | null; savedAt: string | null }>;
+  sources: Array<{ name: string; ready: boolean; health?: HealthReport | null; lagSeconds: number; checkpoint: string | null; savedAt: string | null; resyncSlowed?: boolean }>;
   sinks: Array<{ name: string; ready: boolean; health?: HealthReport | null; generation?: number | null; lagEvents?: number; reprocess?: ReprocessReport; deadLetters?: DeadLetterCounts; [key: string]: unknown }>;
 }
 
@@ -34,8 +34,12 @@ interface ReprocessReport {
 export function formatStatus(status: StatusReport): string {
   const lines = [`service ${status.service}`];
   for (const s of status.sources) {
-    const position = s.checkpoint?.startsWith('{') ? describeCheckpoint(s.checkpoint) : s.checkpoint ?? 'none yet';
-    lines.push(`  source ${s.name}: ${describeHealth(s.ready, s.health, 'streaming', 'not streaming')}, lag ${s.lagSeconds.toFixed(1)} s, position ${position}`);
+    // A source may put tags before its position (MySQL: `server=1;epoch=2;`); a snapshot or resync under way makes the rest a JSON object.
+    const [, tags = '', rest = ''] = /^((?:[a-z]+=[^;{]*;)*)(.*)$/s.exec(s.checkpoint ?? '') ?? [];
+    const checkpoint = rest.startsWith('{') ? (JSON.parse(rest) as SourceCheckpoint) : null;
+    const position = checkpoint ? `${tags}${describeCheckpoint(checkpoint)}` : s.checkpoint ?? 'none yet';
+    const slowed = checkpoint?.resync?.length && s.resyncSlowed ? '; resync slowed while the sinks catch up (their lag is over 2 s)' : '';
+    lines.push(`  source ${s.name}: ${describeHealth(s.ready, s.health, 'streaming', 'not streaming')}, lag ${s.lagSeconds.toFixed(1)} s, position ${position}${slowed}`);
   }
   for (const s of status.sinks) {
     const parts = [describeHealth(s.ready, s.health, 'running', 'not running')];
@@ -56,8 +60,14 @@ function describeHealth(ready: boolean, health: HealthReport | null | undefined,
   return `${verb} since ${health.since}${health.attempt > 0 ? `, attempt ${health.attempt}` : ''}${health.lastError ? `, last error: ${health.lastError}` : ''}`;
 }
 
-function describeCheckpoint(text: string): string {
-  const checkpoint = JSON.parse(text) as { position?: string; snapshot?: { tables: Record<string, { done: boolean; rows: number }> }; resync?: Array<{ table: string; rows: number }> };
+/** A source's checkpoint while a snapshot or a resync is under way (a JSON object; a plain position otherwise). */
+interface SourceCheckpoint {
+  position?: string;
+  snapshot?: { tables: Record<string, { done: boolean; rows: number }> };
+  resync?: Array<{ table: string; rows: number }>;
+}
+
+function describeCheckpoint(checkpoint: SourceCheckpoint): string {
   const parts = [checkpoint.position ?? ''];
   if (checkpoint.snapshot) {
     const tables = Object.entries(checkpoint.snapshot.tables);

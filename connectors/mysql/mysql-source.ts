@@ -117,7 +117,7 @@ export class MysqlSource implements Source {
     );
   }
 
-  private async runAttempt({ from, emit, signal, onStreaming: reportStreaming, progress, sourceDetails }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
+  private async runAttempt({ from, emit, signal, onStreaming: reportStreaming, progress, sourceDetails, paceResync }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
     let streaming = false;
     const onStreaming = () => {
       if (!streaming) reportStreaming();
@@ -193,6 +193,7 @@ export class MysqlSource implements Source {
       tasks: plan.kind === 'stream' ? (saved?.resync ?? []) : [],
       report: progress,
       logger: this.logger,
+      pace: paceResync,
     });
     const stream = new BinlogStream({
       sourceName: this.name,

@@ -85,7 +85,7 @@ export class PostgresSource implements Source {
     );
   }
 
-  private async runAttempt({ from, emit: emitDurably, signal, onStreaming, progress, sourceDetails }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
+  private async runAttempt({ from, emit: emitDurably, signal, onStreaming, progress, sourceDetails, paceResync }: SourceStreamOptions, attempt: Attempt, startedResync: (loop: Promise<void>) => void): Promise<void> {
     const server = serverOf(this.config.url);
     // Catalog and control queries use pg's normal parsers (booleans, ints); only row data is read as raw text.
     const admin = new Client({ connectionString: this.config.url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
@@ -145,6 +145,7 @@ export class PostgresSource implements Source {
       tasks: plan.kind === 'stream' ? [...(saved?.resync ?? []), ...this.joinedTasks(joined, primaryKeys)] : [],
       report: progress,
       logger: this.logger,
+      pace: paceResync,
     });
     this.resyncCoordinator = resync;
     this.emit = emit;

@@ -43,6 +43,8 @@ export interface ResyncOptions {
   tasks: ResyncTask[];
   report: SourceProgress;
   logger: Logger;
+  /** Awaited before each chunk (SourceStreamOptions.paceResync). */
+  pace?(signal: AbortSignal): Promise<void>;
 }
 
 /**
@@ -137,6 +139,8 @@ export class ResyncCoordinator {
           this.wake = null;
           continue;
         }
+        await this.options.pace?.(signal);
+        if (signal.aborted || this.options.tasks[0] !== task) continue; // cancelled while it waited
         await this.copyChunk(task, aborted);
       }
     } finally {

@@ -30,6 +30,12 @@ export interface SourceStreamOptions {
    * when false, the source may leave them out. Undefined: build them.
    */
   sourceDetails?: boolean;
+  /**
+   * Awaited before each chunk a resync reads: waits, a bounded time, while the
+   * sinks fall behind, so a resync (background work) does not make live
+   * changes late. Undefined: no pacing.
+   */
+  paceResync?(signal: AbortSignal): Promise<void>;
 }
 
 export interface SourceProgress {

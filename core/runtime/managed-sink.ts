@@ -9,6 +9,7 @@ import { Logger } from './logger';
 import { ReprocessTracker, ReprocessStatus } from './reprocess-tracker';
 import { SinkRunner, sinkConsumerName } from './sink-runner';
 import { childController, supervise } from './supervise';
+import { yieldWhileLagging } from './yield-to-lag';
 
 /** `<dataDir>/sinks/<name>.json`: which log consumer the live generation reads as, and a reprocess under way. */
 export interface SinkGenerationState {
@@ -35,7 +36,6 @@ interface Running {
 
 /** While the live generation lags more than this, a rebuild's batches wait (yieldToLive). */
 const LIVE_LAG_YIELD_SECONDS = 5;
-const REBUILD_YIELD_STEP_MS = 250;
 /** The longest one batch of a rebuild waits: at least a batch per partition every 2 s. */
 const REBUILD_YIELD_MAX_MS = 2000;
 
@@ -87,6 +87,11 @@ export class ManagedSink {
 
   get ready(): boolean {
     return (this.live ?? this.next)?.runner.ready ?? false;
+  }
+
+  /** How far behind the log what readers see is, in seconds (the live generation, or the rebuilt one once it promotes). */
+  get lagSeconds(): number {
+    return [this.live, this.next].find((generation) => generation?.runner.reportLag)?.runner.lagSeconds ?? 0;
   }
 
   /** Why it is not ready, for /readyz. */
@@ -276,8 +281,7 @@ export class ManagedSink {
    * readers see the live one. Bounded, so a rebuild always moves on.
    */
   private async yieldToLive(signal: AbortSignal): Promise<void> {
-    const deadline = Date.now() + REBUILD_YIELD_MAX_MS;
-    while (!signal.aborted && Date.now() < deadline && this.liveLags()) await sleep(REBUILD_YIELD_STEP_MS, signal);
+    await yieldWhileLagging(() => this.liveLags(), signal, REBUILD_YIELD_MAX_MS);
   }
 
   private liveLags(): boolean {

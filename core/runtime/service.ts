@@ -78,6 +78,7 @@ export class CdcService {
           state: new JsonStateFile(join(dataDir, 'sources', `${sourceConfig.name}.json`)),
           metrics: this.metrics,
           logger: logger.child(sourceConfig.name),
+          sinksLagSeconds: () => Math.max(0, ...[...this.sinkRunners.values()].map((sink) => sink.lagSeconds)),
         });
         this.sourceRunners.set(sourceConfig.name, runner);
         runs.push(supervise(`source ${sourceConfig.name}`, () => runner.run(signal), signal, logger));

@@ -8,6 +8,7 @@ import { Backoff, sleep } from './backoff';
 import { ComponentHealth } from './component-health';
 import { JsonStateFile } from './json-state';
 import { Logger } from './logger';
+import { yieldWhileLagging } from './yield-to-lag';
 
 /**
  * Appends of one source the log may be working on at once (2: encoding the next while the previous syncs).
@@ -32,7 +33,14 @@ export interface SourceRunnerOptions {
   maxQueuedEvents?: number;
   /** Bytes (roughly, of row data) queued between the source and the log before the source is paused. */
   maxQueuedBytes?: number;
+  /** The highest lag, in seconds, of the sinks fed in this process (resyncs wait while it is high); absent: none here. */
+  sinksLagSeconds?(): number;
 }
+
+/** While the sinks of this process lag more than this, a resync's next chunk waits (paceResync). */
+const RESYNC_SINK_LAG_SECONDS = 2;
+/** The longest a resync waits before one chunk: at least a chunk every 2 s, however far behind the sinks are. */
+const RESYNC_YIELD_MAX_MS = 2000;
 
 /**
  * Moves a source's batches into the log: append (durable), then save the
@@ -51,6 +59,8 @@ export class SourceRunner {
   /** The last resync tasks dropped because their request cannot succeed (cdc status shows them). */
   private resyncFailures: Array<{ requestId: string; table: string; where?: string; error: string; at: string }> = [];
   private historyEvents: Array<{ kind: string; epoch: number; detail: string; at: string }> = [];
+  /** The last resync chunk waited for the sinks to catch up (cdc status says the resync is slowed). */
+  private resyncYielded = false;
 
   constructor(private readonly options: SourceRunnerOptions) {
     this.health = new ComponentHealth('source', options.name, options.metrics);
@@ -131,7 +141,17 @@ export class SourceRunner {
 
   async status(): Promise<Record<string, unknown>> {
     const saved = await this.options.state.read().catch(() => null);
-    return { name: this.options.name, ready: this.ready, health: this.health.status(), lagSeconds: Math.round(this.lagSeconds() * 1000) / 1000, checkpoint: saved?.position ?? null, savedAt: saved?.updatedAt ?? null, resyncFailures: this.resyncFailures, historyEvents: this.historyEvents };
+    return { name: this.options.name, ready: this.ready, health: this.health.status(), lagSeconds: Math.round(this.lagSeconds() * 1000) / 1000, checkpoint: saved?.position ?? null, savedAt: saved?.updatedAt ?? null, resyncFailures: this.resyncFailures, historyEvents: this.historyEvents, ...(this.resyncYielded ? { resyncSlowed: true } : {}) };
+  }
+
+  /**
+   * A resync re-reads rows the sinks already hold, to repair them: live
+   * changes matter more. Its chunks wait while the sinks lag, at most
+   * RESYNC_YIELD_MAX_MS each, so it always moves on.
+   */
+  private async paceResync(signal: AbortSignal): Promise<void> {
+    const sinksLag = this.options.sinksLagSeconds;
+    if (sinksLag) this.resyncYielded = await yieldWhileLagging(() => sinksLag() > RESYNC_SINK_LAG_SECONDS, signal, RESYNC_YIELD_MAX_MS);
   }
 
   lagSeconds(): number {
@@ -300,7 +320,8 @@ export class SourceRunner {
 
     try {
       const onStreaming = () => this.health.up();
-      await source.stream({ from: saved?.position ?? null, emit, signal: stop.signal, onStreaming, progress: this.progress, sourceDetails: this.options.log.readsSourceDetails ?? false });
+      await source.stream({ from: saved?.position ?? null, emit, signal: stop.signal, onStreaming, progress: this.progress, sourceDetails: this.options.log.readsSourceDetails ?? false,
+        paceResync: (signal) => this.paceResync(signal) });
     } finally {
       // Whatever the source handed over is still appended and acknowledged: a clean stop loses nothing.
       streamDone = true;

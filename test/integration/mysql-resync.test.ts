@@ -175,4 +175,34 @@ describe('cdc resync (MariaDB, DBLog watermarks through a watermark table)', fun
     assert.equal(linesWith('resync request joined a queued one'), 2);
     await converge('the sink after the joined resyncs');
   });
+
+  it('re-reads a chunk at most every 2 s while the sink hangs, says so in status, and finishes once it is back', async () => {
+    const status = () => {
+      const result = runCli(['status', '-c', fixture.service.configPath], fixture.service.env);
+      assert.equal(result.code, 0, result.stderr);
+      return result.stdout;
+    };
+    const done = linesWith('resync of table done');
+    process.kill(redis.pid!, 'SIGSTOP');
+    try {
+      const writer = await session();
+      await writer.query('UPDATE accounts SET balance = balance + 1 WHERE id <= 10'); // changes the hung sink falls behind on
+      await writer.end();
+      await waitFor(async () => /lag [1-9]\d* events/.test(status()), { timeoutMs: 30_000, what: 'the sink to fall behind', describe: async () => status() });
+      await new Promise((resolve) => setTimeout(resolve, 2500)); // its lag in seconds passes 2 s
+      const queued = runCli(['resync', '-c', fixture.service.configPath, '--source', source, '--table', `${fixture.db}.accounts`], fixture.service.env);
+      assert.equal(queued.code, 0, queued.stderr);
+      await waitFor(async () => /resync slowed while the sinks catch up/.test(status()), { timeoutMs: 20_000, what: 'status to say the resync is slowed', describe: async () => status() });
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      const during = status();
+      const rows = Number(/accounts \((\d+) rows so far\)/.exec(during)?.[1] ?? NaN);
+      // ~8 s since the request: a handful of 50-row chunks, not the 2000 rows an unpaced resync reads in about a second.
+      assert.ok(rows <= 400, `rows re-read while Redis hung: ${rows}\n${during}`);
+      assert.equal(linesWith('resync of table done'), done);
+    } finally {
+      process.kill(redis.pid!, 'SIGCONT');
+    }
+    await waitFor(() => linesWith('resync of table done') > done, { timeoutMs: 90_000, what: 'the resync to finish once Redis is back', describe: () => fixture.service.recentOutput(5) });
+    await converge('the sink after the paced resync');
+  });
 });

@@ -26,6 +26,7 @@ describe('cdc resync (Postgres, DBLog watermarks)', function () {
     await converge('the bootstrap snapshot');
   });
   after(async () => {
+    if (redis?.pid) process.kill(redis.pid, 'SIGCONT'); // a failed test may leave it stopped
     await fixture?.tearDown();
     await stopAll();
   });
@@ -110,5 +111,36 @@ describe('cdc resync (Postgres, DBLog watermarks)', function () {
     const result = runCli(['resync', '-c', fixture.service.configPath, '--source', `${fixture.name}-pg`, '--table', 'public.nope'], fixture.service.env);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /cannot resync public\.nope: it is not captured by this source/);
+  });
+
+  function status(): string {
+    const result = runCli(['status', '-c', fixture.service.configPath], fixture.service.env);
+    assert.equal(result.code, 0, result.stderr);
+    return result.stdout;
+  }
+
+  it('re-reads a chunk at most every 2 s while Redis hangs, says so in status, and finishes once it is back', async () => {
+    const resyncsDone = () => fixture.service.output.filter((l) => l.includes('resync of table done')).length;
+    const done = resyncsDone();
+    process.kill(redis.pid!, 'SIGSTOP');
+    try {
+      await fixture.sql(`UPDATE accounts SET balance = balance + 1 WHERE id <= 10`); // changes the hung sink falls behind on
+      await waitFor(async () => /lag [1-9]\d* events/.test(status()), { timeoutMs: 30_000, what: 'the cache sink to fall behind', describe: async () => status() });
+      await new Promise((resolve) => setTimeout(resolve, 2500)); // its lag in seconds passes 2 s
+      const queued = runCli(['resync', '-c', fixture.service.configPath, '--source', `${fixture.name}-pg`, '--table', 'public.accounts'], fixture.service.env);
+      assert.equal(queued.code, 0, queued.stderr);
+      await waitFor(async () => /resync slowed while the sinks catch up/.test(status()), { timeoutMs: 20_000, what: 'status to say the resync is slowed', describe: async () => status() });
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      const during = status();
+      const rows = Number(/public\.accounts \((\d+) rows so far\)/.exec(during)?.[1] ?? NaN);
+      // ~8 s since the request: a handful of 50-row chunks, not the 5000 rows an unpaced resync reads in about a second.
+      assert.ok(rows <= 400, `rows re-read while Redis hung: ${rows}\n${during}`);
+      assert.equal(resyncsDone(), done);
+    } finally {
+      process.kill(redis.pid!, 'SIGCONT');
+    }
+    await waitFor(() => resyncsDone() > done, { timeoutMs: 90_000, what: 'the resync to finish once Redis is back', describe: () => fixture.service.recentOutput(5) });
+    await converge('the sink after the paced resync');
+    assert.doesNotMatch(status(), /resync slowed/);
   });
 });
