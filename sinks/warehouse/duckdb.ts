@@ -1,43 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { ColumnType } from '../shared/column-types';
+import { acquireDatabase, releaseDatabase, SharedDatabase } from './duckdb-instances';
 import { quoteIdent, quoteText, SqlEngine, SqlRow, TransactionSize } from './engine';
-
-/**
- * A database file can be open once per process: sinks on the same file share
- * the instance; the last one to close releases the file (and its lock).
- */
-const instances = new Map<string, { instance: Promise<DuckDBInstance>; users: number }>();
-
-/** @duckdb/node-api is an optional dependency (70 MB): loaded only when a DuckDB warehouse opens. */
-async function loadDuckDb(): Promise<typeof import('@duckdb/node-api')> {
-  try {
-    return await import('@duckdb/node-api');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
-    throw new Error('the DuckDB warehouse needs the optional package @duckdb/node-api: run npm install @duckdb/node-api', { cause: error });
-  }
-}
-
-async function acquire(path: string): Promise<DuckDBInstance> {
-  let entry = instances.get(path);
-  if (!entry) {
-    entry = { instance: loadDuckDb().then((duckdb) => duckdb.DuckDBInstance.create(path)), users: 0 };
-    instances.set(path, entry);
-    entry.instance.catch(() => instances.delete(path));
-  }
-  entry.users++;
-  return entry.instance;
-}
-
-async function release(path: string): Promise<void> {
-  const entry = instances.get(path);
-  if (!entry || --entry.users > 0) return;
-  instances.delete(path);
-  (await entry.instance).closeSync();
-}
 
 const TYPE_NAMES: Record<ColumnType, string> = { boolean: 'BOOLEAN', integer: 'BIGINT', double: 'DOUBLE', text: 'VARCHAR', json: 'JSON' };
 
@@ -112,6 +78,9 @@ export class DuckDbEngine implements SqlEngine {
   readonly historyDedup = 'scan';
   readonly commitSeqType = 'UBIGINT';
   private connection: DuckDBConnection | null = null;
+  private database: SharedDatabase | null = null;
+  /** Held from begin() to commit() or rollback(): the file's write turn (see duckdb-instances.ts). */
+  private turn: (() => void) | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   /** The statement running on the connection, and since when. */
   private running: { sql: string; sinceMs: number; settled: Promise<unknown> } | null = null;
@@ -233,9 +202,9 @@ export class DuckDbEngine implements SqlEngine {
 
   async open(): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true });
-    const instance = await acquire(this.path);
+    this.database = await acquireDatabase(this.path);
     try {
-      this.connection = await instance.connect();
+      this.connection = await this.database.instance.connect();
       const { memoryLimit, threads } = this.settings;
       await this.connection.run(`SET GLOBAL checkpoint_threshold = ${quoteText(checkpointThreshold(memoryLimit))}`);
       // A new connection (after a failure) sets its limit itself: what a failed attempt raised is not assumed.
@@ -254,7 +223,9 @@ export class DuckDbEngine implements SqlEngine {
       if (threads) await this.connection.run(`SET GLOBAL threads = ${Math.max(1, Math.floor(threads))}`);
       await this.connection.run(`SET GLOBAL allocator_bulk_deallocation_flush_threshold = ${quoteText(BULK_FREE_RETURNS_MEMORY_FROM)}`);
     } catch (error) {
-      await release(this.path);
+      this.connection = null;
+      this.database = null;
+      await releaseDatabase(this.path);
       throw error;
     }
   }
@@ -270,29 +241,88 @@ export class DuckDbEngine implements SqlEngine {
     this.connection = null;
     this.queue = Promise.resolve();
     const running = this.running;
+    const giveBackTurn = this.turn ?? (() => undefined);
+    this.turn = null;
     if (running) {
       this.running = null;
       connection.interrupt();
       // Kept referenced (a collected connection frees memory its statement still uses) and closed once the statement ends.
       void running.settled.finally(async () => {
         connection.closeSync();
-        await release(this.path);
+        giveBackTurn(); // the interrupted transaction is rolled back with its connection
+        await releaseDatabase(this.path);
       }).catch(() => undefined);
       return;
     }
     connection.closeSync();
-    await release(this.path);
+    giveBackTurn();
+    await releaseDatabase(this.path);
+  }
+
+  /** Opens a transaction once no other connection to the file has one open (see duckdb-instances.ts). */
+  async begin(): Promise<void> {
+    if (this.turn) throw new Error(`duckdb ${this.path}: begin() inside a transaction`);
+    const giveBack = await this.takeTurn();
+    this.turn = giveBack;
+    try {
+      await this.serially('BEGIN TRANSACTION', (connection) => connection.run('BEGIN TRANSACTION'));
+    } catch (error) {
+      this.giveBackTurn();
+      throw error;
+    }
+  }
+
+  /** Commits; the turn is kept when COMMIT fails (the caller rolls back). */
+  async commit(): Promise<void> {
+    await this.serially('COMMIT', (connection) => connection.run('COMMIT'));
+    this.giveBackTurn();
+  }
+
+  async rollback(): Promise<void> {
+    try {
+      await this.serially('ROLLBACK', (connection) => connection.run('ROLLBACK'));
+    } finally {
+      this.giveBackTurn();
+    }
+  }
+
+  /** The file's write turn, for the connection open now: given back at once if it was closed while waiting. */
+  private async takeTurn(): Promise<() => void> {
+    const connection = this.requireOpen();
+    const giveBack = await this.database!.takeTurn(); // set whenever a connection is
+    if (this.connection !== connection) {
+      giveBack();
+      throw new Error(`duckdb ${this.path}: the connection was closed while it waited for its turn to write`);
+    }
+    return giveBack;
+  }
+
+  private giveBackTurn(): void {
+    const giveBack = this.turn;
+    this.turn = null;
+    giveBack?.();
+  }
+
+  /** Runs `work` inside this connection's transaction, or else in a turn of its own: a statement that commits may checkpoint. */
+  private async inTurn<T>(work: () => Promise<T>): Promise<T> {
+    if (this.turn) return work();
+    const giveBack = await this.takeTurn();
+    try {
+      return await work();
+    } finally {
+      giveBack();
+    }
   }
 
   query(sql: string, params?: readonly unknown[]): Promise<SqlRow[]> {
-    return this.serially(sql, async (connection) => {
+    return this.inTurn(() => this.serially(sql, async (connection) => {
       const reader = await connection.runAndReadAll(sql, params as DuckDBValue[] | undefined);
       return reader.getRowObjectsJS() as SqlRow[];
-    });
+    }));
   }
 
   stage(name: string, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): Promise<void> {
-    return this.serially(`stage ${rows.length} rows into ${name}`, async (connection) => {
+    return this.inTurn(() => this.serially(`stage ${rows.length} rows into ${name}`, async (connection) => {
       await connection.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(name)} (${columns.map((c) => `${quoteIdent(c)} VARCHAR`).join(', ')})`);
       const appender = await connection.createAppender(name, 'main', 'temp');
       try {
@@ -307,7 +337,7 @@ export class DuckDbEngine implements SqlEngine {
       } finally {
         appender.closeSync();
       }
-    });
+    }));
   }
 
   /** Runs `work` on the connection once everything queued before it has settled. */

@@ -78,6 +78,18 @@ export class PostgresEngine implements SqlEngine {
     this.client = null;
   }
 
+  async begin(): Promise<void> {
+    await this.query('BEGIN');
+  }
+
+  async commit(): Promise<void> {
+    await this.query('COMMIT');
+  }
+
+  async rollback(): Promise<void> {
+    await this.query('ROLLBACK');
+  }
+
   async query(sql: string, params?: readonly unknown[]): Promise<SqlRow[]> {
     const result = await this.requireOpen().query(sql, params as unknown[] | undefined);
     // A multi-statement string returns one result per statement: the last one's rows.

@@ -354,16 +354,16 @@ export class WarehouseSink implements GenerationalSink {
     const epoch = this.epoch;
     await this.reopenIfBroken();
     try {
-      await this.engine.query('BEGIN TRANSACTION');
+      await this.engine.begin();
       await work();
-      await this.engine.query('COMMIT');
+      await this.engine.commit();
     } catch (error) {
       if (epoch !== this.epoch) throw error; // given up on and reopened: the connection it used is gone already
       // What the rolled-back transaction created is gone: learn it again from the catalog.
       this.schemas.forget();
       this.registered.clear();
       try {
-        await this.engine.query('ROLLBACK');
+        await this.engine.rollback();
         const relieved = await this.engine.afterFailedTransaction?.(error);
         if (relieved) this.context.logger.warn(`sink ${this.name}: ${relieved}`, { sink: this.name });
       } catch {
