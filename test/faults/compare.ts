@@ -59,17 +59,23 @@ async function redisRows(redis: Redis, prefix: string): Promise<Rows> {
   return rows;
 }
 
-/** The warehouse's current rows, with values as text (its columns are typed: compare what a reader reads). */
-async function warehouseRows(engine: SqlEngine, table: string, keyColumns: string[]): Promise<Rows | null> {
+/**
+ * The warehouse's current rows, with values as text (its columns are typed: compare what a reader reads),
+ * and the rows beyond the first of a key (a reader sees the key twice: counted as extra).
+ */
+async function warehouseRows(engine: SqlEngine, table: string, keyColumns: string[]): Promise<{ rows: Rows; twice: string[] } | null> {
   if (!(await engine.columns(table))) return null;
   const json = engine instanceof DuckDbEngine ? 'to_json(t)::VARCHAR' : 'row_to_json(t)::text';
   const rows: Rows = new Map();
+  const twice: string[] = [];
   for (const { j } of await engine.query(`SELECT ${json} AS j FROM ${engine.table(table)} t WHERE NOT _cdc_deleted`)) {
     const row = JSON.parse(j as string) as Record<string, unknown>;
     for (const column of Object.keys(row)) if (BOOKKEEPING.test(column)) delete row[column];
-    rows.set(keyString(Object.fromEntries(keyColumns.map((c) => [c, row[c]]))), row);
+    const key = keyString(Object.fromEntries(keyColumns.map((c) => [c, row[c]])));
+    if (rows.has(key)) twice.push(`${key} (also ${JSON.stringify(row)})`);
+    else rows.set(key, row);
   }
-  return rows;
+  return { rows, twice };
 }
 
 /** Changes present twice in the history (it must hold each (key, version) once). */
@@ -123,8 +129,11 @@ export async function compareAll(p: Pipeline): Promise<SinkComparison[]> {
       const docs = p.lab.es.documents(`${p.indexPrefix}${full}`.toLowerCase()) as unknown as Rows;
       diff(results.get('search')!, full, expected, docs, isDeepStrictEqual);
       for (const [sink, engine] of engines) {
-        const rows = await warehouseRows(engine, `${p.schema}__${table}`, keyColumns);
-        diff(results.get(sink)!, full, expected, rows ?? new Map(), sameAsText);
+        const found = await warehouseRows(engine, `${p.schema}__${table}`, keyColumns);
+        const result = results.get(sink)!;
+        diff(result, full, expected, found?.rows ?? new Map(), sameAsText);
+        result.extra += found?.twice.length ?? 0;
+        for (const row of found?.twice.slice(0, Math.max(0, 5 - result.examples.length)) ?? []) result.examples.push(`${sink} ${full}:${row} held twice in the current table`.slice(0, 400));
         results.get(sink)!.duplicates += await historyDuplicates(engine, `${p.schema}__${table}__changes`);
       }
     }
