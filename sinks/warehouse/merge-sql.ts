@@ -84,8 +84,10 @@ WHEN NOT MATCHED THEN
  * 3. a delete of a stored row is soft: an UPDATE of its three bookkeeping
  *    columns by row id, so it keeps its last image without reading it;
  * 4. the stored rows older than an image appended in 2 are deleted by row id.
- * Row ids hold within the transaction; the rows appended in 2 are not among
- * those found in 1, so 3 and 4 touch only rows stored before the batch.
+ * Row ids hold within the transaction as long as no other connection commits
+ * (a checkpoint may move them): connections on one file take turns
+ * (duckdb-instances.ts). The rows appended in 2 are not among those found in
+ * 1, so 3 and 4 touch only rows stored before the batch.
  */
 export function replaceSql(engine: SqlEngine, shape: TableShape, stage: string, staged: StagedBatch, truncatedExpr: string): string[] {
   const q = quoteIdent;
