@@ -14,7 +14,11 @@ let collect: (() => void) | null | undefined;
  * process within a few times the row size. Costs a few ms, only for such rows.
  */
 export function reclaimAfterLargeRecord(bytes: number): void {
-  if (bytes < LARGE_RECORD_BYTES) return;
+  if (bytes >= LARGE_RECORD_BYTES) collectGarbageNow();
+}
+
+/** A full garbage collection now (when V8 lets us ask for one). */
+export function collectGarbageNow(): void {
   if (collect === undefined) {
     try {
       setFlagsFromString('--expose-gc');
