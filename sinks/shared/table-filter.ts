@@ -9,16 +9,18 @@ export function matchesTable(pattern: string, schema: string, table: string): bo
 }
 
 export class TableFilter {
-  private readonly decided = new Map<string, boolean>();
+  /** Verdicts by schema, then table: asked for every event of every sink, so no `schema.table` string is built per call. */
+  private readonly decided = new Map<string, Map<string, boolean>>();
 
   constructor(private readonly include: readonly string[], private readonly exclude: readonly string[] = []) {}
 
   includes(schema: string, table: string): boolean {
-    const name = `${schema}.${table}`;
-    let verdict = this.decided.get(name);
+    let tables = this.decided.get(schema);
+    if (!tables) this.decided.set(schema, (tables = new Map()));
+    let verdict = tables.get(table);
     if (verdict === undefined) {
       verdict = this.include.some((p) => matchesTable(p, schema, table)) && !this.exclude.some((p) => matchesTable(p, schema, table));
-      this.decided.set(name, verdict);
+      tables.set(table, verdict);
     }
     return verdict;
   }
@@ -37,19 +39,21 @@ function specificity(pattern: string): number {
  */
 export class TableOptions<T extends object> {
   private readonly ordered: [string, T][];
-  private readonly resolved = new Map<string, T>();
+  /** Merged options by schema, then table (see TableFilter.decided). */
+  private readonly resolved = new Map<string, Map<string, T>>();
 
   constructor(options: Readonly<Record<string, T>>) {
     this.ordered = Object.entries(options).sort(([a], [b]) => specificity(a) - specificity(b));
   }
 
   for(schema: string, table: string): T {
-    const name = `${schema}.${table}`;
-    let merged = this.resolved.get(name);
+    let tables = this.resolved.get(schema);
+    if (!tables) this.resolved.set(schema, (tables = new Map()));
+    let merged = tables.get(table);
     if (!merged) {
       merged = {} as T;
       for (const [pattern, options] of this.ordered) if (matchesTable(pattern, schema, table)) merged = { ...merged, ...options };
-      this.resolved.set(name, merged);
+      tables.set(table, merged);
     }
     return merged;
   }

@@ -28,7 +28,8 @@ export interface FaultCase {
   /**
    * How long the pipeline may take to drain before the rows are compared, when
    * longer than the usual wait (a 2M-row transaction): the data verdict then
-   * tells lost rows from slow ones. Recovery is still judged against 30 s.
+   * tells lost rows from slow ones. Recovery is still judged against 30 s,
+   * but watched for as long, so the table says how long it did take.
    */
   drainMs?: number;
 }
