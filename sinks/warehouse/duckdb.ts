@@ -3,10 +3,7 @@ import { dirname } from 'node:path';
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { ColumnType } from '../shared/column-types';
 import { acquireDatabase, releaseDatabase, SharedDatabase } from './duckdb-instances';
-import { BIG_CHANGE_BYTES, BIG_CHANGE_MEMORY_FACTOR, BULK_FREE_RETURNS_MEMORY_FROM, CHECKPOINT_ROOM_FACTOR, checkpointThreshold, isOutOfMemory, MIB, parseSize } from './duckdb-memory';
 import { quoteIdent, quoteText, SqlEngine, SqlRow, TransactionSize } from './engine';
-
-export { checkpointThreshold } from './duckdb-memory';
 
 const TYPE_NAMES: Record<ColumnType, string> = { boolean: 'BOOLEAN', integer: 'BIGINT', double: 'DOUBLE', text: 'VARCHAR', json: 'JSON' };
 
@@ -18,6 +15,45 @@ export interface DuckDbSettings {
   threads?: number;
 }
 
+/**
+ * DuckDB checkpoints when its WAL reaches 16 MB, rewriting every row group the
+ * MERGEs touched: at CDC rates that is most commits' cost, and a larger WAL
+ * costs only recovery time after a crash. But what is not checkpointed yet
+ * (updated rows, the WAL's tables) stays in memory: a threshold of half the
+ * memoryLimit leaves the other half to the MERGE (256 MB under the 64 MB
+ * default ran out of memory after 300k changes into a 100k-row table; half
+ * held 1M, a quarter cost a third of the throughput in the sink benchmark).
+ */
+export function checkpointThreshold(memoryLimit: string | undefined): string {
+  const most = 256e6;
+  const limit = (memoryLimit ? parseSize(memoryLimit) : null) ?? Infinity;
+  return `${Math.floor(Math.max(1e6, Math.min(most, limit / 2)) / 1000)}KB`;
+}
+
+/**
+ * DuckDB's allocator (jemalloc) keeps what it frees for reuse and returns it to
+ * the system only when a single release is bigger than this (default 512 MB):
+ * after a batch of multi-MB values the process kept ~70 MB it no longer used.
+ * Replaying 200k rows then three 5 MB values into one warehouse: peak RSS
+ * 331–342 MB by default, 281–293 at 8 MB, 258–260 at 4 MB; the sink
+ * benchmark's rate within its spread at 4 and 8 MB (1 MB cost a third of it).
+ */
+const BULK_FREE_RETURNS_MEMORY_FROM = '4MB';
+
+/**
+ * Bytes of DuckDB memory per byte of changes in a transaction (roughEventBytes),
+ * on top of the configured limit, once they would not fit in it. One 50 MB
+ * value, applied alone: the staging row, the MERGE's JSON extraction and the
+ * history row took the process from 125 to 620 MB, and the transaction failed
+ * under a 256MB memory_limit, passed under 512MB; two 3 MB values failed under
+ * 53MB and passed under 64MB.
+ */
+const BIG_CHANGE_MEMORY_FACTOR = 12;
+/** A change this big or bigger makes its transaction one of big changes (beforeTransaction). */
+const BIG_CHANGE_BYTES = 1024 * 1024;
+/** Between transactions the limit keeps this many times the biggest change's bytes above the configured one (see afterCommit). */
+const CHECKPOINT_ROOM_FACTOR = 2;
+const MIB = 1024 * 1024;
 
 /**
  * DuckDB, embedded: one database file, one connection per sink. Batches are
@@ -45,8 +81,6 @@ export class DuckDbEngine implements SqlEngine {
   private database: SharedDatabase | null = null;
   /** Held from begin() to commit() or rollback(): the file's write turn (see duckdb-instances.ts). */
   private turn: (() => void) | null = null;
-  /** begin() was called and BEGIN not sent yet: it goes with the transaction's first statement (see begin()). */
-  private beginPending = false;
   private queue: Promise<unknown> = Promise.resolve();
   /** The statement running on the connection, and since when. */
   private running: { sql: string; sinceMs: number; settled: Promise<unknown> } | null = null;
@@ -206,7 +240,6 @@ export class DuckDbEngine implements SqlEngine {
     if (!connection) return;
     this.connection = null;
     this.queue = Promise.resolve();
-    this.beginPending = false;
     const running = this.running;
     const giveBackTurn = this.turn ?? (() => undefined);
     this.turn = null;
@@ -226,45 +259,31 @@ export class DuckDbEngine implements SqlEngine {
     await releaseDatabase(this.path);
   }
 
-  /**
-   * Opens a transaction once no other connection to the file has one open
-   * (see duckdb-instances.ts). BEGIN is sent with the transaction's first
-   * statement: in the service each round trip waits for a turn of a busy
-   * event loop (the BEGIN alone took 17 ms a transaction while a 2M-row
-   * backlog drained, against 1.6 ms with nothing else running).
-   */
+  /** Opens a transaction once no other connection to the file has one open (see duckdb-instances.ts). */
   async begin(): Promise<void> {
     if (this.turn) throw new Error(`duckdb ${this.path}: begin() inside a transaction`);
-    this.turn = await this.takeTurn();
-    this.beginPending = true;
+    const giveBack = await this.takeTurn();
+    this.turn = giveBack;
+    try {
+      await this.serially('BEGIN TRANSACTION', (connection) => connection.run('BEGIN TRANSACTION'));
+    } catch (error) {
+      this.giveBackTurn();
+      throw error;
+    }
   }
 
-  /** Runs `lastSql` and commits in one call; the turn is kept when that fails (the caller rolls back). */
-  async commit(lastSql?: string): Promise<void> {
-    if (lastSql) await this.serially('COMMIT', async (connection) => connection.run(await this.withBegin(connection, `${lastSql};\nCOMMIT`)));
-    else if (this.beginPending) this.beginPending = false; // nothing was sent: nothing to commit
-    else await this.serially('COMMIT', (connection) => connection.run('COMMIT'));
+  /** Commits; the turn is kept when COMMIT fails (the caller rolls back). */
+  async commit(): Promise<void> {
+    await this.serially('COMMIT', (connection) => connection.run('COMMIT'));
     this.giveBackTurn();
   }
 
   async rollback(): Promise<void> {
     try {
-      if (this.beginPending) this.beginPending = false;
-      // A statement that did not parse sent nothing, its BEGIN included: then there is nothing to roll back.
-      else await this.serially('ROLLBACK', (connection) => connection.run('ROLLBACK')).catch((error: unknown) => {
-        if (!/no transaction is active/i.test(String((error as Error)?.message))) throw error;
-      });
+      await this.serially('ROLLBACK', (connection) => connection.run('ROLLBACK'));
     } finally {
       this.giveBackTurn();
     }
-  }
-
-  /** `sql` with the pending BEGIN in front (once), when it can go in the same call (a statement with parameters cannot). */
-  private withBegin(connection: DuckDBConnection, sql: string, params?: readonly unknown[]): Promise<string> | string {
-    if (!this.beginPending) return sql;
-    this.beginPending = false;
-    if (params?.length) return connection.run('BEGIN TRANSACTION').then(() => sql);
-    return `BEGIN TRANSACTION;\n${sql}`;
   }
 
   /** The file's write turn, for the connection open now: given back at once if it was closed while waiting. */
@@ -297,14 +316,14 @@ export class DuckDbEngine implements SqlEngine {
 
   query(sql: string, params?: readonly unknown[]): Promise<SqlRow[]> {
     return this.inTurn(() => this.serially(sql, async (connection) => {
-      const reader = await connection.runAndReadAll(await this.withBegin(connection, sql, params), params as DuckDBValue[] | undefined);
+      const reader = await connection.runAndReadAll(sql, params as DuckDBValue[] | undefined);
       return reader.getRowObjectsJS() as SqlRow[];
     }));
   }
 
   stage(name: string, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): Promise<void> {
     return this.inTurn(() => this.serially(`stage ${rows.length} rows into ${name}`, async (connection) => {
-      await connection.run(await this.withBegin(connection, `CREATE OR REPLACE TEMP TABLE ${quoteIdent(name)} (${columns.map((c) => `${quoteIdent(c)} VARCHAR`).join(', ')})`));
+      await connection.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(name)} (${columns.map((c) => `${quoteIdent(c)} VARCHAR`).join(', ')})`);
       const appender = await connection.createAppender(name, 'main', 'temp');
       try {
         for (const row of rows) {
@@ -361,4 +380,17 @@ export class DuckDbEngine implements SqlEngine {
     if (!this.connection) throw new Error(`duckdb ${this.path}: used before open() or after close()`);
     return this.connection;
   }
+}
+
+/** DuckDB's "Out of Memory Error", or a database invalidated by a checkpoint that could not allocate a block. */
+function isOutOfMemory(error: unknown): boolean {
+  return /Out of Memory Error|could not allocate block/i.test(String((error as Error)?.message ?? error));
+}
+
+/** Bytes of a size such as `64MB` or `1.5GiB` (the warehouse config's memoryLimit), or null. */
+function parseSize(text: string): number | null {
+  const match = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)$/i.exec(text.trim());
+  if (!match) return null;
+  const unit = match[2].toUpperCase().replace('I', '');
+  return Number(match[1]) * 1024 ** (unit === 'KB' ? 1 : unit === 'MB' ? 2 : 3);
 }

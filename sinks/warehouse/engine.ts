@@ -60,8 +60,8 @@ export interface SqlEngine {
   close(): Promise<void>;
   /** Opens a transaction on the sink's connection (DuckDB: once no other connection to the file has one open). */
   begin(): Promise<void>;
-  /** Runs `lastSql` (the transaction's last statements, if any) and commits, in one round trip; when either fails the caller rolls back. */
-  commit(lastSql?: string): Promise<void>;
+  /** Commits it; when COMMIT fails the caller rolls back. */
+  commit(): Promise<void>;
   rollback(): Promise<void>;
   /** Runs statements on the sink's one connection ($1, $2 ... placeholders). */
   query(sql: string, params?: readonly unknown[]): Promise<SqlRow[]>;

@@ -82,8 +82,8 @@ export class PostgresEngine implements SqlEngine {
     await this.query('BEGIN');
   }
 
-  async commit(lastSql?: string): Promise<void> {
-    await this.query(lastSql ? `${lastSql};\nCOMMIT` : 'COMMIT');
+  async commit(): Promise<void> {
+    await this.query('COMMIT');
   }
 
   async rollback(): Promise<void> {

@@ -1,6 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
-import { LogRecord } from '../../core/log/change-log';
+import { DEFAULT_MAX_BATCH, LogRecord } from '../../core/log/change-log';
+import { roughEventBytes } from '../../core/log/large-record-gc';
 import { Logger } from '../../core/runtime/logger';
 import { newestPerRow } from '../shared/collapse';
 import { noStoredRow, unfillableUnchanged } from '../shared/unchanged-columns';
@@ -11,18 +12,63 @@ import { TableFilter, TableOptions } from '../shared/table-filter';
 import { GenerationalSink } from '../../core/contracts/sink';
 import { WarehouseSinkConfig, WarehouseTableOptions } from './config';
 import { DuckDbEngine } from './duckdb';
-import { quoteIdent, SqlEngine } from './engine';
+import { quoteIdent, SqlEngine, TransactionSize } from './engine';
 import { badCastsSql, historySql, mergeSql, missingStoredRowsSql, replaceSql, truncateSql } from './merge-sql';
 import { placeOf, WarehouseMeta } from './meta';
 import { PostgresEngine } from './postgres';
 import { commitSeq, StagedBatch, stageBatch } from './staging';
 import { promoteGeneration } from './generations';
 import { TableSchemas, TableShape } from './table-schema';
-import { nextTransaction, placeOrder } from './transactions';
-
-export { MAX_TRANSACTION_BYTES, MAX_TRANSACTION_RECORDS, transactionLength } from './transactions';
 
 const STAGE = 'cdc_stage';
+/**
+ * Records per transaction at most: the flush of partitions released together
+ * (or of a Kafka fetch's partitions) is split beyond this, which bounds the
+ * staging copy (JS and DuckDB) whatever the partition count. The warehouse
+ * takes the runner's batches as they come (DEFAULT_MAX_BATCH): asking for
+ * 4,000 per partition (16,000 per transaction over four) ran DuckDB's default
+ * 64MB memory_limit out in the fault suite's catch-up after a resync and
+ * showed no gain in the sink benchmark.
+ */
+export const MAX_TRANSACTION_RECORDS = 4 * DEFAULT_MAX_BATCH;
+
+/**
+ * And at most about this many bytes of row images (roughEventBytes), a lone
+ * record excepted: rows with multi-MB values go through a transaction or two
+ * at a time instead of all together. DuckDB holds several copies of a value
+ * while it applies one (staging, JSON extraction, table, history): three 5 MB
+ * values in one transaction ran its default 64MB memory_limit out, and the
+ * retries that raise the limit cost more memory still.
+ */
+export const MAX_TRANSACTION_BYTES = 8 * 1024 * 1024;
+
+/** How many of `records`, from `start`, the next transaction takes (at least one). */
+export function transactionLength(records: readonly LogRecord[], start: number): number {
+  return nextTransaction(records, start).length;
+}
+
+/** The next transaction from `start`: how many records it takes, and their size (each record sized once). */
+function nextTransaction(records: readonly LogRecord[], start: number): { length: number; size: TransactionSize } {
+  let bytes = 0;
+  let largestEventBytes = 0;
+  let end = start;
+  while (end < records.length && end - start < MAX_TRANSACTION_RECORDS) {
+    const size = roughEventBytes(records[end].event);
+    if (end > start && bytes + size > MAX_TRANSACTION_BYTES) break;
+    bytes += size;
+    if (size > largestEventBytes) largestEventBytes = size;
+    end++;
+  }
+  return { length: end - start, size: { bytes, largestEventBytes } };
+}
+
+/** Log order within a partition, partitions (and topics) one after the other. */
+function placeOrder(a: LogRecord, b: LogRecord): number {
+  const ta = a.topic ?? '';
+  const tb = b.topic ?? '';
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return a.partition - b.partition || a.offset - b.offset;
+}
 
 export interface WarehouseContext {
   logger: Logger;
@@ -203,8 +249,7 @@ export class WarehouseSink implements GenerationalSink {
     }
   }
 
-  /** Applies the records; returns the transaction's last statements, which the engine runs with its COMMIT. */
-  private async apply(records: LogRecord[]): Promise<string> {
+  private async apply(records: LogRecord[]): Promise<void> {
     const offsets = new Map<string, number>();
     const byTable = new Map<string, ChangeEvent[]>();
     for (const { topic, partition, offset, event } of records) {
@@ -218,16 +263,8 @@ export class WarehouseSink implements GenerationalSink {
       else byTable.set(name, [event]);
     }
     const letters: { event: ChangeEvent; reason: string }[] = [];
-    // The last table's statements and the offsets go with the COMMIT: in the service each round trip waits for a turn of
-    // a busy event loop (a 1M-row INSERT: the warehouse's drain after the source was done took 10-12 s, was 16-22 s).
-    const tables = [...byTable.values()];
-    let last: string[] = [];
-    for (const [i, events] of tables.entries()) {
-      const { refused, statements } = await this.applyTable(events, i === tables.length - 1);
-      letters.push(...refused);
-      last = statements;
-    }
-    const offsetsSql = this.meta.offsetsSql(this.writing, offsets);
+    for (const events of byTable.values()) letters.push(...(await this.applyTable(events)));
+    await this.meta.saveOffsets(this.writing, offsets);
     if (letters.length > 0) {
       // Recorded before the commit: a crash may record a letter twice, never lose one.
       await this.deadLetters.add(letters, records);
@@ -235,15 +272,10 @@ export class WarehouseSink implements GenerationalSink {
         sink: this.name, count: letters.length, file: this.deadLetters.file, first: letters[0].reason,
       });
     }
-    return [...last, ...(offsetsSql ? [offsetsSql] : [])].join(';\n');
   }
 
-  /**
-   * One table's share of the batch: returns the events refused (a value that
-   * does not cast to its declared column type, or a row the table lacks) and,
-   * when `deferred`, its statements unrun (the caller runs them with the COMMIT).
-   */
-  private async applyTable(events: ChangeEvent[], deferred: boolean): Promise<{ refused: { event: ChangeEvent; reason: string }[]; statements: string[] }> {
+  /** One table's share of the batch; returns the events refused for a declared column type. */
+  private async applyTable(events: ChangeEvent[]): Promise<{ event: ChangeEvent; reason: string }[]> {
     const { schema, table } = events[0].source;
     const options = this.tableOptions.for(schema, table);
     const reader = options.table ?? `${schema}__${table}`;
@@ -261,7 +293,7 @@ export class WarehouseSink implements GenerationalSink {
       // Every copy of the truncate (one per partition) runs: rows other partitions wrote before reaching theirs go too.
       if (shape) await this.engine.query(truncateSql(this.engine, shape, truncate.source.version));
     }
-    if (!shape) return { refused: [], statements: [] };
+    if (!shape) return [];
     // Rows that cannot be written whole stay out of the MERGE (their history rows stay: the change did happen).
     const unfillable: { event: ChangeEvent; reason: string }[] = [];
     const latest = newestPerRow(changes).filter((event) => {
@@ -281,11 +313,10 @@ export class WarehouseSink implements GenerationalSink {
     const history = [...changes, ...truncates];
     const minVersion = history.reduce((min, e) => (e.source.version < min ? e.source.version : min), history[0].source.version);
     statements.push(historySql(this.engine, shape, STAGE, commitSeq(minVersion)));
-    if (deferred) return { refused: letters, statements };
     // One round trip: each await waits for a turn of the event loop, which the source and the other
     // sinks stretch to hundreds of ms while they catch up (a failed statement stops the ones after it).
     await this.engine.query(statements.join(';\n'));
-    return { refused: letters, statements: [] };
+    return letters;
   }
 
   private async refuseBadCasts(shape: TableShape, staged: StagedBatch, reader: string): Promise<{ event: ChangeEvent; reason: string }[]> {
@@ -319,14 +350,13 @@ export class WarehouseSink implements GenerationalSink {
     return { name: `${reader}__g${this.writing}`, changes: `${reader}__changes__g${this.writing}` };
   }
 
-  /** Runs `work` in a transaction; what it returns (its last statements) is run with the COMMIT. */
-  private async inTransaction(work: () => Promise<string | void>): Promise<void> {
+  private async inTransaction(work: () => Promise<void>): Promise<void> {
     const epoch = this.epoch;
     await this.reopenIfBroken();
     try {
       await this.engine.begin();
-      const lastSql = await work();
-      await this.engine.commit(lastSql || undefined);
+      await work();
+      await this.engine.commit();
     } catch (error) {
       if (epoch !== this.epoch) throw error; // given up on and reopened: the connection it used is gone already
       // What the rolled-back transaction created is gone: learn it again from the catalog.
