@@ -1,4 +1,4 @@
-import { roughEventBytes } from '../../core/log/large-record-gc';
+import { roughEventBytes } from '../../core/event/rough-size';
 
 /** Bytes of row data one snapshot or resync chunk aims at (the rows, their events and the batch queued for the log). */
 export const CHUNK_TARGET_BYTES = 4 * 1024 * 1024;

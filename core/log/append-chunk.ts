@@ -1,6 +1,6 @@
 import { ChangeEvent } from '../event/change-event';
 import { LARGE_STRING_CHARS } from './json-pieces';
-import { roughEventBytes } from './large-record-gc';
+import { roughEventBytes } from '../event/rough-size';
 import { partitionOfRow } from './partitioner';
 import { encodeRecord, FrameRunEncoder, RUN_HANDOVER_BYTES } from './record-codec';
 

@@ -16,7 +16,7 @@ export interface LogRecord {
 
 /** What a caller already knows about an append; a backend may use it to skip work. */
 export interface AppendHint {
-  /** roughEventBytes() (large-record-gc.ts) of the largest event, when the caller computed it anyway. */
+  /** roughEventBytes() (core/event/rough-size.ts) of the largest event, when the caller computed it anyway. */
   largestEventBytes?: number;
 }
 

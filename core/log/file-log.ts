@@ -14,7 +14,8 @@ import { RecentReads } from './recent-reads';
 import { PartitionLog, PartitionRead, ReadOptions } from './partition-log';
 import { EncodedChunk, encodeChunk } from './append-chunk';
 import { LARGE_STRING_CHARS } from './json-pieces';
-import { LARGE_RECORD_BYTES, LargeRecordTurns, reclaimAfterLargeRecord, roughEventBytes } from './large-record-gc';
+import { roughEventBytes } from '../event/rough-size';
+import { LARGE_RECORD_BYTES, LargeRecordTurns, reclaimAfterLargeRecord } from './large-record-gc';
 
 export interface FileLogOptions {
   dir: string;

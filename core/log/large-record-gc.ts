@@ -1,10 +1,7 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { collectGarbageNow } from '../runtime/collect-garbage';
 
 /** Records at least this large are followed by a full garbage collection. */
 export const LARGE_RECORD_BYTES = 16 * 1024 * 1024;
-
-let collect: (() => void) | null | undefined;
 
 /**
  * V8 lets large-object garbage (the JSON text and buffers of a 50 MB row)
@@ -15,19 +12,6 @@ let collect: (() => void) | null | undefined;
  */
 export function reclaimAfterLargeRecord(bytes: number): void {
   if (bytes >= LARGE_RECORD_BYTES) collectGarbageNow();
-}
-
-/** A full garbage collection now (when V8 lets us ask for one). */
-export function collectGarbageNow(): void {
-  if (collect === undefined) {
-    try {
-      setFlagsFromString('--expose-gc');
-      collect = runInNewContext('gc') as () => void;
-    } catch {
-      collect = null;
-    }
-  }
-  collect?.();
 }
 
 /**
@@ -83,16 +67,4 @@ export class LargeRecordTurns {
       next.grant();
     }
   }
-}
-
-/** A cheap upper-bound guess of an event's encoded size from its string values (two levels deep), without encoding it. */
-export function roughEventBytes(event: { before: unknown; after: unknown }): number {
-  const size = (v: unknown, depth: number): number => {
-    if (typeof v === 'string') return v.length;
-    if (v === null || typeof v !== 'object' || depth > 2) return 16;
-    let sum = 0;
-    for (const x of Array.isArray(v) ? v : Object.values(v)) sum += size(x, depth + 1) + 8;
-    return sum;
-  };
-  return size(event.before, 0) + size(event.after, 0);
 }

@@ -1,5 +1,5 @@
 import { ResyncRequest, Source, SourceBatch, SourceProgress } from '../contracts/source';
-import { roughEventBytes } from '../log/large-record-gc';
+import { roughEventBytes } from '../event/rough-size';
 import { ChangeEvent } from '../event/change-event';
 import { AdminError } from '../http/admin';
 import { Metrics } from '../http/metrics';

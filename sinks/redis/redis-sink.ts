@@ -2,7 +2,7 @@ import Redis from 'ioredis';
 import { describeTlsFailure } from '../../core/net/tls';
 import { redisTlsOptions, redisTlsPeer } from './tls';
 import { ChangeEvent, keyString } from '../../core/event/change-event';
-import { roughEventBytes } from '../../core/log/large-record-gc';
+import { roughEventBytes } from '../../core/event/rough-size';
 import { LogRecord } from '../../core/log/change-log';
 import { Backoff, sleep } from '../../core/runtime/backoff';
 import { Logger } from '../../core/runtime/logger';

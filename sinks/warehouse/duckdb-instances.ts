@@ -1,5 +1,5 @@
 import type { DuckDBInstance } from '@duckdb/node-api';
-import { collectGarbageNow } from '../../core/log/large-record-gc';
+import { collectGarbageNow } from '../../core/runtime/collect-garbage';
 
 /**
  * A database file can be open once per process: sinks on the same file (the

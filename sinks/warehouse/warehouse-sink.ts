@@ -1,7 +1,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { ChangeEvent } from '../../core/event/change-event';
 import { DEFAULT_MAX_BATCH, LogRecord } from '../../core/log/change-log';
-import { roughEventBytes } from '../../core/log/large-record-gc';
+import { roughEventBytes } from '../../core/event/rough-size';
 import { Logger } from '../../core/runtime/logger';
 import { newestPerRow } from '../shared/collapse';
 import { noStoredRow, unfillableUnchanged } from '../shared/unchanged-columns';
