@@ -20,7 +20,7 @@ export interface DuckDbSettings {
  * MERGEs touched: at CDC rates that is most commits' cost, and a larger WAL
  * costs only recovery time after a crash. But what is not checkpointed yet
  * (updated rows, the WAL's tables) stays in memory: a threshold of half the
- * memoryLimit leaves the other half to the MERGE (256 MB under the 64 MB
+ * memoryLimit leaves the other half to the MERGE (256 MB under a 64 MB
  * default ran out of memory after 300k changes into a 100k-row table; half
  * held 1M, a quarter cost a third of the throughput in the sink benchmark).
  */

@@ -26,7 +26,7 @@ const STAGE = 'cdc_stage';
  * (or of a Kafka fetch's partitions) is split beyond this, which bounds the
  * staging copy (JS and DuckDB) whatever the partition count. The warehouse
  * takes the runner's batches as they come (DEFAULT_MAX_BATCH): asking for
- * 4,000 per partition (16,000 per transaction over four) ran DuckDB's default
+ * 4,000 per partition (16,000 per transaction over four) ran DuckDB's then-default
  * 64MB memory_limit out in the fault suite's catch-up after a resync and
  * showed no gain in the sink benchmark.
  */
@@ -37,7 +37,7 @@ export const MAX_TRANSACTION_RECORDS = 4 * DEFAULT_MAX_BATCH;
  * record excepted: rows with multi-MB values go through a transaction or two
  * at a time instead of all together. DuckDB holds several copies of a value
  * while it applies one (staging, JSON extraction, table, history): three 5 MB
- * values in one transaction ran its default 64MB memory_limit out, and the
+ * values in one transaction ran its then-default 64MB memory_limit out, and the
  * retries that raise the limit cost more memory still.
  */
 export const MAX_TRANSACTION_BYTES = 8 * 1024 * 1024;
