@@ -1,7 +1,14 @@
 import { collectGarbageNow } from '../runtime/collect-garbage';
 
-/** Records at least this large are followed by a full garbage collection. */
-export const LARGE_RECORD_BYTES = 16 * 1024 * 1024;
+/**
+ * Records at least this large take exclusive turns (LargeRecordTurns) and are
+ * followed by a full garbage collection. 4 MiB, not 16: the fault suite's quick
+ * big case (a 200k-row transaction, then three 5 MB rows through three sinks)
+ * peaked at 274 / 282 / 266 MB against 299 / 303 / 307 MB on the same seeds,
+ * recovering as fast (10.7-11.9 s against 11.2-11.7 s): 5 MB rows no longer pass
+ * through every sink at once, and their garbage goes at once.
+ */
+export const LARGE_RECORD_BYTES = 4 * 1024 * 1024;
 
 /**
  * V8 lets large-object garbage (the JSON text and buffers of a 50 MB row)
