@@ -3,42 +3,10 @@ import { dirname } from 'node:path';
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { ColumnType } from '../shared/column-types';
 import { acquireDatabase, releaseDatabase, SharedDatabase } from './duckdb-instances';
+import { BULK_FREE_RETURNS_MEMORY_FROM, checkpointThreshold, DuckDbSettings, parseSize, VACUUM_TASKS } from './duckdb-settings';
 import { quoteIdent, quoteText, SqlEngine, SqlRow, TransactionSize } from './engine';
 
 const TYPE_NAMES: Record<ColumnType, string> = { boolean: 'BOOLEAN', integer: 'BIGINT', double: 'DOUBLE', text: 'VARCHAR', json: 'JSON' };
-
-/** DuckDB's own resources; its defaults (80% of RAM, a thread per core) are sized for a database server, not a sink beside others. */
-export interface DuckDbSettings {
-  /** `SET memory_limit` (buffer pool, caches and operator memory; bigger work spills to <file>.tmp). */
-  memoryLimit?: string;
-  /** `SET threads`. */
-  threads?: number;
-}
-
-/**
- * DuckDB checkpoints when its WAL reaches 16 MB, rewriting every row group the
- * MERGEs touched: at CDC rates that is most commits' cost, and a larger WAL
- * costs only recovery time after a crash. But what is not checkpointed yet
- * (updated rows, the WAL's tables) stays in memory: a threshold of half the
- * memoryLimit leaves the other half to the MERGE (256 MB under a 64 MB
- * default ran out of memory after 300k changes into a 100k-row table; half
- * held 1M, a quarter cost a third of the throughput in the sink benchmark).
- */
-export function checkpointThreshold(memoryLimit: string | undefined): string {
-  const most = 256e6;
-  const limit = (memoryLimit ? parseSize(memoryLimit) : null) ?? Infinity;
-  return `${Math.floor(Math.max(1e6, Math.min(most, limit / 2)) / 1000)}KB`;
-}
-
-/**
- * DuckDB's allocator (jemalloc) keeps what it frees for reuse and returns it to
- * the system only when a single release is bigger than this (default 512 MB):
- * after a batch of multi-MB values the process kept ~70 MB it no longer used.
- * Replaying 200k rows then three 5 MB values into one warehouse: peak RSS
- * 331–342 MB by default, 281–293 at 8 MB, 258–260 at 4 MB; the sink
- * benchmark's rate within its spread at 4 and 8 MB (1 MB cost a third of it).
- */
-const BULK_FREE_RETURNS_MEMORY_FROM = '4MB';
 
 /**
  * Bytes of DuckDB memory per byte of changes in a transaction (roughEventBytes),
@@ -222,6 +190,7 @@ export class DuckDbEngine implements SqlEngine {
       }
       if (threads) await this.connection.run(`SET GLOBAL threads = ${Math.max(1, Math.floor(threads))}`);
       await this.connection.run(`SET GLOBAL allocator_bulk_deallocation_flush_threshold = ${quoteText(BULK_FREE_RETURNS_MEMORY_FROM)}`);
+      await this.connection.run(`SET GLOBAL max_vacuum_tasks = ${VACUUM_TASKS}`);
     } catch (error) {
       this.connection = null;
       this.database = null;
@@ -385,12 +354,4 @@ export class DuckDbEngine implements SqlEngine {
 /** DuckDB's "Out of Memory Error", or a database invalidated by a checkpoint that could not allocate a block. */
 function isOutOfMemory(error: unknown): boolean {
   return /Out of Memory Error|could not allocate block/i.test(String((error as Error)?.message ?? error));
-}
-
-/** Bytes of a size such as `64MB` or `1.5GiB` (the warehouse config's memoryLimit), or null. */
-function parseSize(text: string): number | null {
-  const match = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)$/i.exec(text.trim());
-  if (!match) return null;
-  const unit = match[2].toUpperCase().replace('I', '');
-  return Number(match[1]) * 1024 ** (unit === 'KB' ? 1 : unit === 'MB' ? 2 : 3);
 }

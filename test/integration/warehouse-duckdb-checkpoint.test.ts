@@ -6,7 +6,8 @@ import { createLogger } from '../../core/runtime/logger';
 import { partitionEvents } from '../../bench/sink-workload';
 import { DeadLetterStore } from '../../sinks/shared/dead-letters';
 import { warehouseSinkConfig } from '../../sinks/warehouse/config';
-import { checkpointThreshold, DuckDbEngine } from '../../sinks/warehouse/duckdb';
+import { DuckDbEngine } from '../../sinks/warehouse/duckdb';
+import { checkpointThreshold } from '../../sinks/warehouse/duckdb-settings';
 import { WarehouseSink } from '../../sinks/warehouse/warehouse-sink';
 
 describe('Warehouse on DuckDB: checkpoint threshold within memoryLimit', function () {
