@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { baseTableOptions, sinkName, sinkVerify, tableRouting } from '../shared/config';
+import { SIZE_PATTERN } from './duckdb-settings';
 
 const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and "_", not starting with a digit');
 
@@ -24,13 +25,13 @@ export const warehouseSinkConfig = z
     /**
      * DuckDB's memory cap (`SET memory_limit`: its buffer pool, caches and operator memory; larger work spills to
      * <file>.tmp). DuckDB's own default, 80% of the machine's RAM, lets its cache grow beside the other sinks.
-     * 48MB, not 64MB: the checkpoint threshold is half of it (duckdb.ts), so after a kill -9 DuckDB replays
+     * 48MB, not 64MB: the checkpoint threshold is half of it (duckdb-settings.ts), so after a kill -9 DuckDB replays
      * at most 24 MB of WAL and the catch-up holds less: the fault suite's kill-9-x20@pg-embedded peaked at
      * 274/291/302/280 MB against 330/311/332/296 MB on the same four seeds (recovery 2.4-3.6 s against
      * 3.3-11.6 s); the sink benchmark's update replay within its spread; a 600k-row insert-only drain ~12% slower
      * alone, but the suite's 500k-row transaction recovered as before (33.9 / 27.0 s against 33.5 / 28.3 s).
      */
-    memoryLimit: z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'a size such as 64MB').default('48MB'),
+    memoryLimit: z.string().regex(SIZE_PATTERN, 'a size such as 64MB').default('48MB'),
     /** DuckDB worker threads (`SET threads`; DuckDB would take one per core, which the other sinks and the source share). */
     threads: z.number().int().min(1).max(64).default(1),
     /** Postgres connection URL (engine: postgres). */

@@ -47,9 +47,12 @@ export const BULK_FREE_RETURNS_MEMORY_FROM = '4MB';
  */
 export const VACUUM_TASKS = 0;
 
+/** A size such as `64MB` or `1.5GiB`: what the config accepts for memoryLimit is what parseSize() reads. */
+export const SIZE_PATTERN = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)$/i;
+
 /** Bytes of a size such as `64MB` or `1.5GiB` (the warehouse config's memoryLimit), or null. */
 export function parseSize(text: string): number | null {
-  const match = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)$/i.exec(text.trim());
+  const match = SIZE_PATTERN.exec(text.trim());
   if (!match) return null;
   const unit = match[2].toUpperCase().replace('I', '');
   return Number(match[1]) * 1024 ** (unit === 'KB' ? 1 : unit === 'MB' ? 2 : 3);
