@@ -49,6 +49,12 @@ export class DuckDbEngine implements SqlEngine {
   private database: SharedDatabase | null = null;
   /** Held from begin() to commit() or rollback(): the file's write turn (see duckdb-instances.ts). */
   private turn: (() => void) | null = null;
+  /**
+   * begin() was called and BEGIN not sent yet: it goes with the transaction's
+   * first statement. Each round trip waits for a turn of the event loop, which
+   * the source and the other sinks stretch to 30-300 ms while they catch up.
+   */
+  private beginPending = false;
   private queue: Promise<unknown> = Promise.resolve();
   /** The statement running on the connection, and since when. */
   private running: { sql: string; sinceMs: number; settled: Promise<unknown> } | null = null;
@@ -228,31 +234,34 @@ export class DuckDbEngine implements SqlEngine {
     await releaseDatabase(this.path);
   }
 
-  /** Opens a transaction once no other connection to the file has one open (see duckdb-instances.ts). */
+  /** Opens a transaction once no other connection to the file has one open (see duckdb-instances.ts); BEGIN goes with its first statement. */
   async begin(): Promise<void> {
     if (this.turn) throw new Error(`duckdb ${this.path}: begin() inside a transaction`);
-    const giveBack = await this.takeTurn();
-    this.turn = giveBack;
-    try {
-      await this.serially('BEGIN TRANSACTION', (connection) => connection.run('BEGIN TRANSACTION'));
-    } catch (error) {
-      this.giveBackTurn();
-      throw error;
-    }
+    this.turn = await this.takeTurn();
+    this.beginPending = true;
   }
 
   /** Commits; the turn is kept when COMMIT fails (the caller rolls back). */
   async commit(): Promise<void> {
-    await this.serially('COMMIT', (connection) => connection.run('COMMIT'));
+    if (!this.beginPending) await this.serially('COMMIT', (connection) => connection.run('COMMIT'));
+    this.beginPending = false; // nothing ran: nothing to commit
     this.giveBackTurn();
   }
 
   async rollback(): Promise<void> {
     try {
-      await this.serially('ROLLBACK', (connection) => connection.run('ROLLBACK'));
+      if (!this.beginPending) await this.serially('ROLLBACK', (connection) => connection.run('ROLLBACK'));
     } finally {
+      this.beginPending = false;
       this.giveBackTurn();
     }
+  }
+
+  /** `sql`, preceded by the pending BEGIN if it is the transaction's first statement (DuckDB runs them in order). */
+  private withPendingBegin(sql: string): string {
+    if (!this.beginPending) return sql;
+    this.beginPending = false;
+    return `BEGIN TRANSACTION;\n${sql}`;
   }
 
   /** The file's write turn, for the connection open now: given back at once if it was closed while waiting. */
@@ -285,14 +294,18 @@ export class DuckDbEngine implements SqlEngine {
 
   query(sql: string, params?: readonly unknown[]): Promise<SqlRow[]> {
     return this.inTurn(() => this.serially(sql, async (connection) => {
-      const reader = await connection.runAndReadAll(sql, params as DuckDBValue[] | undefined);
+      if (params?.length && this.beginPending) {
+        this.beginPending = false; // parameters bind to one statement only: BEGIN goes on its own
+        await connection.run('BEGIN TRANSACTION');
+      }
+      const reader = await connection.runAndReadAll(this.withPendingBegin(sql), params as DuckDBValue[] | undefined);
       return reader.getRowObjectsJS() as SqlRow[];
     }));
   }
 
   stage(name: string, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): Promise<void> {
     return this.inTurn(() => this.serially(`stage ${rows.length} rows into ${name}`, async (connection) => {
-      await connection.run(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(name)} (${columns.map((c) => `${quoteIdent(c)} VARCHAR`).join(', ')})`);
+      await connection.run(this.withPendingBegin(`CREATE OR REPLACE TEMP TABLE ${quoteIdent(name)} (${columns.map((c) => `${quoteIdent(c)} VARCHAR`).join(', ')})`));
       const appender = await connection.createAppender(name, 'main', 'temp');
       try {
         for (const row of rows) {

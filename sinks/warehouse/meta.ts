@@ -52,13 +52,19 @@ export class WarehouseMeta {
 
   /** Never moves an offset backwards (a replay of older records must not rewind it). */
   async saveOffsets(generation: number, offsets: Map<string, number>): Promise<void> {
-    if (offsets.size === 0) return;
+    const sql = this.saveOffsetsSql(generation, offsets);
+    if (sql) await this.engine.query(sql);
+  }
+
+  /** saveOffsets() as one statement (no parameters), to send with others; '' when there is nothing to save. */
+  saveOffsetsSql(generation: number, offsets: Map<string, number>): string {
+    if (offsets.size === 0) return '';
     const values = [...offsets].map(([place, next]) => {
       const [topic, partition] = splitPlace(place);
       return `(${quoteText(this.sink)}, ${generation}, ${quoteText(topic)}, ${partition}, ${next})`;
     });
-    await this.engine.query(`INSERT INTO ${this.t('_cdc_offsets')} (sink, generation, topic, partition_no, next_offset) VALUES ${values.join(', ')}
-      ON CONFLICT (sink, generation, topic, partition_no) DO UPDATE SET next_offset = GREATEST(${this.t('_cdc_offsets')}.next_offset, excluded.next_offset)`);
+    return `INSERT INTO ${this.t('_cdc_offsets')} (sink, generation, topic, partition_no, next_offset) VALUES ${values.join(', ')}
+      ON CONFLICT (sink, generation, topic, partition_no) DO UPDATE SET next_offset = GREATEST(${this.t('_cdc_offsets')}.next_offset, excluded.next_offset)`;
   }
 
   /** SQL for the table's last truncate version in `generation`, '' when none. */

@@ -263,8 +263,15 @@ export class WarehouseSink implements GenerationalSink {
       else byTable.set(name, [event]);
     }
     const letters: { event: ChangeEvent; reason: string }[] = [];
-    for (const events of byTable.values()) letters.push(...(await this.applyTable(events)));
-    await this.meta.saveOffsets(this.writing, offsets);
+    // The offsets go with the last table's statements (one round trip fewer), or alone if it ran none.
+    let offsetsSql = this.meta.saveOffsetsSql(this.writing, offsets);
+    const tables = [...byTable.values()];
+    for (const [i, events] of tables.entries()) {
+      const applied = await this.applyTable(events, i === tables.length - 1 ? offsetsSql : '');
+      letters.push(...applied.letters);
+      if (applied.sentWith) offsetsSql = '';
+    }
+    if (offsetsSql) await this.engine.query(offsetsSql);
     if (letters.length > 0) {
       // Recorded before the commit: a crash may record a letter twice, never lose one.
       await this.deadLetters.add(letters, records);
@@ -274,8 +281,8 @@ export class WarehouseSink implements GenerationalSink {
     }
   }
 
-  /** One table's share of the batch; returns the events refused for a declared column type. */
-  private async applyTable(events: ChangeEvent[]): Promise<{ event: ChangeEvent; reason: string }[]> {
+  /** One table's share of the batch, `sendWith` (or '') sent after its statements: the events refused, and whether it was sent. */
+  private async applyTable(events: ChangeEvent[], sendWith: string): Promise<{ letters: { event: ChangeEvent; reason: string }[]; sentWith: boolean }> {
     const { schema, table } = events[0].source;
     const options = this.tableOptions.for(schema, table);
     const reader = options.table ?? `${schema}__${table}`;
@@ -293,7 +300,7 @@ export class WarehouseSink implements GenerationalSink {
       // Every copy of the truncate (one per partition) runs: rows other partitions wrote before reaching theirs go too.
       if (shape) await this.engine.query(truncateSql(this.engine, shape, truncate.source.version));
     }
-    if (!shape) return [];
+    if (!shape) return { letters: [], sentWith: false };
     // Rows that cannot be written whole stay out of the MERGE (their history rows stay: the change did happen).
     const unfillable: { event: ChangeEvent; reason: string }[] = [];
     const latest = newestPerRow(changes).filter((event) => {
@@ -313,10 +320,11 @@ export class WarehouseSink implements GenerationalSink {
     const history = [...changes, ...truncates];
     const minVersion = history.reduce((min, e) => (e.source.version < min ? e.source.version : min), history[0].source.version);
     statements.push(historySql(this.engine, shape, STAGE, commitSeq(minVersion)));
+    if (sendWith) statements.push(sendWith);
     // One round trip: each await waits for a turn of the event loop, which the source and the other
     // sinks stretch to hundreds of ms while they catch up (a failed statement stops the ones after it).
     await this.engine.query(statements.join(';\n'));
-    return letters;
+    return { letters, sentWith: sendWith !== '' };
   }
 
   private async refuseBadCasts(shape: TableShape, staged: StagedBatch, reader: string): Promise<{ event: ChangeEvent; reason: string }[]> {
