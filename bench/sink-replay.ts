@@ -17,7 +17,7 @@ import { warehouseSinkConfig } from '../sinks/warehouse/config';
 import { WarehouseSink } from '../sinks/warehouse/warehouse-sink';
 import { startPostgres, startRedis, stopAll } from '../test/support/servers';
 import { duckdbAppender, esRawBulk, postgresCopy, Rate, redisBenchmark, redisPipelined } from './sink-baselines';
-import { benchRow, replayInto, Workload } from './sink-workload';
+import { batchOf, benchRow, replayInto, Workload } from './sink-workload';
 import { startEsServerProcess } from './lib/es-server-process';
 import { peakRssMb, resetPeakRss } from './lib/rss';
 
@@ -33,11 +33,13 @@ interface Result {
   ours: number;
   /** Peak RSS of this process while our sink ran (the baselines run after it, the servers in processes of their own). */
   peakRssMb: number;
+  /** Records per write (the sink's own read size, or the workload's). */
+  batch: number;
   baselines: Rate[];
 }
 
 /** Replays the workload into `sink`: events/s, and this process's peak RSS from the sink's open to its close. */
-async function measure(name: string, sink: Sink, w: Workload): Promise<{ ours: number; peakRssMb: number }> {
+async function measure(name: string, sink: Sink, w: Workload): Promise<{ ours: number; peakRssMb: number; batch: number }> {
   resetPeakRss();
   await sink.open();
   let elapsed: number;
@@ -47,7 +49,7 @@ async function measure(name: string, sink: Sink, w: Workload): Promise<{ ours: n
   } finally {
     await sink.close();
   }
-  return { ours: w.events / elapsed, peakRssMb: peakRssMb() ?? 0 };
+  return { ours: w.events / elapsed, peakRssMb: peakRssMb() ?? 0, batch: batchOf(sink, w) };
 }
 
 async function main(): Promise<void> {

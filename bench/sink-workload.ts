@@ -72,16 +72,22 @@ export function* partitionEvents(w: Workload, partition: number): Generator<LogR
   if (batch.length) yield batch;
 }
 
-/** Replays the whole workload into the sink; resolves with the seconds it took. */
+/** Replays the whole workload into the sink, in the batches its runner would hand it; resolves with the seconds it took. */
 export async function replayInto(sink: Sink, w: Workload): Promise<number> {
+  const asRun = { ...w, batch: batchOf(sink, w) };
   const started = process.hrtime.bigint();
   await Promise.all(Array.from({ length: w.partitions }, async (_, partition) => {
-    for (const batch of partitionEvents(w, partition)) {
+    for (const batch of partitionEvents(asRun, partition)) {
       await sink.write(batch);
       await sink.flush();
     }
   }));
   return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** The records per write: the sink's own read size where it asks for one (as SinkRunner reads), else the workload's. */
+export function batchOf(sink: Sink, w: Workload): number {
+  return sink.batchRecords ?? w.batch;
 }
 
 /** Every row image of the workload (deletes left out), in partition order: what the raw baselines write. */

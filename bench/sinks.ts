@@ -11,7 +11,7 @@ import { BenchContext, Scenario } from './lib/scenario';
 
 interface ReplayOutput {
   workload: { events: number; keys: number; partitions: number; batch: number };
-  results: Array<{ sink: string; ours: number; peakRssMb: number; baselines: Array<{ label: string; perSecond: number }> }>;
+  results: Array<{ sink: string; ours: number; peakRssMb: number; batch?: number; baselines: Array<{ label: string; perSecond: number }> }>;
 }
 
 const SINKS = ['redis', 'duckdb', 'postgres', 'elasticsearch'];
@@ -58,7 +58,7 @@ export const sinksScenario: Scenario = {
         baseline: summarize(runs.map((r) => r.results[i].baselines[0].perSecond)),
         baselineName: baselines[0].label,
         peakRssMb: Math.max(...runs.map((r) => r.results[i].peakRssMb)),
-        notes: [`${w.partitions} partitions, batches of ${w.batch}; RSS is this sink's replay process from open to close (the baselines run after, the servers in processes of their own)`, ...others].join('; '),
+        notes: [`${w.partitions} partitions, batches of ${runs[0].results[i].batch ?? w.batch}; RSS is this sink's replay process from open to close (the baselines run after, the servers in processes of their own)`, ...others].join('; '),
       };
     });
   },

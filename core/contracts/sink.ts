@@ -19,6 +19,11 @@ export interface Sink {
    * resumes from these instead of the log's consumer offsets.
    */
   storedOffsets?(): Promise<Map<number, number> | null>;
+  /**
+   * Most records the runner hands in one write (default DEFAULT_MAX_BATCH):
+   * a sink paying a fixed cost per flush (a transaction's statements) asks for more.
+   */
+  readonly batchRecords?: number;
 }
 
 /**

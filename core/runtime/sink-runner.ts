@@ -125,7 +125,7 @@ export class SinkRunner {
       await consumeWithTablePauses(log, sink.name, {
         consumer: this.consumer,
         signal,
-        maxBatch: this.options.maxBatch ?? DEFAULT_MAX_BATCH,
+        maxBatch: this.options.maxBatch ?? sink.batchRecords ?? DEFAULT_MAX_BATCH,
         startOffsets: sink.storedOffsets ? (partitions) => this.storedOffsets(partitions, signal) : undefined,
         onAssign: (partitions) => {
           this.health.up();

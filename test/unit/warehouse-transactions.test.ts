@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { MAX_TRANSACTION_BYTES, MAX_TRANSACTION_RECORDS, transactionLength } from '../../sinks/warehouse/warehouse-sink';
+import { MAX_TRANSACTION_BYTES, MAX_TRANSACTION_RECORDS, transactionLength } from '../../sinks/warehouse/transactions';
 import { makeEvent } from '../support/events';
 import { asRecords } from '../support/sink-history';
 
