@@ -59,7 +59,12 @@ export class DuckDbEngine implements SqlEngine {
   /** The statement running on the connection, and since when. */
   private running: { sql: string; sinceMs: number; settled: Promise<unknown> } | null = null;
 
-  constructor(private readonly path: string, private readonly settings: DuckDbSettings = {}) {}
+  /** The configured memoryLimit in bytes (null: DuckDB's default). */
+  private readonly configuredLimit: number | null;
+
+  constructor(private readonly path: string, private readonly settings: DuckDbSettings = {}) {
+    this.configuredLimit = parseSize(settings.memoryLimit ?? '') ?? null;
+  }
 
   /** The statement in flight for longer than `ms`, for a stall report; null when none. */
   pendingLongerThan(ms: number): string | null {
@@ -104,7 +109,7 @@ export class DuckDbEngine implements SqlEngine {
   async afterFailedTransaction(error: unknown): Promise<string | null> {
     if (!isOutOfMemory(error)) return null;
     this.outOfMemoryInARow++;
-    const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
+    const configured = this.configuredLimit;
     if (configured !== null && this.escalatedLimit(configured) > this.raisedTo) await this.raiseMemoryLimit(this.escalatedLimit(configured));
     const checkpointed = await this.query('CHECKPOINT').then(() => true, () => false);
     const limit = this.raisedTo ? `memory_limit raised to ${Math.ceil(this.raisedTo / MIB)}MiB until a flush commits` : 'memory_limit default';
@@ -124,7 +129,7 @@ export class DuckDbEngine implements SqlEngine {
    * copies of such values at once (BIG_CHANGE_MEMORY_FACTOR).
    */
   async beforeTransaction(size: TransactionSize): Promise<string | null> {
-    const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
+    const configured = this.configuredLimit;
     if (configured === null) return null;
     const needed = BIG_CHANGE_MEMORY_FACTOR * size.bytes;
     // Many small rows stream through DuckDB within its limit (spilling if they must): only multi-MB values are held whole.
@@ -150,7 +155,7 @@ export class DuckDbEngine implements SqlEngine {
    */
   async afterCommit(): Promise<void> {
     this.outOfMemoryInARow = 0;
-    const configured = parseSize(this.settings.memoryLimit ?? '') ?? null;
+    const configured = this.configuredLimit;
     if (this.raisedTo === 0 || configured === null) return;
     await this.query('CHECKPOINT').catch(() => undefined);
     const resting = this.restingLimit(configured);
@@ -185,7 +190,7 @@ export class DuckDbEngine implements SqlEngine {
       this.raisedTo = 0;
       this.invalidationCounted = false;
       if (memoryLimit) {
-        const configured = parseSize(memoryLimit);
+        const configured = this.configuredLimit;
         let limit = configured === null || this.biggestChangeBytes === 0 ? memoryLimit : `${Math.ceil(this.restingLimit(configured) / MIB)}MiB`;
         // The last instance died out of memory (a failed checkpoint invalidated it): this one starts raised, or it dies the same way.
         if (configured !== null && this.outOfMemoryInARow > 0) {
