@@ -53,7 +53,7 @@ function row(name: string, rows: number, ours: Awaited<ReturnType<typeof alterna
     baseline: ours[1],
     baselineName,
     peakRssMb: Math.max(...results.map((r) => r.peakRssMb)),
-    notes: `5 columns, PK chunks of 10,000; includes ${Math.min(...results.map((r) => r.firstEventSeconds)).toFixed(1)} s from start to first row`,
+    notes: `5 columns, PK chunks of 2,000 (the default); includes ${Math.min(...results.map((r) => r.firstEventSeconds)).toFixed(1)} s from start to first row`,
   };
 }
 

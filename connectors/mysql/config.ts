@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_CHUNK_ROWS } from '../shared/chunk-sizer';
 
 /** Config of a MySQL/MariaDB source, declared next to the connector that reads it. */
 export const mysqlSourceConfig = z.strictObject({
@@ -39,10 +40,10 @@ export const mysqlSourceConfig = z.strictObject({
        * when_needed: also re-snapshot when the saved position was purged from the binlog.
        */
       mode: z.enum(['initial', 'never', 'always', 'when_needed']).default('initial'),
-      /** Rows read per primary-key chunk. */
-      chunkSize: z.number().int().min(1).max(1_000_000).default(10_000),
+      /** The most rows read per primary-key chunk (fewer when rows are big: see ChunkSizer). */
+      chunkSize: z.number().int().min(1).max(1_000_000).default(DEFAULT_CHUNK_ROWS),
     })
-    .default({ mode: 'initial', chunkSize: 10_000 }),
+    .default({ mode: 'initial', chunkSize: DEFAULT_CHUNK_ROWS }),
   /**
    * Milliseconds between the server's heartbeats on an idle binlog
    * (MASTER_HEARTBEAT_PERIOD), so lag reads true and a dead connection is

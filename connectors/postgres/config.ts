@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_CHUNK_ROWS } from '../shared/chunk-sizer';
 
 const identifier = z.string().regex(/^[a-z0-9_]+$/, 'lower-case letters, digits and "_"');
 
@@ -20,12 +21,12 @@ export const postgresSourceConfig = z.strictObject({
        * always: re-snapshot on every start; when_needed: also when the slot is gone.
        */
       mode: z.enum(['initial', 'never', 'always', 'when_needed']).default('initial'),
-      /** Rows read per primary-key chunk. */
-      chunkSize: z.number().int().min(1).max(1_000_000).default(10_000),
+      /** The most rows read per primary-key chunk (fewer when rows are big: see ChunkSizer). */
+      chunkSize: z.number().int().min(1).max(1_000_000).default(DEFAULT_CHUNK_ROWS),
       /** Tables read at the same time, each on its own connection. */
       parallelism: z.number().int().min(1).max(16).default(2),
     })
-    .default({ mode: 'initial', chunkSize: 10_000, parallelism: 2 }),
+    .default({ mode: 'initial', chunkSize: DEFAULT_CHUNK_ROWS, parallelism: 2 }),
   /**
    * Milliseconds between heartbeats (a logical message written to the WAL), so
    * the slot advances and lag reads true on an idle or filtered database. 0 turns them off.

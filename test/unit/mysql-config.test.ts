@@ -24,7 +24,7 @@ describe('MySQL source config', () => {
       url: 'mysql://cdc:s3cret@db.example:3307/',
       serverId: 5401,
       tables: ['legacy.products', 'shop.*'],
-      snapshot: { mode: 'initial', chunkSize: 10_000 },
+      snapshot: { mode: 'initial', chunkSize: 2_000 },
       heartbeatIntervalMs: 5000,
       livenessTimeoutMs: 30_000,
     });
