@@ -8,6 +8,7 @@ import { ResyncTask, restoreKey, saveKey, SavedKeyValue } from './checkpoint';
 import { destroyConnection, openConnection, quoteIdent, quoteTable, splitTable } from './connection';
 import { chunkParameters, chunkQuery } from './snapshot';
 import { normalizeValue } from './types';
+import { ChunkSizer } from '../shared/chunk-sizer';
 import { ResyncRequestError } from '../shared/resync-loop';
 import { compileWhere, RenderedWhere, WhereFilterError } from '../shared/where-filter';
 
@@ -35,6 +36,8 @@ export interface Chunk {
 export class ChunkReader {
   private connection: Connection | null = null;
   private database: string | null = null;
+  /** Per table: chunks of big rows get fewer of them (as the snapshot's do), `chunkSize` at most. */
+  private readonly sizers = new Map<string, ChunkSizer>();
 
   constructor(private readonly options: { connection: MysqlConnectionOptions; catalog: MysqlCatalog; sourceName: string; chunkSize: number }) {}
 
@@ -53,8 +56,25 @@ export class ChunkReader {
     this.database = null;
   }
 
-  /** The next chunk of `task` (at most `chunkSize` rows), after its last key, in primary-key order. */
-  async read(task: ResyncTask, chunkSize = this.options.chunkSize): Promise<Chunk> {
+  /**
+   * The next chunk of `task` after its last key, in primary-key order: at most
+   * `chunkSize` rows, fewer when the table's rows seen so far are big.
+   */
+  async read(task: ResyncTask, chunkSize?: number): Promise<Chunk> {
+    const sizer = chunkSize === undefined ? this.sizerOf(task.table) : undefined;
+    const limit = chunkSize ?? sizer!.next();
+    const chunk = await this.readUpTo(task, limit);
+    sizer?.observe(chunk.rows);
+    return chunk;
+  }
+
+  private sizerOf(table: string): ChunkSizer {
+    let sizer = this.sizers.get(table);
+    if (!sizer) this.sizers.set(table, (sizer = new ChunkSizer(this.options.chunkSize)));
+    return sizer;
+  }
+
+  private async readUpTo(task: ResyncTask, chunkSize: number): Promise<Chunk> {
     const { catalog, sourceName } = this.options;
     const key = catalog.primaryKey(task.table);
     const columns = await catalog.columns(task.table);
