@@ -19,7 +19,9 @@ export const WAREHOUSE_BATCH_RECORDS = 2 * DEFAULT_MAX_BATCH;
 /**
  * Records per transaction at most: the flush of partitions released together
  * (or of a Kafka fetch's partitions) is split beyond this, which bounds the
- * staging copy (JS and DuckDB) whatever the partition count.
+ * staging copy (JS and DuckDB) whatever the partition count. The same
+ * 2,000,000-row fault case with reads of 2,000: 193 s / 314 MB peak at 8,000
+ * per transaction, 247 s / 313 MB at 4,000 (one run each).
  */
 export const MAX_TRANSACTION_RECORDS = 4 * WAREHOUSE_BATCH_RECORDS;
 
