@@ -9,6 +9,7 @@ import { parseCheckpoint, ResyncTask, serializeCheckpoint } from './checkpoint';
 import { DdlEffect } from './ddl';
 import { ResyncCoordinator } from './resync';
 import { MysqlTransactionAssembler } from './transaction-assembler';
+import { STREAM_QUEUE_BYTES } from '../shared/transaction-parts';
 
 export interface BinlogStreamOptions {
   sourceName: string;
@@ -27,6 +28,8 @@ export interface BinlogStreamOptions {
   /** The binlog connection is dead when nothing (events or heartbeats) arrives for this long; 0 turns the watchdog off. */
   livenessTimeoutMs: number;
   maxBatchEvents: number;
+  /** See MysqlAssemblerOptions.maxBatchBytes. */
+  maxBatchBytes?: number;
   /** `db.table` of the resync watermarks: read from the binlog, never emitted. */
   watermarkTable?: string;
   /** Watermark windows of a running resync, fed by the stream; its tasks ride in every checkpoint. */
@@ -39,12 +42,15 @@ export interface BinlogStreamOptions {
 }
 
 /**
- * Decoded events buffered between the socket and the assembler; above this the
- * socket is paused. A rows event holds at most binlog_row_event_max_size bytes
- * (8 KiB by default), so this bounds the buffer to a few MiB.
+ * Decoded events buffered between the socket and the assembler; above this
+ * many, or STREAM_QUEUE_BYTES of rows events, the socket is paused. A rows
+ * event holds at most binlog_row_event_max_size bytes (8 KiB by default) unless
+ * one row is bigger: a row of 50 MB is an event of 50 MB, hence the byte bound.
  */
 const HIGH_WATER = 256;
 const LOW_WATER = 64;
+const eventBytes = (event: DecodedEvent) => (event.kind === 'rows' ? event.bytes ?? 0 : 0);
+
 /** Batches that only move the checkpoint (filtered transactions) go out at most this often. */
 const EMPTY_BATCH_INTERVAL_MS = 1000;
 
@@ -57,6 +63,8 @@ const EMPTY_BATCH_INTERVAL_MS = 1000;
  */
 export class BinlogStream {
   private readonly queue: DecodedEvent[] = [];
+  /** Bytes of the queued rows events (those whose size the decoder tells). */
+  private queuedBytes = 0;
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
   private paused = false;
@@ -90,6 +98,7 @@ export class BinlogStream {
         jsonColumns: (t) => options.catalog.jsonColumns(t),
         primaryKey: (t) => options.catalog.primaryKey(t),
         maxBatchEvents: options.maxBatchEvents,
+        maxBatchBytes: options.maxBatchBytes,
         onDdl: (effects, sql) => {
           options.logger.info('DDL on captured tables', { sql: sql.slice(0, 200) });
           for (const e of effects) if (e.op === 'rename' && options.catalog.isCaptured(e.to) && !options.catalog.isCaptured(e.table)) {
@@ -184,7 +193,8 @@ export class BinlogStream {
   private push(event: DecodedEvent): void {
     this.lastArrival = Date.now();
     this.queue.push(event);
-    if (!this.paused && this.queue.length >= HIGH_WATER) {
+    this.queuedBytes += eventBytes(event);
+    if (!this.paused && (this.queue.length >= HIGH_WATER || this.queuedBytes >= STREAM_QUEUE_BYTES)) {
       this.paused = true;
       this.options.decoder.pause();
     }
@@ -197,7 +207,8 @@ export class BinlogStream {
     }
     if (this.failure || this.options.signal.aborted) return null;
     const event = this.queue.shift()!;
-    if (this.paused && this.queue.length <= LOW_WATER) {
+    this.queuedBytes -= eventBytes(event);
+    if (this.paused && this.queue.length <= LOW_WATER && this.queuedBytes <= STREAM_QUEUE_BYTES / 4) {
       this.paused = false;
       this.lastArrival = Date.now();
       this.options.decoder.resume();

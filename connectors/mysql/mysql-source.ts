@@ -19,6 +19,7 @@ import { currentPosition, openSnapshot, readSnapshot, SnapshotStart } from './sn
 import { binlogWentBack, checkServer, serverInfo } from './startup-checks';
 import { withEpoch } from '../../core/event/version';
 import { WatermarkTable } from './watermark-table';
+import { TRANSACTION_PART_BYTES, TRANSACTION_PART_EVENTS } from '../shared/transaction-parts';
 
 /** What a start must do before streaming, decided from the saved checkpoint, the binlog and the snapshot mode. */
 type StartPlan =
@@ -207,7 +208,8 @@ export class MysqlSource implements Source {
       from: start,
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
       livenessTimeoutMs: this.config.livenessTimeoutMs,
-      maxBatchEvents: 1000,
+      maxBatchEvents: TRANSACTION_PART_EVENTS,
+      maxBatchBytes: TRANSACTION_PART_BYTES,
       watermarkTable,
       resync,
       emit: (batch) => untilAborted(emit(batch), signal),

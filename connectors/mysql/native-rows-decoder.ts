@@ -144,6 +144,7 @@ export class NativeRowsDecoder extends ZongjiDecoder {
       return false;
     }
     this.stats.nativeEvents++;
+    if (decoded.kind === 'rows') decoded.bytes = end - start;
     try {
       options.onEvent(decoded);
     } catch (error) {

@@ -22,6 +22,8 @@ export interface MysqlAssemblerOptions {
   primaryKey(table: string): string[] | undefined;
   /** A transaction larger than this is handed over in parts, so memory stays bounded. */
   maxBatchEvents: number;
+  /** ... or once its rows events not yet handed over reach this many bytes (counted when the decoder tells an event's size; default: no byte bound). */
+  maxBatchBytes?: number;
   /** A DDL statement touched captured tables (the catalog may need a refresh). */
   onDdl?(effects: DdlEffect[], sql: string): void;
   /** Sees every change event as it is assembled (resync watermark windows watch these). */
@@ -97,6 +99,8 @@ const XA_STATEMENT = /^XA\s+(END|COMMIT|ROLLBACK)\s+(.+?)(\s+ONE\s+PHASE)?\s*$/i
 export class MysqlTransactionAssembler {
   private open: OpenTransaction | null = null;
   private pending: ChangeEvent[] = [];
+  /** Binlog bytes of the rows events behind `pending`. */
+  private pendingBytes = 0;
   private readonly preparedXa = new Map<string, PreparedXa>();
   private boundary: BinlogPosition;
   private gtidState: GtidState | null;
@@ -133,9 +137,12 @@ export class MysqlTransactionAssembler {
           ...(event.thread !== undefined && { thread: event.thread }),
         };
         return null;
-      case 'rows':
+      case 'rows': {
+        const held = this.pending.length;
         this.addRows(event);
+        if (this.pending.length > held) this.pendingBytes += event.bytes ?? 0; // rows of tables not captured hold nothing
         return this.partialBatch();
+      }
       case 'statement':
         return this.onStatement(event);
       case 'commit': {
@@ -339,7 +346,8 @@ export class MysqlTransactionAssembler {
   }
 
   private partialBatch(): SourceBatch | null {
-    if (this.pending.length < this.options.maxBatchEvents) return null;
+    if (this.pending.length === 0) return null;
+    if (this.pending.length < this.options.maxBatchEvents && this.pendingBytes < (this.options.maxBatchBytes ?? Infinity)) return null;
     // A transaction that may turn out to be an XA PREPARE is not handed over before its outcome.
     if (this.open?.xid !== undefined || this.open?.mayBeXa) return null;
     // Part of a transaction: the checkpoint stays at the last complete one.
@@ -349,6 +357,7 @@ export class MysqlTransactionAssembler {
   private takeBatch(commitTimeMs: number): SourceBatch {
     const events = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     for (const e of events) e.source.ts_ms = commitTimeMs;
     return { events, checkpoint: serializeCheckpoint({ position: this.resumePosition() }), commitTimeMs };
   }

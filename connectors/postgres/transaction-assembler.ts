@@ -27,6 +27,8 @@ export interface AssemblerOptions {
   primaryKeys: Map<string, string[]>;
   /** A transaction larger than this is handed over in parts, so memory stays bounded. */
   maxBatchEvents: number;
+  /** ... or once its changes not yet handed over reach this many bytes of pgoutput messages (default: no byte bound). */
+  maxBatchBytes?: number;
   /** Decodes a column's text value by type OID; defaults to the built-in types only. */
   decode?: (typeOid: number, text: string) => unknown;
   /** Sees every row change as it is assembled (resync watermark windows watch these). */
@@ -46,6 +48,8 @@ export interface AssemblerOptions {
 export class TransactionAssembler {
   private open: OpenTransaction | null = null;
   private pending: ChangeEvent[] = [];
+  /** Bytes of the pgoutput messages behind `pending`. */
+  private pendingBytes = 0;
   /** End LSN of the last complete transaction: where a restart resumes. */
   private lastCommitEnd: Lsn;
 
@@ -60,8 +64,9 @@ export class TransactionAssembler {
     return this.open !== null;
   }
 
-  /** Feeds one message; returns a batch when one is ready for the log. */
-  onMessage(lsnText: string, message: Pgoutput.Message): SourceBatch | null {
+  /** Feeds one message (`bytes`: its size on the wire, for the byte bound); returns a batch when one is ready for the log. */
+  onMessage(lsnText: string, message: Pgoutput.Message, bytes = 0): SourceBatch | null {
+    if (this.open) this.pendingBytes += bytes;
     switch (message.tag) {
       case 'begin':
         this.open = {
@@ -193,7 +198,8 @@ export class TransactionAssembler {
   }
 
   private partialBatch(): SourceBatch | null {
-    if (this.pending.length < this.options.maxBatchEvents) return null;
+    if (this.pending.length === 0) return null;
+    if (this.pending.length < this.options.maxBatchEvents && this.pendingBytes < (this.options.maxBatchBytes ?? Infinity)) return null;
     // Part of a transaction: the checkpoint stays at the last complete one, so a
     // crash replays the whole transaction (same versions, so sinks ignore repeats).
     return this.takeBatch(this.open?.commitTimeMs ?? Date.now());
@@ -202,6 +208,7 @@ export class TransactionAssembler {
   private takeBatch(commitTimeMs: number): SourceBatch {
     const events = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     return { events, checkpoint: formatLsn(this.lastCommitEnd), commitTimeMs };
   }
 

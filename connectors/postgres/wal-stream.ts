@@ -8,6 +8,7 @@ import { formatLsn, Lsn, parseLsn, ZERO_LSN } from './lsn';
 import { SESSION_OPTIONS } from './pg-session';
 import { parseRowMessage } from './pgoutput-rows';
 import { Inbox } from './inbox';
+import { TRANSACTION_PART_BYTES, TRANSACTION_PART_EVENTS } from '../shared/transaction-parts';
 import { ResyncCoordinator } from './resync';
 import { TransactionAssembler } from './transaction-assembler';
 import { TypeCatalog } from './type-catalog';
@@ -18,7 +19,11 @@ import { TypeCatalog } from './type-catalog';
  * microseconds) and bigints into Numbers.
  */
 class RawTextPgoutputPlugin extends PgoutputPlugin {
+  /** Bytes of the message parse() read last: the library emits each message right after parsing it, so the 'data' listener reads its size here. */
+  lastMessageBytes = 0;
+
   override parse(buffer: Buffer): Pgoutput.Message {
+    this.lastMessageBytes = buffer.length;
     // Row messages are parsed here (pgoutput-rows.ts) with the relations the library's parser keeps (pg-logical-replication 2.5's
     // `parser._relationCache`; if a later version moves it, everything goes through the library as before).
     const relations = (this as unknown as { parser?: { _relationCache?: unknown } }).parser?._relationCache;
@@ -107,7 +112,8 @@ export class WalStream {
         sourceDetails: options.sourceDetails,
         db: options.db,
         primaryKeys: options.primaryKeys,
-        maxBatchEvents: 1000,
+        maxBatchEvents: TRANSACTION_PART_EVENTS,
+        maxBatchBytes: TRANSACTION_PART_BYTES,
         decode: (oid, text) => options.catalog.decode(oid, text),
         onRowEvent: (event) => options.resync.onRowEvent(event),
         onLogicalMessage: (message, commitLsn) => options.resync.onLogicalMessage(message, commitLsn),
@@ -125,17 +131,17 @@ export class WalStream {
     // stalls the server's decoding; ours pauses only when far behind.
     const socket = () => (service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } })._connection?.stream;
     // Not an async function: most messages (a row change joining its transaction) need no promise and no turn of the queue.
-    const handle = (lsn: string, message: Pgoutput.Message): Promise<void> | undefined => {
-      const batch = assembler.onMessage(lsn, message);
+    const handle = (lsn: string, message: Pgoutput.Message, bytes: number): Promise<void> | undefined => {
+      const batch = assembler.onMessage(lsn, message, bytes);
       if (!batch) return undefined;
       if (message.tag === 'commit') options.resync.commitStaged();
       // The queued resync tasks ride along in every checkpoint, so they survive restarts.
       this.lastCheckpoint = parseLsn(batch.checkpoint);
       return options.emit({ ...batch, checkpoint: this.checkpoint() });
     };
-    const inbox = new Inbox<[string, Pgoutput.Message]>(
-      ([lsn, message]) =>
-        message.tag === 'relation' ? options.catalog.load(message.columns.map((c) => c.typeOid)).then(() => handle(lsn, message)) : handle(lsn, message),
+    const inbox = new Inbox<[string, Pgoutput.Message, number]>(
+      ([lsn, message, bytes]) =>
+        message.tag === 'relation' ? options.catalog.load(message.columns.map((c) => c.typeOid)).then(() => handle(lsn, message, bytes)) : handle(lsn, message, bytes),
       {
         pause: () => {
           this.socketPaused = true;
@@ -149,9 +155,11 @@ export class WalStream {
         onError: (error) => failStream(error),
       },
     );
+    const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [options.publication], messages: true });
     service.on('data', (lsn: string, message: Pgoutput.Message) => {
       this.lastArrivalMs = Date.now();
-      inbox.push([lsn, message]);
+      const bytes = plugin.lastMessageBytes;
+      inbox.push([lsn, message, bytes], bytes);
     });
     service.on('heartbeat', async (_lsn: string, _timestamp: number, shouldRespond: boolean) => {
       this.lastArrivalMs = Date.now();
@@ -190,7 +198,6 @@ export class WalStream {
           options.onStreaming();
           void this.beat();
         });
-        const plugin = new RawTextPgoutputPlugin({ protoVersion: 1, publicationNames: [options.publication], messages: true });
         this.lastArrivalMs = Date.now();
         service.subscribe(plugin, options.slot, formatLsn(options.startLsn)).then(
           () => (signal.aborted ? stop() : failStream(new AttemptFailure(`the replication stream from ${options.server} (slot ${options.slot}) ended unexpectedly`, 'connection_lost'))),

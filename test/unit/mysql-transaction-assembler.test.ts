@@ -93,6 +93,18 @@ describe('MySQL transaction assembler (recorded MariaDB binlog)', () => {
     assert.equal(truncates[0].source.version, makeVersion(packBinlogPosition({ file: 'binlog.000001', offset: endOf('0-1-10') }), 1));
   });
 
+  it('hands a transaction of big rows events over in parts of about maxBatchBytes (the bytes the decoder tells), never splitting an event', () => {
+    const sized: DecodedEvent[] = events.map((e) => (e.kind === 'rows' ? { ...e, bytes: 600 } : e));
+    const unbounded = run(events, 'binlog.000001:4', { maxBatchEvents: 1000 });
+    const parts = run(sized, 'binlog.000001:4', { maxBatchEvents: 1000, maxBatchBytes: 1000 });
+    // Every change once, in the same order, with the same versions.
+    assert.deepEqual(parts.flatMap((b) => b.events.map((e) => `${summary(e)} ${e.source.version}`)), unbounded.flatMap((b) => b.events.map((e) => `${summary(e)} ${e.source.version}`)));
+    // Two captured rows events of 600 bytes reach 1,000: no part holds more than two events' worth, except one rows event's rows.
+    const mostRowsInOneEvent = Math.max(...sized.map((e) => (e.kind === 'rows' && captured.has(`${e.table.schema}.${e.table.table}`) ? e.rows.length : 0)));
+    assert.ok(parts.length > unbounded.length, `${parts.length} parts, ${unbounded.length} without a byte bound`);
+    assert.ok(parts.every((b) => b.events.length <= 2 * mostRowsInOneEvent + 1), parts.map((b) => b.events.length).join(','));
+  });
+
   it('hands a big transaction over in parts whose checkpoint stays at the previous transaction end', () => {
     const parts = run(events, 'binlog.000001:4', { maxBatchEvents: 3 }).filter((b) => b.checkpoint.endsWith('@0-1-4') || b.checkpoint.endsWith('@0-1-5'));
     assert.deepEqual(parts.map((b) => b.events.map(summary)), [

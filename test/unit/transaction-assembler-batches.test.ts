@@ -96,6 +96,22 @@ describe('TransactionAssembler (connectors/postgres/transaction-assembler.ts): b
       assert.ok(batches.every((b) => b.commitTimeMs === T0.getTime()));
     });
 
+    it('a transaction of big rows comes in parts of about maxBatchBytes of pgoutput messages, a lone bigger row alone', () => {
+      const target = assembler({ maxBatchEvents: 1000, maxBatchBytes: 1000 }, parseLsn('0/50'));
+      const sizes = [400, 400, 400, 5000, 100, 100];
+      const parts: number[][] = [];
+      assert.equal(target.onMessage('0/100', begin('0/200', 1), 20), null);
+      sizes.forEach((bytes, i) => {
+        const batch = target.onMessage(`0/${(0x110 + i).toString(16)}`, insert(customers, { ...alice, id: String(i + 1) }), bytes);
+        if (batch) parts.push(batch.events.map((e) => Number(e.key.id)));
+      });
+      const last = target.onMessage('0/200', commit('0/200', '0/228'), 26)!;
+      parts.push(last.events.map((e) => Number(e.key.id)));
+      // 400+400+400 reaches 1000 at the third row; the 5,000-byte row goes alone; the rest with the commit.
+      assert.deepEqual(parts, [[1, 2, 3], [4], [5, 6]]);
+      assert.equal(last.checkpoint, '0/228');
+    });
+
     it('parts of the first transaction after a restart are checkpointed at the resume position', () => {
       const batches = feed(assembler({ maxBatchEvents: 1 }, parseLsn('0/50')), [
         ['0/100', begin('0/200', 1)],
