@@ -199,7 +199,8 @@ export class ZongjiDecoder implements BinlogDecoder {
     // The event's start: its end minus its length (zongji's size leaves out the 19-byte header and the checksum).
     const length = event.size + 19 + ((this.zongji as { useChecksum?: boolean } | null)?.useChecksum ? 4 : 0);
     const eventPosition = event.nextPosition > length ? event.nextPosition - length : undefined;
-    return { kind: 'rows', op, table, rows, timestampMs, ...(eventPosition !== undefined && { eventPosition }) };
+    // Header and body, as the native decoder counts them (bytes bounds memory: binlog-stream.ts, transaction-assembler.ts).
+    return { kind: 'rows', op, table, rows, timestampMs, ...(eventPosition !== undefined && { eventPosition }), bytes: event.size + 19 };
   }
 }
 
