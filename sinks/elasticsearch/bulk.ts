@@ -9,8 +9,11 @@ export interface BulkAction {
   index: string;
   id: string;
   version: bigint;
-  /** JSON text of the document; absent for a delete. */
-  document?: string;
+  /**
+   * JSON text of the document; absent for a delete. As pieces to write one after the other when the row
+   * holds a large value (jsonPieces(): the value itself is a piece, not copied into one more string).
+   */
+  document?: string | string[];
 }
 
 export interface BulkOutcome {
@@ -26,12 +29,30 @@ interface BulkItemResult {
   error?: unknown;
 }
 
-function actionLines(action: BulkAction): string {
+/** The action's lines of the _bulk body, as pieces to write one after the other. */
+function actionLines(action: BulkAction): string[] {
   const op = action.document === undefined ? 'delete' : 'index';
   // The version is written as digits, not through a JS number: it can exceed 2^53.
   const meta = `{"${op}":{"_index":${JSON.stringify(action.index)},"_id":${JSON.stringify(action.id)},"version":${action.version},"version_type":"external_gte"}}\n`;
-  return action.document === undefined ? meta : `${meta}${action.document}\n`;
+  if (action.document === undefined) return [meta];
+  return typeof action.document === 'string' ? [meta, action.document, '\n'] : [meta, ...action.document, '\n'];
 }
+
+/**
+ * The _bulk body: one string, or, when a document comes in pieces (a large value), the bytes written
+ * piece by piece (joining them into a string would copy the value once more, and encoding it again).
+ */
+export function bulkBody(actions: readonly BulkAction[]): string | Buffer {
+  const pieces = actions.flatMap(actionLines);
+  if (actions.every((a) => typeof a.document !== 'object')) return pieces.join('');
+  const body = Buffer.allocUnsafe(pieces.reduce((sum, piece) => sum + Buffer.byteLength(piece, 'utf8'), 0));
+  let at = 0;
+  for (const piece of pieces) at += body.write(piece, at, 'utf8');
+  return body;
+}
+
+const documentChars = (document: string | string[] | undefined) =>
+  document === undefined ? 0 : typeof document === 'string' ? document.length : document.reduce((sum, piece) => sum + piece.length, 0);
 
 /**
  * Only what the outcome is read from: each item's status and error. The full reply repeats index, id,
@@ -52,7 +73,7 @@ export function bulkRequests(actions: readonly BulkAction[], maxActions: number,
   let current: BulkAction[] = [];
   let chars = 0;
   for (const action of actions) {
-    const size = action.document?.length ?? 0;
+    const size = documentChars(action.document);
     if (current.length > 0 && (current.length >= maxActions || chars + size > maxChars)) {
       requests.push(current);
       current = [];
@@ -80,7 +101,7 @@ export async function sendBulk(http: EsHttp, actions: BulkAction[], options: { m
       const retry: BulkAction[] = [];
       let why = '';
       try {
-        const reply = await http.request<{ items?: Record<string, BulkItemResult>[] }>('POST', '/_bulk', pending.map(actionLines).join(''), BULK_REPLY_FIELDS);
+        const reply = await http.request<{ items?: Record<string, BulkItemResult>[] }>('POST', '/_bulk', bulkBody(pending), BULK_REPLY_FIELDS);
         if (reply.status === 429 || reply.status >= 500) {
           retry.push(...pending);
           why = `request answered ${reply.status}: ${describeEsError(reply.body)}`;

@@ -32,7 +32,7 @@ export class EsHttp {
   }
 
   async request<T = Record<string, unknown>>(method: string, path: string, body?: unknown, querystring?: Record<string, string>): Promise<EsReply<T>> {
-    const isNdjson = typeof body === 'string';
+    const isNdjson = typeof body === 'string' || Buffer.isBuffer(body);
     const result = await this.client.transport.request(
       { method, path, querystring, ...(isNdjson ? { bulkBody: body } : body === undefined ? {} : { body: body as Record<string, unknown> }) },
       { ignore: HANDLED_STATUSES, meta: true },

@@ -1,5 +1,6 @@
 import { ChangeEvent, keyString, Row } from '../../core/event/change-event';
 import { LogRecord } from '../../core/log/change-log';
+import { jsonPieces, LARGE_STRING_CHARS } from '../../core/log/json-pieces';
 import { Logger } from '../../core/runtime/logger';
 import { newestPerRow } from '../shared/collapse';
 import { inferColumns } from '../shared/column-types';
@@ -241,10 +242,23 @@ function rowsWithColumnsOutside(events: ChangeEvent[], fields: ReadonlySet<strin
 
 const VERSION_MEMBER = `${JSON.stringify(VERSION_FIELD)}:`;
 
-/** The document's JSON: the row with its source version appended (as `{ ...row, [VERSION_FIELD]: version }`, without copying the row). */
-function documentJson(row: Row, version: string): string {
+/**
+ * The document's JSON: the row with its source version appended (as `{ ...row, [VERSION_FIELD]: version }`,
+ * without copying the row). A row holding a value of LARGE_STRING_CHARS or more comes as pieces, the value
+ * one of them (jsonPieces()): JSON.stringify would copy it, and the appended text copy the whole JSON again.
+ */
+function documentJson(row: Row, version: string): string | string[] {
+  if (holdsLargeString(row)) return jsonPieces({ ...row, [VERSION_FIELD]: version }).pieces;
   if (Object.prototype.hasOwnProperty.call(row, VERSION_FIELD)) return JSON.stringify({ ...row, [VERSION_FIELD]: version });
   const json = JSON.stringify(row);
   const member = VERSION_MEMBER + JSON.stringify(version);
   return json.length === 2 ? `{${member}}` : `${json.slice(0, -1)},${member}}`;
+}
+
+function holdsLargeString(row: Row): boolean {
+  for (const key in row) {
+    const value = row[key];
+    if (typeof value === 'string' && value.length >= LARGE_STRING_CHARS) return true;
+  }
+  return false;
 }
