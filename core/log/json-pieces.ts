@@ -36,6 +36,24 @@ export function jsonPieces(value: unknown): { pieces: string[]; bytes: number } 
   return { pieces, bytes: pieces.reduce((sum, p) => sum + Buffer.byteLength(p, 'utf8'), 0) };
 }
 
+/** Whether an object holds (as a direct member) a string of LARGE_STRING_CHARS or more: its JSON is best written in jsonPieces(). */
+export function holdsLargeString(row: Record<string, unknown>): boolean {
+  for (const key in row) {
+    const value = row[key];
+    if (typeof value === 'string' && value.length >= LARGE_STRING_CHARS) return true;
+  }
+  return false;
+}
+
+/** The UTF-8 bytes of `value`'s JSON, written piece by piece (jsonPieces()): no whole-JSON string on the way. */
+export function jsonBytes(value: unknown): Buffer {
+  const { pieces, bytes } = jsonPieces(value);
+  const out = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (const piece of pieces) at += out.write(piece, at, 'utf8');
+  return out;
+}
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 

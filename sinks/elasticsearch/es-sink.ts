@@ -1,6 +1,6 @@
 import { ChangeEvent, keyString, Row } from '../../core/event/change-event';
 import { LogRecord } from '../../core/log/change-log';
-import { jsonPieces, LARGE_STRING_CHARS } from '../../core/log/json-pieces';
+import { holdsLargeString, jsonPieces } from '../../core/log/json-pieces';
 import { Logger } from '../../core/runtime/logger';
 import { newestPerRow } from '../shared/collapse';
 import { inferColumns } from '../shared/column-types';
@@ -253,12 +253,4 @@ function documentJson(row: Row, version: string): string | string[] {
   const json = JSON.stringify(row);
   const member = VERSION_MEMBER + JSON.stringify(version);
   return json.length === 2 ? `{${member}}` : `${json.slice(0, -1)},${member}}`;
-}
-
-function holdsLargeString(row: Row): boolean {
-  for (const key in row) {
-    const value = row[key];
-    if (typeof value === 'string' && value.length >= LARGE_STRING_CHARS) return true;
-  }
-  return false;
 }

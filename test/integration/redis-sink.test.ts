@@ -103,15 +103,18 @@ describe('Redis sink', function () {
     assert.deepEqual(await rows(), once);
   });
 
-  it('writes a batch holding three 5 MB values among small rows whole (sent as several pipelines, in order)', async () => {
+  it('writes a batch holding 5 MB values among small rows whole (sent as several pipelines, in order)', async () => {
     const events = history();
     const big = (id: number) => makeEvent({ table: 'items', key: { id }, op: 'u', after: { id, note: String(id).repeat(5 << 20) } });
     // Versions in list order (the big rows' keys change again later in the history, so both must land in order).
-    const mixed = [...events.slice(0, 300), big(1), big(2), ...events.slice(300, 310), big(3), ...events.slice(310), big(5)]
+    // A value of non-ASCII text too: it is written as UTF-8 bytes, piece by piece (jsonBytes()).
+    const unicode = makeEvent({ table: 'items', key: { id: 6 }, op: 'u', after: { id: 6, note: 'é✓'.repeat(1 << 19), quoted: 'é "q"'.repeat(1 << 18), tail: 'ü' } });
+    const mixed = [...events.slice(0, 300), big(1), big(2), ...events.slice(300, 310), big(3), ...events.slice(310), big(5), unicode]
       .map((e, i) => ({ ...e, source: { ...e.source, version: makeVersion(BigInt(1000 + i), 1) } }));
     await sink.write(asRecords(mixed));
     const expected = finalRows(mixed);
     assert.equal((expected.get('public.items:5') as { note: string }).note.length, 5 << 20);
+    assert.equal((expected.get('public.items:6') as { note: string }).note.length, 1 << 20);
     assert.deepEqual(await rows(), expected);
   });
 
