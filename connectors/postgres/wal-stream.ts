@@ -31,6 +31,10 @@ class RawTextPgoutputPlugin extends PgoutputPlugin {
     if (row) return row;
     const message = super.parse(buffer) as Pgoutput.Message;
     if (message.tag === 'relation') for (const column of message.columns) column.parser = (raw: unknown) => raw;
+    // The library hands a logical message's content as a view into the protocol parser's buffer: after a
+    // 50 MB row that buffer is 64 MB, and a heartbeat queued behind the row kept all of it (a heap snapshot
+    // of the big-values fault case). A copy of the few bytes lets it go.
+    if (message.tag === 'message') message.content = Buffer.from(message.content);
     return message;
   }
 }
