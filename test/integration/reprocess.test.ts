@@ -56,7 +56,8 @@ describe('cdc reprocess (rebuild a sink from log offset zero while writes contin
   }
 
   function converged(what: string): Promise<void> {
-    const describe = async () => `${await fixture.difference()} | ${await warehouseDifference()}`;
+    // The service's last lines too: once, both sinks went without any change for 180 s (2026-12-04 pre-check), cause not found.
+    const describe = async () => `${await fixture.difference()} | ${await warehouseDifference()}\nthe service's last lines:\n${fixture.service.recentOutput(60)}`;
     return waitFor(async () => (await fixture.difference()) === '' && (await warehouseDifference()) === '', { timeoutMs: 90_000, intervalMs: 250, what, describe });
   }
 
