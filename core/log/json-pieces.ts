@@ -48,6 +48,11 @@ export function holdsLargeString(row: Record<string, unknown>): boolean {
 /** The UTF-8 bytes of `value`'s JSON, written piece by piece (jsonPieces()): no whole-JSON string on the way. */
 export function jsonBytes(value: unknown): Buffer {
   const { pieces, bytes } = jsonPieces(value);
+  return utf8Of(pieces, bytes);
+}
+
+/** The UTF-8 bytes of `pieces` one after the other (`bytes`: their total, when known), without joining them into a string. */
+export function utf8Of(pieces: readonly string[], bytes = pieces.reduce((sum, p) => sum + Buffer.byteLength(p, 'utf8'), 0)): Buffer {
   const out = Buffer.allocUnsafe(bytes);
   let at = 0;
   for (const piece of pieces) at += out.write(piece, at, 'utf8');

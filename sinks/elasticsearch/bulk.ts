@@ -2,6 +2,7 @@ import { ChangeEvent } from '../../core/event/change-event';
 import { Backoff, sleep } from '../../core/runtime/backoff';
 import { Logger } from '../../core/runtime/logger';
 import { describeEsError, EsHttp } from './es-http';
+import { utf8Of } from '../../core/log/json-pieces';
 
 /** One _bulk action: an index (with the document) or a delete, versioned externally (external_gte, see external-version.ts). */
 export interface BulkAction {
@@ -44,11 +45,7 @@ function actionLines(action: BulkAction): string[] {
  */
 export function bulkBody(actions: readonly BulkAction[]): string | Buffer {
   const pieces = actions.flatMap(actionLines);
-  if (actions.every((a) => typeof a.document !== 'object')) return pieces.join('');
-  const body = Buffer.allocUnsafe(pieces.reduce((sum, piece) => sum + Buffer.byteLength(piece, 'utf8'), 0));
-  let at = 0;
-  for (const piece of pieces) at += body.write(piece, at, 'utf8');
-  return body;
+  return actions.every((a) => typeof a.document !== 'object') ? pieces.join('') : utf8Of(pieces);
 }
 
 const documentChars = (document: string | string[] | undefined) =>
