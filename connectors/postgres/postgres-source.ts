@@ -9,6 +9,7 @@ import { parseCheckpoint, PostgresCheckpoint, ServerHistory, SnapshotProgress, s
 import { historyChange, identifyServer, ServerIdentity, TimelineSwitch } from './history';
 import { defaultObjectName, PostgresSourceConfig } from './config';
 import { formatLsn, Lsn, ZERO_LSN } from './lsn';
+import { describeUndecodable, UndecodableSlotTracker } from './undecodable-slot';
 import { endClient } from './pg-session';
 import { readPrimaryKeys } from './primary-keys';
 import { pgTlsPeer } from './tls';
@@ -53,17 +54,24 @@ export class PostgresSource implements Source {
   private resyncCoordinator: ResyncCoordinator | null = null;
   private emit: SourceStreamOptions['emit'] | null = null;
   private admin: Client | null = null;
+  /** Where the current attempt streams from, once it streams; with the tracker it tells a slot stuck on undecodable WAL. */
+  private streamingFrom: Lsn | null = null;
+  private readonly undecodable: UndecodableSlotTracker;
 
   constructor(private readonly config: PostgresSourceConfig, private readonly logger: Logger) {
     this.name = config.name;
     this.slot = config.slot ?? defaultObjectName(config.name);
     this.publication = config.publication ?? defaultObjectName(config.name);
+    this.undecodable = UndecodableSlotTracker.of(serverOf(config.url), this.slot);
   }
 
   async stream(options: SourceStreamOptions): Promise<void> {
+    this.streamingFrom = null;
     try {
       await this.run(options);
+      this.undecodable.noteAttemptEnd(this.streamingFrom, null);
     } catch (error) {
+      this.undecodable.noteAttemptEnd(this.streamingFrom, error);
       throw this.describe(error as Error);
     }
   }
@@ -180,6 +188,7 @@ export class PostgresSource implements Source {
       logger: this.logger,
     });
     this.walStream = stream;
+    this.streamingFrom = startLsn;
     await stream.run();
   }
 
@@ -263,6 +272,20 @@ export class PostgresSource implements Source {
       if (mode === 'always') return { kind: 'new-snapshot', dropSlot: true, reason: `${lost} (snapshot mode always re-snapshots anyway)` };
       await dropSlot(admin, this.slot);
       throw new AttemptFailure(`source ${this.name}: ${lost}: dropped the slot, re-snapshotting (snapshot.mode ${mode}; rows deleted meanwhile are removed)`, 'slot_lost');
+    }
+    const stuck = slotExists ? this.undecodable.stuckAt(checkpoint.position) : null;
+    if (stuck) {
+      const what = await describeUndecodable(admin, this.slot, stuck);
+      if (mode === 'never' || (mode === 'initial' && !checkpoint.snapshot)) {
+        throw new AttemptFailure(
+          `source ${this.name}: ${what}: set snapshot.mode: when_needed to re-snapshot (the slot is dropped; rows deleted meanwhile are removed), ` +
+            `or drop the slot yourself (SELECT pg_drop_replication_slot('${this.slot}')) and delete the saved position to start over`,
+          'slot_lost',
+        );
+      }
+      this.undecodable.clear();
+      this.logger.error(`source ${this.name}: ${what}: dropping the slot and re-snapshotting (snapshot.mode ${mode}; rows deleted meanwhile are removed)`);
+      return { kind: 'new-snapshot', dropSlot: true, reason: `${what}: dropped the slot, re-snapshotting` };
     }
     if (checkpoint.snapshot) {
       return slotExists
