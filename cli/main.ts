@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load';
 import { redact, redactText } from '../config/redact';
 import { createLogger, LogFormat, logFormats, LogLevel, logLevels } from '../core/runtime/logger';
-import { callAdmin } from './admin-client';
+import { callAdmin, callAdminWhenStreaming } from './admin-client';
 import { formatStatus, StatusReport } from './format-status';
 import { runVerify } from './verify';
 import { registerPauseCommands } from './pause';
@@ -105,7 +105,7 @@ program
       return void process.stdout.write(`resync ${cancelled.requestId} cancelled; tables it had left: ${cancelled.cancelled.join(', ')}\n`);
     }
     if (!options.table?.length) throw new Error('resync needs --table SCHEMA.TABLE (or --cancel ID)');
-    const result = (await callAdmin(config, 'POST', '/api/resync', { source: options.source, tables: options.table, where: options.where })) as { requestId: string; joined?: boolean };
+    const result = (await callAdminWhenStreaming(config, '/api/resync', { source: options.source, tables: options.table, where: options.where })) as { requestId: string; joined?: boolean };
     if (options.json) return void process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     if (result.joined) {
       return void process.stdout.write(`resync ${result.requestId} already waits to re-read ${options.table.join(', ')}${options.where ? ' with the same condition' : ''} and has not started: this request joined it; watch it with: cdc status -c ${options.config}\n`);

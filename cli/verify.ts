@@ -4,7 +4,7 @@ import { createSourceRowReader, createVerifyTarget, SinkConfig } from '../app/re
 import { createLogger } from '../core/runtime/logger';
 import { isHeldByAnotherProcess } from '../core/verify/sink-reader';
 import { verifySink } from '../core/verify/run-verify';
-import { callAdmin } from './admin-client';
+import { callAdmin, callAdminWhenStreaming } from './admin-client';
 
 export interface VerifyOptions {
   sink?: string;
@@ -22,7 +22,7 @@ export async function runVerify(config: LoadedConfig, options: VerifyOptions, pr
   if (options.sink && sinks.length === 0) throw new Error(`no sink named "${options.sink}" in ${config.configFile}`);
   const context = { logger: createLogger('verify', { level: 'warn' }), dataDir: config.service.dataDir, baseDir: dirname(config.configFile) };
   const resync = async (source: string, table: string, where: string) =>
-    ((await callAdmin(config, 'POST', '/api/resync', { source, tables: [table], where })) as { requestId: string }).requestId;
+    ((await callAdminWhenStreaming(config, '/api/resync', { source, tables: [table], where })) as { requestId: string }).requestId;
   let differences = 0;
   for (const sinkConfig of sinks) {
     try {
