@@ -10,6 +10,7 @@ import { historyChange, identifyServer, ServerIdentity, TimelineSwitch } from '.
 import { defaultObjectName, PostgresSourceConfig } from './config';
 import { formatLsn, Lsn, ZERO_LSN } from './lsn';
 import { describeUndecodable, UndecodableSlotTracker } from './undecodable-slot';
+import { catalogChangesSince, nextTransactionId, SLOT_CREATION_ATTEMPTS } from './slot-creation-race';
 import { endClient } from './pg-session';
 import { readPrimaryKeys } from './primary-keys';
 import { pgTlsPeer } from './tls';
@@ -126,11 +127,11 @@ export class PostgresSource implements Source {
     if (plan.kind === 'stream') {
       startLsn = plan.from;
     } else if (plan.kind === 'create-slot-and-stream') {
-      startLsn = await createSlot(admin, this.slot);
+      startLsn = await this.createSlotClearOfCatalogChanges(admin, () => createSlot(admin, this.slot), async () => undefined);
       this.logger.info('created replication slot (snapshot mode never: no snapshot)', { slot: this.slot, lsn: formatLsn(startLsn) });
     } else {
       if (plan.kind === 'new-snapshot' && plan.dropSlot) await dropSlot(admin, this.slot);
-      const snapshotPlan = plan.kind === 'new-snapshot' ? await this.exportSnapshot(plan.reason) : { progress: plan.progress, snapshotName: undefined, release: async () => undefined };
+      const snapshotPlan = plan.kind === 'new-snapshot' ? await this.exportSnapshot(admin, plan.reason) : { progress: plan.progress, snapshotName: undefined, release: async () => undefined };
       capturing(); // the slot exists: every later change reaches the log
       const snapshotOptions = { url: this.config.url, sourceName: this.name, db, tables, primaryKeys, catalog, emit, report: progress, signal, logger: this.logger, sourceDetails };
       await runSnapshot({ ...snapshotOptions, ...this.config.snapshot, progress: snapshotPlan.progress, snapshotName: snapshotPlan.snapshotName, onImported: snapshotPlan.release });
@@ -311,8 +312,29 @@ export class PostgresSource implements Source {
     return { kind: 'stream', from: checkpoint.position };
   }
 
-  private async exportSnapshot(reason: string): Promise<{ progress: SnapshotProgress; snapshotName: string; release(): Promise<void> }> {
-    const exported = await createSlotWithSnapshot(this.config.url, this.slot);
+  /**
+   * Creates the slot with `create`, and again (dropping it, `discard`ing what
+   * came with it) while a catalog change committed during the creation could
+   * have left it unable to decode (slot-creation-race.ts).
+   */
+  private async createSlotClearOfCatalogChanges<T>(admin: Client, create: () => Promise<T>, discard: (made: T) => Promise<void>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const since = await nextTransactionId(admin);
+      const made = await create();
+      const changed = await catalogChangesSince(admin, since);
+      if (changed.length === 0) return made;
+      if (attempt >= SLOT_CREATION_ATTEMPTS) {
+        this.logger.warn(`the catalog changed while replication slot ${this.slot} was created, ${attempt} times in a row: keeping it; should streaming fail at one position with "could not map filenode", the source says so and, with snapshot.mode when_needed, re-snapshots`, { slot: this.slot, changed });
+        return made;
+      }
+      this.logger.info('the catalog changed while the replication slot was created, which can leave it unable to decode later changes: creating it again', { slot: this.slot, changed, attempt });
+      await dropSlot(admin, this.slot);
+      await discard(made);
+    }
+  }
+
+  private async exportSnapshot(admin: Client, reason: string): Promise<{ progress: SnapshotProgress; snapshotName: string; release(): Promise<void> }> {
+    const exported = await this.createSlotClearOfCatalogChanges(admin, () => createSlotWithSnapshot(this.config.url, this.slot), (made) => made.release());
     this.logger.info('created replication slot with an exported snapshot', { slot: this.slot, lsn: formatLsn(exported.consistentPoint), reason });
     let released = false;
     return {
