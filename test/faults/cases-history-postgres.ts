@@ -1,6 +1,6 @@
 // Fault cases of a Postgres source's history (issue 12): a slot dropped while
-// the service is stopped, a slot invalidated by max_slot_wal_keep_size, and
-// tables that join the capture later. Each runs under the suite's load and
+// the service is stopped, a slot invalidated by max_slot_wal_keep_size, a slot
+// stuck after its publication was dropped, and tables that join the capture later. Each runs under the suite's load and
 // ends with its row-by-row comparison of every sink; each also checks that the
 // operator was told (log line, metric, /readyz) and fails the case if not.
 import { chownSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -149,6 +149,41 @@ const slotLost = (pipeline: PipelineName): FaultCase => ({
   },
 });
 
+/**
+ * The publication dropped under load while the service streams: the service
+ * recreates it, but the slot reads the catalog as it was at each position, so
+ * Postgres fails at the same position on every retry. In the default mode the
+ * source must say so (log line naming the fix, /readyz 503, slot_lost);
+ * restarted with when_needed it drops the slot and re-snapshots.
+ */
+const publicationDropped = (pipeline: PipelineName): FaultCase => ({
+  name: `publication-dropped@${pipeline}`, kind: 'source history: slot stuck (publication dropped)', pipeline, inQuick: false,
+  async inject(ctx) {
+    await ctx.reach('stream');
+    await sleep(ctx.between(0, 3000));
+    const droppedAt = Date.now();
+    await onServer(ctx.p.sourceUrl, (c) => c.query('DROP PUBLICATION tidewater_src'));
+    ctx.note('publication tidewater_src dropped while the service streams under load');
+    await expectLine(ctx, 'the slot is stuck (log naming the position and the fix)', /fails to decode replication slot tidewater_src at [0-9A-F]+\/[0-9A-F]+ on every retry: "publication "tidewater_src" does not exist".*set snapshot\.mode: when_needed/, droppedAt, 60_000);
+    ctx.note(`stuck slot reported ${((Date.now() - droppedAt) / 1000).toFixed(1)} s after the drop`);
+    let ready: boolean | null = null;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(250)) if ((ready = await ctx.monitor.ready()) === false) break;
+    if (ready !== false) throw new Error(`the operator was not told the slot is stuck: /readyz answered ${ready === null ? 'nothing' : '200'}`);
+    const stuck = await restartsFor(ctx, 'slot_lost');
+    if (stuck < 1) throw new Error('the operator was not told the slot is stuck: no cdc_component_restarts_total{reason="slot_lost"}');
+    ctx.note(`told: /readyz 503, cdc_component_restarts_total{reason="slot_lost"} ${stuck}`);
+    await ctx.p.stopService();
+    editConfig(ctx.p, whenNeeded);
+    const restartedAt = Date.now();
+    await ctx.p.start();
+    ctx.note('service restarted with snapshot.mode when_needed');
+    await expectLine(ctx, 'the stuck slot is dropped and a re-snapshot starts', /fails to decode replication slot.*dropping the slot and re-snapshotting/, restartedAt, 60_000);
+    await expectLine(ctx, 'the re-snapshot completed', /snapshot complete/, restartedAt, 120_000);
+    ctx.note(`re-snapshot complete ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart (recovery counts from the restart, so it includes the whole re-snapshot)`);
+    return restartedAt;
+  },
+});
+
 const LATE_TABLE = (name: string, rows: number) => `
   CREATE TABLE ${name} (id int PRIMARY KEY, label text NOT NULL, n int NOT NULL DEFAULT 0, at timestamptz(6) NOT NULL DEFAULT now());
   INSERT INTO ${name} (id, label) SELECT g, '${name} ' || g FROM generate_series(1, ${rows}) g`;
@@ -270,5 +305,5 @@ const restoredBackup = (pipeline: PipelineName): FaultCase => ({
 
 /** The Postgres source-history cases of the full suite (issue 12). */
 export function historyPostgresCases(): FaultCase[] {
-  return [slotDropped('pg-embedded'), slotLost('pg-embedded'), lateTables('pg-embedded'), restoredBackup('pg-embedded')];
+  return [slotDropped('pg-embedded'), slotLost('pg-embedded'), publicationDropped('pg-embedded'), lateTables('pg-embedded'), restoredBackup('pg-embedded')];
 }
