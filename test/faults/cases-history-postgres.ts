@@ -52,6 +52,28 @@ async function restartsFor(ctx: CaseContext, reason: string): Promise<number> {
   return total;
 }
 
+/** Fails the case unless the source shows as down for a lost or stuck slot: /readyz 503 and a slot_lost restart counted. */
+async function expectSlotLostSignals(ctx: CaseContext, what: string): Promise<void> {
+  let ready: boolean | null = null;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(250)) if ((ready = await ctx.monitor.ready()) === false) break;
+  if (ready !== false) throw new Error(`the operator was not told ${what}: /readyz answered ${ready === null ? 'nothing' : '200'}`);
+  const restarts = await restartsFor(ctx, 'slot_lost');
+  if (restarts < 1) throw new Error(`the operator was not told ${what}: no cdc_component_restarts_total{reason="slot_lost"}`);
+  ctx.note(`told: /readyz 503, cdc_component_restarts_total{reason="slot_lost"} ${restarts}`);
+}
+
+/** Starts the stopped service with snapshot.mode when_needed; waits for `why` to start a re-snapshot and for it to complete. Returns when it started. */
+async function restartWhenNeeded(ctx: CaseContext, why: string, startLine: RegExp, startTimeoutMs?: number): Promise<number> {
+  editConfig(ctx.p, whenNeeded);
+  const restartedAt = Date.now();
+  await ctx.p.start();
+  ctx.note('service restarted with snapshot.mode when_needed');
+  await expectLine(ctx, why, startLine, restartedAt, startTimeoutMs);
+  await expectLine(ctx, 'the re-snapshot completed', /snapshot complete/, restartedAt, 120_000);
+  ctx.note(`re-snapshot complete ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart (recovery counts from the restart, so it includes the whole re-snapshot)`);
+  return restartedAt;
+}
+
 /** Rows deleted and changed while the service is stopped (the load goes on too): a re-snapshot must remove them. */
 async function changeWhileStopped(ctx: CaseContext): Promise<void> {
   const rows = await onServer(ctx.p.sourceUrl, async (c) => {
@@ -74,14 +96,7 @@ const slotDropped = (pipeline: PipelineName): FaultCase => ({
     ctx.note(`replication slot ${SLOT} dropped (${dropped})`);
     await changeWhileStopped(ctx);
     await sleep(ctx.between(1000, 4000));
-    editConfig(ctx.p, whenNeeded);
-    const restartedAt = Date.now();
-    await ctx.p.start();
-    ctx.note('service restarted with snapshot.mode when_needed');
-    await expectLine(ctx, 'the slot is missing and a re-snapshot starts', /exported snapshot.*slot tidewater_src is missing \(snapshot mode when_needed\)/, restartedAt);
-    await expectLine(ctx, 'the re-snapshot completed', /snapshot complete/, restartedAt, 120_000);
-    ctx.note(`re-snapshot complete ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart (recovery counts from the restart, so it includes the whole re-snapshot)`);
-    return restartedAt;
+    return restartWhenNeeded(ctx, 'the slot is missing and a re-snapshot starts', /exported snapshot.*slot tidewater_src is missing \(snapshot mode when_needed\)/);
   },
 });
 
@@ -130,22 +145,9 @@ const slotLost = (pipeline: PipelineName): FaultCase => ({
     await ctx.p.start();
     await expectLine(ctx, 'the slot was invalidated (log naming max_slot_wal_keep_size)', /invalidated by the server.*max_slot_wal_keep_size.*set snapshot\.mode: when_needed/, firstStart);
     ctx.note(`lost slot reported ${((Date.now() - firstStart) / 1000).toFixed(1)} s after the start`);
-    let ready: boolean | null = null;
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(250)) if ((ready = await ctx.monitor.ready()) === false) break;
-    if (ready !== false) throw new Error(`the operator was not told the slot is lost: /readyz answered ${ready === null ? 'nothing' : '200'}`);
-    const lost = await restartsFor(ctx, 'slot_lost');
-    if (lost < 1) throw new Error('the operator was not told the slot is lost: no cdc_component_restarts_total{reason="slot_lost"}');
-    ctx.note(`told: /readyz 503, cdc_component_restarts_total{reason="slot_lost"} ${lost}`);
+    await expectSlotLostSignals(ctx, 'the slot is lost');
     await ctx.p.stopService();
-
-    editConfig(ctx.p, whenNeeded);
-    const restartedAt = Date.now();
-    await ctx.p.start();
-    ctx.note('service restarted with snapshot.mode when_needed');
-    await expectLine(ctx, 'the lost slot was dropped and a re-snapshot starts', /dropped the slot, re-snapshotting/, restartedAt);
-    await expectLine(ctx, 'the re-snapshot completed', /snapshot complete/, restartedAt, 120_000);
-    ctx.note(`re-snapshot complete ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart (recovery counts from the restart, so it includes the whole re-snapshot)`);
-    return restartedAt;
+    return restartWhenNeeded(ctx, 'the lost slot was dropped and a re-snapshot starts', /dropped the slot, re-snapshotting/);
   },
 });
 
@@ -166,21 +168,9 @@ const publicationDropped = (pipeline: PipelineName): FaultCase => ({
     ctx.note('publication tidewater_src dropped while the service streams under load');
     await expectLine(ctx, 'the slot is stuck (log naming the position and the fix)', /fails to decode replication slot tidewater_src at [0-9A-F]+\/[0-9A-F]+ on every retry: "publication "tidewater_src" does not exist".*set snapshot\.mode: when_needed/, droppedAt, 60_000);
     ctx.note(`stuck slot reported ${((Date.now() - droppedAt) / 1000).toFixed(1)} s after the drop`);
-    let ready: boolean | null = null;
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(250)) if ((ready = await ctx.monitor.ready()) === false) break;
-    if (ready !== false) throw new Error(`the operator was not told the slot is stuck: /readyz answered ${ready === null ? 'nothing' : '200'}`);
-    const stuck = await restartsFor(ctx, 'slot_lost');
-    if (stuck < 1) throw new Error('the operator was not told the slot is stuck: no cdc_component_restarts_total{reason="slot_lost"}');
-    ctx.note(`told: /readyz 503, cdc_component_restarts_total{reason="slot_lost"} ${stuck}`);
+    await expectSlotLostSignals(ctx, 'the slot is stuck');
     await ctx.p.stopService();
-    editConfig(ctx.p, whenNeeded);
-    const restartedAt = Date.now();
-    await ctx.p.start();
-    ctx.note('service restarted with snapshot.mode when_needed');
-    await expectLine(ctx, 'the stuck slot is dropped and a re-snapshot starts', /fails to decode replication slot.*dropping the slot and re-snapshotting/, restartedAt, 60_000);
-    await expectLine(ctx, 'the re-snapshot completed', /snapshot complete/, restartedAt, 120_000);
-    ctx.note(`re-snapshot complete ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart (recovery counts from the restart, so it includes the whole re-snapshot)`);
-    return restartedAt;
+    return restartWhenNeeded(ctx, 'the stuck slot is dropped and a re-snapshot starts', /fails to decode replication slot.*dropping the slot and re-snapshotting/, 60_000);
   },
 });
 
@@ -292,14 +282,7 @@ const restoredBackup = (pipeline: PipelineName): FaultCase => ({
     if (ready !== false) throw new Error(`the operator was not told positions went backwards: /readyz answered ${ready === null ? 'nothing' : '200'}`);
     ctx.note('told: /readyz 503');
     await ctx.p.stopService();
-    editConfig(ctx.p, whenNeeded);
-    const restartedAt = Date.now();
-    await ctx.p.start();
-    ctx.note('service restarted with snapshot.mode when_needed');
-    await expectLine(ctx, 'a re-snapshot under source epoch 1 starts', /re-snapshotting under source epoch 1/, restartedAt);
-    await expectLine(ctx, 'the re-snapshot completed', /snapshot complete/, restartedAt, 120_000);
-    ctx.note(`re-snapshot complete ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart (recovery counts from the restart, so it includes the whole re-snapshot)`);
-    return restartedAt;
+    return restartWhenNeeded(ctx, 'a re-snapshot under source epoch 1 starts', /re-snapshotting under source epoch 1/);
   },
 });
 
