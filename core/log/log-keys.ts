@@ -8,7 +8,20 @@ import { ChangeEvent } from '../event/change-event';
  */
 export function compactionKeyOf(event: ChangeEvent): string {
   const { schema, table } = event.source;
-  return event.op === 't' ? JSON.stringify([schema, table]) : JSON.stringify([schema, table, event.key]);
+  if (event.op === 't') return JSON.stringify([schema, table]);
+  // The same text as JSON.stringify([schema, table, key]), without a new array and the names encoded again per event.
+  return `${rowKeyPrefix(schema, table)}${JSON.stringify(event.key) ?? 'null'}]`;
+}
+
+/** `["schema","table",` per table, made once. */
+const rowKeyPrefixes = new Map<string, Map<string, string>>();
+
+function rowKeyPrefix(schema: string, table: string): string {
+  let tables = rowKeyPrefixes.get(schema);
+  if (!tables) rowKeyPrefixes.set(schema, (tables = new Map()));
+  let prefix = tables.get(table);
+  if (prefix === undefined) tables.set(table, (prefix = `${JSON.stringify([schema, table]).slice(0, -1)},`));
+  return prefix;
 }
 
 /**
