@@ -4,6 +4,7 @@ import { consumeUntilCaughtUp } from '../support/log-reader';
 import { PgRedisFixture } from '../support/pg-redis-fixture';
 import { PgServer, RedisServer, startPostgres, startRedis, stopAll } from '../support/servers';
 import { waitFor } from '../support/wait';
+import { TRUNCATED_FIELD } from '../../sinks/redis/scripts';
 
 // The same end-to-end tests with each log backend: `log: { type: embedded }` and `log: { type: kafka }`.
 let pg: PgServer;
@@ -125,8 +126,20 @@ function describeEndToEnd(log: E2eLog, namePrefix: string): void {
       for (let i = 1; i <= 30; i++) await fixture.sql(`INSERT INTO customers (id, name) VALUES ($1, $2)`, [i, `customer ${i}`]);
       await fixture.sql(`UPDATE customers SET n = n + 1 WHERE id % 3 = 0`);
       await fixture.sql(`DELETE FROM customers WHERE id % 5 = 0`);
+      const [{ lsn }] = await fixture.sql(`SELECT pg_current_wal_lsn()::text AS lsn`);
       await fixture.sql(`TRUNCATE order_items`);
       await converge('Redis to equal Postgres');
+      // order_items was empty, so the rows converge before the TRUNCATE lands. Wait for its stamp too:
+      // a TRUNCATE still in flight at stop would be applied by the replay, and the stamps would differ.
+      const [high, low] = (lsn as string).split('/').map((h) => BigInt(`0x${h}`));
+      const truncateLsn = (high << 32n) | low;
+      await waitFor(
+        async () => {
+          const stamp = await fixture.redis.hget(`${fixture.prefix}__cdc_versions:public.order_items`, TRUNCATED_FIELD);
+          return stamp !== null && BigInt(`0x${stamp.slice(0, 16)}`) >= truncateLsn;
+        },
+        { timeoutMs: 20_000, what: `the TRUNCATE of order_items (after ${lsn}) to be stamped in Redis` },
+      );
       await fixture.service.stop();
       const everyKey = async () => {
         const keys = (await fixture.redis.keys(`${fixture.prefix}*`)).sort();
