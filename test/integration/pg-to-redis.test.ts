@@ -5,6 +5,7 @@ import { PgRedisFixture } from '../support/pg-redis-fixture';
 import { PgServer, RedisServer, startPostgres, startRedis, stopAll } from '../support/servers';
 import { waitFor } from '../support/wait';
 import { TRUNCATED_FIELD } from '../../sinks/redis/scripts';
+import { parseLsn } from '../../connectors/postgres/lsn';
 
 // The same end-to-end tests with each log backend: `log: { type: embedded }` and `log: { type: kafka }`.
 let pg: PgServer;
@@ -131,8 +132,7 @@ function describeEndToEnd(log: E2eLog, namePrefix: string): void {
       await converge('Redis to equal Postgres');
       // order_items was empty, so the rows converge before the TRUNCATE lands. Wait for its stamp too:
       // a TRUNCATE still in flight at stop would be applied by the replay, and the stamps would differ.
-      const [high, low] = (lsn as string).split('/').map((h) => BigInt(`0x${h}`));
-      const truncateLsn = (high << 32n) | low;
+      const truncateLsn = parseLsn(lsn as string);
       await waitFor(
         async () => {
           const stamp = await fixture.redis.hget(`${fixture.prefix}__cdc_versions:public.order_items`, TRUNCATED_FIELD);
