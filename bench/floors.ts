@@ -7,10 +7,10 @@
 // worker thread (frames handed back one run at a time), each in a process of its own started as
 // deploy/ starts the service, and prints both peak RSS figures.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { ChangeEvent } from '../core/event/change-event';
 import { asDeployed } from '../core/runtime/gc-tuning';
+import { peakRssMb } from './lib/rss';
 import { checkFrame, decodePayload, frameLengthAt, FrameRunEncoder, stampFrameAt } from '../core/log/record-codec';
 
 const option = (name: string, fallback: number) => {
@@ -100,13 +100,18 @@ function floors(count: number): void {
   }
 }
 
+/** Encodes `count` snapshot rows, 10,000 events made at a time, handing each run of frames to `onRun`. */
+function encodeSnapshotRows(count: number, onRun: (frames: Buffer) => void): void {
+  const make = SHAPES['Postgres snapshot row (scenario 3)'];
+  const batch = 10_000;
+  for (let from = 0; from < count; from += batch) encodeAll(Array.from({ length: batch }, (_, i) => make(from + i)), onRun);
+}
+
 /** In a process of its own: encodes `count` snapshot events here or in a worker; prints elapsed ms and VmHWM. */
 async function encodeOnce(where: string, count: number): Promise<void> {
   const started = Date.now();
   if (where === 'main') {
-    const make = SHAPES['Postgres snapshot row (scenario 3)'];
-    const batch = 10_000;
-    for (let from = 0; from < count; from += batch) encodeAll(Array.from({ length: batch }, (_, i) => make(from + i)), () => undefined);
+    encodeSnapshotRows(count, () => undefined);
   } else {
     // The worker runs this file's encodeAll on the same events and hands each run of frames over (transferred, not copied).
     const worker = new Worker(__filename, { argv: ['--worker-encode', String(count)] });
@@ -116,17 +121,12 @@ async function encodeOnce(where: string, count: number): Promise<void> {
     });
     await worker.terminate();
   }
-  const peakMb = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
-  console.log(JSON.stringify({ where, ms: Date.now() - started, peakMb }));
+  console.log(JSON.stringify({ where, ms: Date.now() - started, peakMb: peakRssMb() }));
 }
 
 async function workerSide(count: number): Promise<void> {
   const { parentPort } = await import('node:worker_threads');
-  const make = SHAPES['Postgres snapshot row (scenario 3)'];
-  const batch = 10_000;
-  for (let from = 0; from < count; from += batch) {
-    encodeAll(Array.from({ length: batch }, (_, i) => make(from + i)), (frames) => parentPort!.postMessage(frames, [frames.buffer as ArrayBuffer]));
-  }
+  encodeSnapshotRows(count, (frames) => parentPort!.postMessage(frames, [frames.buffer as ArrayBuffer]));
   parentPort!.postMessage('done');
 }
 
