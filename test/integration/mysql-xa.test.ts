@@ -4,6 +4,8 @@ import { MariadbServer, startMariadb, stopAll } from '../support/servers';
 import { waitFor } from '../support/wait';
 import { applyEvents, describeDifference, expectedRows, runSource, sql } from './mysql-fixture';
 
+/** MariaDB's error for an XID it does not know (or that another session still holds). */
+const ER_XAER_NOTA = 1397;
 const ITEMS_DOC = { items: { key: 'id', doc: `JSON_OBJECT('id', id, 'note', note)` } };
 
 describe('MySQL source: XA transactions (MariaDB 10.11: XA_PREPARE_LOG_EVENT, then Query XA COMMIT / XA ROLLBACK)', function () {
@@ -19,6 +21,24 @@ describe('MySQL source: XA transactions (MariaDB 10.11: XA_PREPARE_LOG_EVENT, th
 
   const changesOf = (events: ChangeEvent[], id: number) => events.filter((e) => e.source.table === 'items' && (e.key as { id: number }).id === id);
   const prepare = (xid: string, id: number) => sql(server, `XA START '${xid}'; INSERT INTO ${db}.items VALUES (${id}, 'xa ${xid}'); XA END '${xid}'; XA PREPARE '${xid}'`);
+  /**
+   * `XA COMMIT` or `XA ROLLBACK` of a transaction prepared on a connection since closed. The XID stays
+   * attached to that session until the server has finished closing it (the client does not wait for
+   * that), and meanwhile another connection gets XAER_NOTA "Unknown XID": try again until it is detached.
+   */
+  const finishPrepared = (statement: string) =>
+    waitFor(
+      async () => {
+        try {
+          await sql(server, statement);
+          return true;
+        } catch (error) {
+          if ((error as { errno?: number }).errno === ER_XAER_NOTA) return false;
+          throw error;
+        }
+      },
+      { timeoutMs: 10_000, what: `${statement} to find the XID detached from the session that prepared it` },
+    );
   /** A plain commit after the XA work: once it arrives, everything before it in the binlog was read. */
   async function marker(run: ReturnType<typeof runSource>, id: number): Promise<void> {
     await sql(server, `INSERT INTO ${db}.items VALUES (${id}, 'marker')`);
@@ -33,7 +53,7 @@ describe('MySQL source: XA transactions (MariaDB 10.11: XA_PREPARE_LOG_EVENT, th
       await marker(run, 100);
       assert.deepEqual(changesOf(run.events(), 1), [], 'a prepared transaction is not committed yet: nothing is emitted');
 
-      await sql(server, `XA COMMIT 'a'`);
+      await finishPrepared(`XA COMMIT 'a'`);
       await marker(run, 101);
       const committed = changesOf(run.events(), 1);
       assert.equal(committed.length, 1, `the committed XA transaction arrives once: ${JSON.stringify(committed)}`);
@@ -42,7 +62,7 @@ describe('MySQL source: XA transactions (MariaDB 10.11: XA_PREPARE_LOG_EVENT, th
       assert.ok(committed[0].source.version > markerBefore.source.version, 'its version is that of the XA COMMIT, after the changes committed while it was prepared');
 
       await prepare('b', 2);
-      await sql(server, `XA ROLLBACK 'b'`);
+      await finishPrepared(`XA ROLLBACK 'b'`);
       await sql(server, `XA START 'c'; INSERT INTO ${db}.items VALUES (3, 'one phase'); XA END 'c'; XA COMMIT 'c' ONE PHASE`);
       await marker(run, 102);
       assert.deepEqual(changesOf(run.events(), 2), [], 'the rolled-back XA transaction never arrives');
@@ -64,7 +84,7 @@ describe('MySQL source: XA transactions (MariaDB 10.11: XA_PREPARE_LOG_EVENT, th
     const checkpoint = first.checkpoint();
     assert.ok(checkpoint, 'the first run handed over a checkpoint');
 
-    await sql(server, `XA COMMIT 'd'`);
+    await finishPrepared(`XA COMMIT 'd'`);
     const second = runSource(server, { tables: [`${db}.items`], from: checkpoint });
     try {
       await second.streaming;
